@@ -1,0 +1,171 @@
+// swift-tools-version:6.1
+// Sluice: Kafka-to-Kafka stream pipelines with exactly-once results.
+//
+// Layout, from the bottom up:
+//   CRdKafka, CKafkaCompression  C shims over Debian libraries (librdkafka; zlib, lz4, zstd, snappy)
+//   SluiceKafka                  the Kafka client layer over librdkafka
+//   SluiceKafkaWire              the few wire-protocol pieces librdkafka lacks (EndTxn, a log reader)
+//   SluiceRuntime                dataflow, state, checkpoints, time and windows, two-phase commit
+//   SluiceKafkaConnector         the partition-aware Kafka source and the transactional Kafka sink
+//   SluiceClickCount             the click-count playground's events, generator and job
+//   SluiceTestKit                embedded broker, child processes and exact-output checks
+//   sluice, click-generator, click-count-job, sluice-fixture   the executables
+import PackageDescription
+
+let strictSwift: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SluiceKafka", targets: ["SluiceKafka"]),
+        .library(name: "SluiceKafkaWire", targets: ["SluiceKafkaWire"]),
+        .library(name: "SluiceRuntime", targets: ["SluiceRuntime"]),
+        .library(name: "SluiceKafkaConnector", targets: ["SluiceKafkaConnector"]),
+        .library(name: "SluiceTestKit", targets: ["SluiceTestKit"]),
+        .executable(name: "sluice", targets: ["sluice"]),
+        .executable(name: "click-generator", targets: ["click-generator"]),
+        .executable(name: "click-count-job", targets: ["click-count-job"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // C shims.
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .systemLibrary(
+            name: "CKafkaCompression",
+            providers: [.apt(["zlib1g-dev", "liblz4-dev", "libzstd-dev", "libsnappy-dev"])]
+        ),
+
+        // Kafka client layer.
+        .target(
+            name: "SluiceKafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestKit"], swiftSettings: strictSwift),
+
+        // Wire-protocol pieces librdkafka does not offer.
+        .target(
+            name: "SluiceKafkaWire",
+            dependencies: [
+                "CKafkaCompression",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "SluiceKafkaWireTests",
+            dependencies: ["SluiceKafkaWire", "SluiceKafka", "SluiceTestKit"],
+            swiftSettings: strictSwift
+        ),
+
+        // Runtime.
+        .target(
+            name: "SluiceRuntime",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Collections", package: "swift-collections"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime"], swiftSettings: strictSwift),
+
+        // Connectors.
+        .target(
+            name: "SluiceKafkaConnector",
+            dependencies: [
+                "SluiceRuntime", "SluiceKafka", "SluiceKafkaWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "SluiceKafkaConnectorTests",
+            dependencies: ["SluiceKafkaConnector", "SluiceTestKit"],
+            swiftSettings: strictSwift
+        ),
+
+        // The click-count playground.
+        .target(
+            name: "SluiceClickCount",
+            dependencies: ["SluiceRuntime", "SluiceKafkaConnector", "SluiceKafka"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(name: "SluiceClickCountTests", dependencies: ["SluiceClickCount"], swiftSettings: strictSwift),
+
+        // Test and fault-injection kit: embedded broker, child processes, exact-output checks.
+        .target(
+            name: "SluiceTestKit",
+            dependencies: [
+                "SluiceKafka", "SluiceKafkaWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // End-to-end tests against the embedded broker, with processes killed by SIGKILL.
+        .testTarget(
+            name: "SluiceIntegrationTests",
+            dependencies: ["SluiceTestKit", "SluiceKafka", "SluiceKafkaWire", "SluiceClickCount"],
+            swiftSettings: strictSwift
+        ),
+
+        // Executables.
+        .executableTarget(
+            name: "sluice",
+            dependencies: [
+                "SluiceKafka", "SluiceKafkaWire", "SluiceTestKit", "SluiceClickCount",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "click-generator",
+            dependencies: [
+                "SluiceClickCount", "SluiceKafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "click-count-job",
+            dependencies: [
+                "SluiceClickCount", "SluiceRuntime", "SluiceKafkaConnector",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        // Small programs the integration tests run as child processes and kill.
+        .executableTarget(
+            name: "sluice-fixture",
+            dependencies: [
+                "SluiceKafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSwift
+        ),
+    ]
+)

@@ -1,0 +1,2 @@
+import CRdKafka
+public let librdkafkaVersion: String = String(cString: rd_kafka_version_str())

@@ -1,0 +1,2 @@
+import SluiceKafka
+print(librdkafkaVersion)
