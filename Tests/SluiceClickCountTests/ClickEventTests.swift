@@ -81,3 +81,43 @@ import Testing
         #expect(resumed.next() == ClickEvent(timestamp: 15, page: "/help"))
     }
 }
+
+@Suite struct ClickCountVerdictTests {
+    func output(_ windows: Range<Int>, pages: [String] = ClickEventSequence.pages, count: Int64 = 1000) -> [[UInt8]] {
+        windows.flatMap { window in
+            pages.map { page in
+                ClickEventStatistics(windowStart: Int64(window) * 15_000, windowEnd: Int64(window + 1) * 15_000,
+                                     page: page, count: count).jsonBytes()
+            }
+        }
+    }
+
+    @Test func exactOutputPasses() {
+        let verdict = ClickCountVerdict(outputValues: output(0..<3), windows: 3)
+        #expect(verdict.isExact, "\(verdict)")
+    }
+
+    @Test func aGapFails() {
+        let verdict = ClickCountVerdict(outputValues: output(0..<1) + output(2..<3), windows: 3)
+        #expect(!verdict.isExact)
+        #expect(verdict.missing.count == 6)
+    }
+
+    @Test func aDuplicateFails() {
+        let verdict = ClickCountVerdict(outputValues: output(0..<3) + output(1..<2, pages: ["/shop"]), windows: 3)
+        #expect(!verdict.isExact)
+        #expect(verdict.duplicated.count == 1)
+    }
+
+    @Test func aWrongCountFails() {
+        let verdict = ClickCountVerdict(outputValues: output(0..<2) + output(2..<3, count: 999), windows: 3)
+        #expect(!verdict.isExact)
+        #expect(verdict.wrongCounts.count == 6)
+    }
+
+    @Test func garbageFails() {
+        let verdict = ClickCountVerdict(outputValues: output(0..<1) + [Array("junk".utf8)], windows: 1)
+        #expect(!verdict.isExact)
+        #expect(verdict.malformed == 1)
+    }
+}
