@@ -76,6 +76,21 @@ public final class KafkaTransactionalProducer: Sendable {
         }
     }
 
+    /// Like `sendOffsetsToTransaction(_:groupId:timeout:)` with the consumer's group metadata.
+    public func sendOffsetsToTransaction(
+        _ offsets: [TopicPartition: Int64], consumer: KafkaConsumer, timeout: Duration
+    ) throws(KafkaError) {
+        guard !consumer.client.isClosed, let metadata = rd_kafka_consumer_group_metadata(consumer.client.pointer) else {
+            throw KafkaError.closed("sendOffsetsToTransaction: consumer")
+        }
+        defer { rd_kafka_consumer_group_metadata_destroy(metadata) }
+        let list = TopicPartitionList.make(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        try call("sendOffsetsToTransaction") {
+            rd_kafka_send_offsets_to_transaction($0, list, metadata, KafkaClient.milliseconds(timeout))
+        }
+    }
+
     /// Flushes and commits the transaction within `timeout`. A `.retriable` error (e.g. timed out)
     /// may be retried by calling this again.
     public func commitTransaction(timeout: Duration) throws(KafkaError) {
