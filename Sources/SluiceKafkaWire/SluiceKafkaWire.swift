@@ -8,7 +8,10 @@
 /// - Below them: `KafkaWireClient` (metadata, coordinators, cached connections), `KafkaConnection`
 ///   (SwiftNIO, blocking and async), the protocol messages (`KafkaRequest`), `RecordBatch` and the
 ///   `WireWriter`/`WireReader` primitives. Every failure is a `KafkaWireError`.
-public enum SluiceKafkaWire {
+///
+/// Its `TopicPartition` shares its name with SluiceKafka's: where both modules are imported, qualify it as
+/// `SluiceKafkaWire.TopicPartition`.
+public enum KafkaWire {
     /// The client id wire connections send unless told otherwise.
     public static let defaultClientId = "sluice-wire"
 }

@@ -11,7 +11,7 @@ public struct KafkaConnectionOptions: Sendable {
     /// Larger response frames are treated as malformed (protects against garbage lengths).
     public var maxFrameBytes: Int
 
-    public init(clientId: String = "sluice-wire", connectTimeout: TimeAmount = .seconds(5),
+    public init(clientId: String = KafkaWire.defaultClientId, connectTimeout: TimeAmount = .seconds(5),
                 requestTimeout: TimeAmount = .seconds(15), maxFrameBytes: Int = 256 * 1024 * 1024) {
         self.clientId = clientId
         self.connectTimeout = connectTimeout
