@@ -74,6 +74,15 @@ import Testing
         #expect(decoded.isTransactional)
     }
 
+    @Test(arguments: CompressionCodec.allCases)
+    func largeBatchesRoundTrip(codec: CompressionCodec) throws {
+        // 2,000 records of 1 KiB: several MiB once decompressed, beyond every codec's internal chunk size.
+        let records = (0..<2_000).map { Record(offset: Int64($0), timestamp: 0, key: nil,
+                                               value: Array(repeating: UInt8($0 % 251), count: 1_024)) }
+        let batch = RecordBatch(baseOffset: 0, attributes: RecordBatchAttributes(compression: codec), records: records)
+        #expect(try RecordBatch.decode(ByteBuffer(bytes: try batch.encoded())).records == records)
+    }
+
     @Test func decodesXerialFramedSnappy() throws {
         let records = [Record(offset: 0, timestamp: 1, key: nil, value: Array("xerial".utf8))]
         let plain = RecordBatch(baseOffset: 0, attributes: RecordBatchAttributes(), records: records)

@@ -220,7 +220,9 @@ enum Codec {
         var chunk = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize())
         try input.withUnsafeBufferPointer { source in
             var inBuffer = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
-            while inBuffer.pos < inBuffer.size {
+            var outputFull = false
+            // Keep going while input remains or the last call filled the chunk (more may be buffered inside zstd).
+            while inBuffer.pos < inBuffer.size || outputFull {
                 let (result, produced) = chunk.withUnsafeMutableBufferPointer { target -> (Int, Int) in
                     var outBuffer = ZSTD_outBuffer(dst: target.baseAddress, size: target.count, pos: 0)
                     let result = ZSTD_decompressStream(stream, &outBuffer, &inBuffer)
@@ -234,7 +236,7 @@ enum Codec {
                 if output.count > maximumDecompressedSize {
                     throw KafkaWireError.decompressionFailed(codec: "zstd", reason: "output exceeds the size limit")
                 }
-                if result == 0 && produced == 0 && inBuffer.pos < inBuffer.size { continue }
+                outputFull = produced == chunk.count
             }
         }
         return output

@@ -141,6 +141,19 @@ public final class TransactionResolver: Sendable {
     }
 
     private func resolve(_ committable: TransactionCommittable, commit: Bool) -> TransactionOutcome {
+        let outcome = attemptResolution(committable, commit: commit)
+        switch outcome {
+        case .committed, .aborted, .alreadyResolved: break
+        default:
+            logger.warning("transaction not resolved", metadata: [
+                "transactional.id": "\(committable.transactionalId)", "producer.id": "\(committable.producerId)",
+                "epoch": "\(committable.epoch)", "outcome": "\(outcome)",
+            ])
+        }
+        return outcome
+    }
+
+    private func attemptResolution(_ committable: TransactionCommittable, commit: Bool) -> TransactionOutcome {
         let verb = commit ? "commit" : "abort"
         var logMetadata: Logger.Metadata = [
             "transactional.id": "\(committable.transactionalId)", "producer.id": "\(committable.producerId)",
