@@ -64,7 +64,9 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Waits up to `timeout` for the first event, then takes what is ready without waiting, up to
-    /// `maxRecords` events. Non-fatal errors come back as `.error` events; a fatal one throws.
+    /// `maxRecords` events. Non-fatal errors (including those librdkafka reports through its error
+    /// callback, e.g. an assigned topic that does not exist) come back as `.error` events after the
+    /// records; a fatal one throws.
     public func poll(maxRecords: Int = 10_000, timeout: Duration) throws(KafkaError) -> [KafkaConsumerEvent] {
         try ensureOpen("poll")
         var events: [KafkaConsumerEvent] = []
@@ -93,6 +95,12 @@ public final class KafkaConsumer: Sendable {
                 events.append(.error(error))
             }
         }
+        let clientErrors = client.state.pendingClientErrors.withLock { errors in
+            defer { errors.removeAll() }
+            return errors
+        }
+        if let fatal = clientErrors.first(where: \.isFatal) { throw fatal }
+        events += clientErrors.map { .error($0) }
         return events
     }
 
