@@ -314,7 +314,8 @@ final class KafkaClient: Sendable {
             rd_kafka_conf_destroy(conf)
             Unmanaged<ClientState>.fromOpaque(opaque).release()
             let reason = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw KafkaError.invalidConfiguration(key: nil, "librdkafka rejected the configuration: \(reason)")
+            throw KafkaError.invalidConfiguration(
+                key: KafkaClient.quotedKey(in: reason), "librdkafka rejected the configuration: \(reason)")
         }
         self.handle = RdKafkaHandle(pointer: created)
         self.state = state
@@ -344,6 +345,12 @@ final class KafkaClient: Sendable {
     }
 
     deinit { close() }
+
+    /// The first `key` quoted with backticks in a librdkafka message, which names the key at fault.
+    static func quotedKey(in message: String) -> String? {
+        let parts = message.split(separator: "`", omittingEmptySubsequences: false)
+        return parts.count >= 3 ? String(parts[1]) : nil
+    }
 
     static func logLevel(syslog level: Int32) -> Logger.Level {
         switch level {

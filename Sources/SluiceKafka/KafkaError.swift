@@ -119,7 +119,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible, Equatable {
     static func invalidConfiguration(key: String?, _ message: String, hint: String? = nil) -> KafkaError {
         KafkaError(
             kind: .invalidConfiguration, code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue, codeName: "_INVALID_ARG",
-            message: message, configurationKey: key, hint: hint)
+            message: message, configurationKey: key,
+            hint: hint ?? key.map { "correct or remove the configuration key '\($0)'" })
     }
 
     static func closed(_ what: String) -> KafkaError {
