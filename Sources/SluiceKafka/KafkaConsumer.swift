@@ -219,6 +219,8 @@ public final class KafkaConsumer: Sendable {
         client.close { _ = rd_kafka_consumer_close(pointer) }
     }
 
+    deinit { close() }
+
     private func ensureOpen(_ what: String) throws(KafkaError) {
         if client.isClosed { throw KafkaError.closed(what) }
     }

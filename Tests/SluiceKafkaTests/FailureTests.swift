@@ -1,6 +1,7 @@
 import Foundation
 import SluiceKafka
 import SluiceTestKit
+import Synchronization
 import Testing
 
 /// Bad input: every blocking call returns a typed error within its timeout.
@@ -55,6 +56,29 @@ struct FailureTests {
         #expect { try consumer.watermarks(TopicPartition("t", 0), timeout: .seconds(1)) } throws: {
             ($0 as? KafkaError)?.kind == .brokerUnreachable
         }
+    }
+
+    @Test func closeEndsPendingSendsWithAnError() async throws {
+        let producer = try KafkaProducer(configuration: Self.unreachable)
+        let outcome = Mutex<KafkaError.Kind??>(nil)
+        let task = Task {
+            do {
+                _ = try await producer.send(ProducerRecord(topic: "t", key: nil, value: "never delivered"))
+                outcome.withLock { $0 = .some(nil) }
+            } catch let error as KafkaError {
+                outcome.withLock { $0 = .some(error.kind) }
+            }
+        }
+        while producer.inFlightCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        producer.close()
+        // Bounded wait: without the purge on close the send would never return.
+        let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+        while outcome.withLock({ $0 }) == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        task.cancel()
+        let kind = outcome.withLock { $0 }
+        #expect(kind == .some(.closed), "a purged record reports _PURGE_QUEUE (kind .closed); got \(String(describing: kind))")
     }
 
     @Test func sendToUnknownTopicIsUnknownTopic() async throws {
