@@ -156,6 +156,9 @@ public struct KafkaConfiguration: Sendable, Hashable {
             if result["group.id"] == nil { result["group.id"] = "sluice-unused-group" }
             if result["fetch.queue.backoff.ms"] == nil { result["fetch.queue.backoff.ms"] = "10" }
             if result["enable.partition.eof"] == nil { result["enable.partition.eof"] = "true" }
+            // The broker holds an empty fetch this long: 500 ms (the default) delays reaching the end
+            // of a partition and every record arriving at an idle one.
+            if result["fetch.wait.max.ms"] == nil { result["fetch.wait.max.ms"] = "100" }
             if result["enable.auto.commit"] == nil { result["enable.auto.commit"] = "false" }
             if result["enable.auto.offset.store"] == nil { result["enable.auto.offset.store"] = "false" }
         case .transactionalProducer:

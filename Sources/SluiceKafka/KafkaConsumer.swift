@@ -6,8 +6,8 @@ import Logging
 /// meant for a dedicated thread; `poll` serves librdkafka's callbacks (statistics, errors) too.
 ///
 /// Defaults it applies unless configured: a placeholder `group.id` (librdkafka needs one even for
-/// manual assignment), `fetch.queue.backoff.ms`=10, `enable.partition.eof`=true, no auto commit and
-/// no automatic offset store.
+/// manual assignment), `fetch.queue.backoff.ms`=10, `fetch.wait.max.ms`=100, `enable.partition.eof`=true,
+/// no auto commit and no automatic offset store.
 ///
 /// Offsets: `watermarks` asks the broker (ListOffsets); `cachedWatermarks` and `lastStableOffset` come
 /// from the latest Fetch responses (the latter via statistics `ls_offset`, so it needs
