@@ -81,6 +81,20 @@ struct FailureTests {
         #expect(kind == .some(.closed), "a purged record reports _PURGE_QUEUE (kind .closed); got \(String(describing: kind))")
     }
 
+    @Test func undeliverableRecordTimesOut() async throws {
+        var configuration = Self.unreachable
+        configuration.messageTimeoutMs = 300
+        let producer = try KafkaProducer(configuration: configuration)
+        defer { producer.close() }
+        do {
+            _ = try await producer.send(ProducerRecord(topic: "t", key: nil, value: "x"))
+            Issue.record("a record was delivered to 127.0.0.1:1")
+        } catch let error as KafkaError {
+            #expect(error.kind == .messageTimedOut, "\(error)")
+        }
+        #expect(producer.failedDeliveryCount == 1)
+    }
+
     @Test func sendToUnknownTopicIsUnknownTopic() async throws {
         let broker = try TestBroker.get()
         var configuration = KafkaConfiguration.test(broker)
