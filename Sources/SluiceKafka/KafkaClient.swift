@@ -95,11 +95,20 @@ final class ClientState: Sendable {
     /// Records enqueued whose delivery report has not finished processing.
     let inFlight = Atomic<Int>(0)
     let failedDeliveries = Atomic<Int>(0)
+    /// Errors from the error callback, kept for a consumer's next `poll` (librdkafka reports some
+    /// consumer problems, such as an assigned topic that does not exist, only there).
+    let pendingClientErrors = Mutex<[KafkaError]>([])
+    /// Whether client errors are kept for `poll` (consumers only).
+    let keepsClientErrors: Bool
     /// First offset per partition of the current transaction; nil while not tracking.
     let transactionFirstOffsets = Mutex<[TopicPartition: Int64]?>(nil)
 
-    init(logger: Logger, statisticsHandler: KafkaStatisticsHandler?, deliveryRouting: DeliveryReportRouting) {
+    init(
+        logger: Logger, statisticsHandler: KafkaStatisticsHandler?, deliveryRouting: DeliveryReportRouting,
+        keepsClientErrors: Bool
+    ) {
         self.logger = logger
+        self.keepsClientErrors = keepsClientErrors
         self.statisticsHandler = statisticsHandler
         self.deliveryRouting = deliveryRouting
     }
@@ -180,6 +189,14 @@ final class ClientState: Sendable {
         if error.kind == .brokerUnreachable {
             let problem = error
             connectionProblem.withLock { $0 = problem }
+        }
+        if keepsClientErrors {
+            let kept = error
+            pendingClientErrors.withLock { errors in
+                // Bounded: a consumer that is not polled must not grow without limit.
+                if errors.count >= 100 { errors.removeFirst() }
+                errors.append(kept)
+            }
         }
         let level: Logger.Level = fatal ? .error : (err == RD_KAFKA_RESP_ERR__TRANSPORT ? .info : .warning)
         logger.log(level: level, "\(error)")
@@ -265,7 +282,9 @@ final class KafkaClient: Sendable {
         statisticsHandler: KafkaStatisticsHandler? = nil, deliveryRouting: DeliveryReportRouting = .collectFailures
     ) throws(KafkaError) {
         let conf = try configuration.makeNativeConfiguration(for: role)
-        let state = ClientState(logger: logger, statisticsHandler: statisticsHandler, deliveryRouting: deliveryRouting)
+        let state = ClientState(
+            logger: logger, statisticsHandler: statisticsHandler, deliveryRouting: deliveryRouting,
+            keepsClientErrors: type == RD_KAFKA_CONSUMER)
         let opaque = Unmanaged.passRetained(state).toOpaque()
         rd_kafka_conf_set_opaque(conf, opaque)
         // librdkafka calls the log callback from its own threads too; ClientState's logger is Sendable.
@@ -295,7 +314,8 @@ final class KafkaClient: Sendable {
             rd_kafka_conf_destroy(conf)
             Unmanaged<ClientState>.fromOpaque(opaque).release()
             let reason = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw KafkaError.invalidConfiguration(key: nil, "librdkafka rejected the configuration: \(reason)")
+            throw KafkaError.invalidConfiguration(
+                key: KafkaClient.quotedKey(in: reason), "librdkafka rejected the configuration: \(reason)")
         }
         self.handle = RdKafkaHandle(pointer: created)
         self.state = state
@@ -325,6 +345,12 @@ final class KafkaClient: Sendable {
     }
 
     deinit { close() }
+
+    /// The first `key` quoted with backticks in a librdkafka message, which names the key at fault.
+    static func quotedKey(in message: String) -> String? {
+        let parts = message.split(separator: "`", omittingEmptySubsequences: false)
+        return parts.count >= 3 ? String(parts[1]) : nil
+    }
 
     static func logLevel(syslog level: Int32) -> Logger.Level {
         switch level {

@@ -156,6 +156,9 @@ public struct KafkaConfiguration: Sendable, Hashable {
             if result["group.id"] == nil { result["group.id"] = "sluice-unused-group" }
             if result["fetch.queue.backoff.ms"] == nil { result["fetch.queue.backoff.ms"] = "10" }
             if result["enable.partition.eof"] == nil { result["enable.partition.eof"] = "true" }
+            // The broker holds an empty fetch this long: 500 ms (the default) delays reaching the end
+            // of a partition and every record arriving at an idle one.
+            if result["fetch.wait.max.ms"] == nil { result["fetch.wait.max.ms"] = "100" }
             if result["enable.auto.commit"] == nil { result["enable.auto.commit"] = "false" }
             if result["enable.auto.offset.store"] == nil { result["enable.auto.offset.store"] = "false" }
         case .transactionalProducer:
@@ -245,6 +248,19 @@ public struct KafkaConfiguration: Sendable, Hashable {
         if transactionalId != nil {
             // librdkafka's defaults: transaction.timeout.ms 60000; message.timeout.ms then follows it.
             let transactionTimeout = values["transaction.timeout.ms"].flatMap { Int($0) } ?? 60_000
+            // librdkafka checks socket.timeout.ms <= transaction.timeout.ms + 100 in 32-bit arithmetic.
+            if transactionTimeout > Int(Int32.max) - 100 {
+                throw KafkaError.invalidConfiguration(
+                    key: "transaction.timeout.ms",
+                    "'transaction.timeout.ms' (\(transactionTimeout)) is too large: librdkafka accepts at most \(Int(Int32.max) - 100)",
+                    hint: "use at most the broker's transaction.max.timeout.ms (Kafka's default: 900000)")
+            }
+            let socketTimeout = values["socket.timeout.ms"].flatMap { Int($0) } ?? 60_000
+            if socketTimeout > transactionTimeout + 100 {
+                throw KafkaError.invalidConfiguration(
+                    key: "socket.timeout.ms",
+                    "'socket.timeout.ms' (\(socketTimeout)) must be at most 'transaction.timeout.ms' + 100 (\(transactionTimeout + 100))")
+            }
             let messageTimeout = (values["message.timeout.ms"] ?? values["delivery.timeout.ms"]).flatMap { Int($0) }
             if let messageTimeout, messageTimeout >= transactionTimeout {
                 throw KafkaError.invalidConfiguration(

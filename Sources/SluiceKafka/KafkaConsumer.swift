@@ -6,8 +6,8 @@ import Logging
 /// meant for a dedicated thread; `poll` serves librdkafka's callbacks (statistics, errors) too.
 ///
 /// Defaults it applies unless configured: a placeholder `group.id` (librdkafka needs one even for
-/// manual assignment), `fetch.queue.backoff.ms`=10, `enable.partition.eof`=true, no auto commit and
-/// no automatic offset store.
+/// manual assignment), `fetch.queue.backoff.ms`=10, `fetch.wait.max.ms`=100, `enable.partition.eof`=true,
+/// no auto commit and no automatic offset store.
 ///
 /// Offsets: `watermarks` asks the broker (ListOffsets); `cachedWatermarks` and `lastStableOffset` come
 /// from the latest Fetch responses (the latter via statistics `ls_offset`, so it needs
@@ -64,7 +64,9 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Waits up to `timeout` for the first event, then takes what is ready without waiting, up to
-    /// `maxRecords` events. Non-fatal errors come back as `.error` events; a fatal one throws.
+    /// `maxRecords` events. Non-fatal errors (including those librdkafka reports through its error
+    /// callback, e.g. an assigned topic that does not exist) come back as `.error` events after the
+    /// records; a fatal one throws.
     public func poll(maxRecords: Int = 10_000, timeout: Duration) throws(KafkaError) -> [KafkaConsumerEvent] {
         try ensureOpen("poll")
         var events: [KafkaConsumerEvent] = []
@@ -93,6 +95,12 @@ public final class KafkaConsumer: Sendable {
                 events.append(.error(error))
             }
         }
+        let clientErrors = client.state.pendingClientErrors.withLock { errors in
+            defer { errors.removeAll() }
+            return errors
+        }
+        if let fatal = clientErrors.first(where: \.isFatal) { throw fatal }
+        events += clientErrors.map { .error($0) }
         return events
     }
 
@@ -210,6 +218,8 @@ public final class KafkaConsumer: Sendable {
         let pointer = client.pointer
         client.close { _ = rd_kafka_consumer_close(pointer) }
     }
+
+    deinit { close() }
 
     private func ensureOpen(_ what: String) throws(KafkaError) {
         if client.isClosed { throw KafkaError.closed(what) }

@@ -27,7 +27,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible, Equatable {
         case queueFull
         /// A transactional call in the wrong state (`_STATE`, `INVALID_TXN_STATE`, `_PREV_IN_PROGRESS`).
         case invalidState
-        /// The client was closed before or during the call.
+        /// The client was closed before or during the call (records still queued at close are
+        /// purged: `_PURGE_QUEUE`, `_PURGE_INFLIGHT`).
         case closed
         /// Anything else: see `code` and `codeName`.
         case other
@@ -119,7 +120,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible, Equatable {
     static func invalidConfiguration(key: String?, _ message: String, hint: String? = nil) -> KafkaError {
         KafkaError(
             kind: .invalidConfiguration, code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue, codeName: "_INVALID_ARG",
-            message: message, configurationKey: key, hint: hint)
+            message: message, configurationKey: key,
+            hint: hint ?? key.map { "correct or remove the configuration key '\($0)'" })
     }
 
     static func closed(_ what: String) -> KafkaError {
@@ -150,7 +152,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible, Equatable {
         case RD_KAFKA_RESP_ERR__STATE, RD_KAFKA_RESP_ERR_INVALID_TXN_STATE, RD_KAFKA_RESP_ERR__PREV_IN_PROGRESS,
             RD_KAFKA_RESP_ERR__CONFLICT:
             return .invalidState
-        case RD_KAFKA_RESP_ERR__DESTROY:
+        case RD_KAFKA_RESP_ERR__DESTROY, RD_KAFKA_RESP_ERR__PURGE_QUEUE, RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
             return .closed
         default:
             return .other

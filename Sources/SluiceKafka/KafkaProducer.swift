@@ -93,10 +93,23 @@ public final class KafkaProducer: Sendable {
     public var statistics: KafkaStatistics? { client.state.latestStatistics.withLock { $0 } }
 
     /// Flushes (when `flushTimeout` is given), stops the poll thread and destroys the client.
-    /// Idempotent. Records still queued are dropped with a failed delivery report.
+    /// Idempotent. Records still queued are purged: their delivery reports fail with `_PURGE_QUEUE`
+    /// or `_PURGE_INFLIGHT`, so every pending `send` returns.
     public func close(flushTimeout: Duration? = nil) {
         if let flushTimeout, !client.isClosed { try? flush(timeout: flushTimeout) }
-        client.close()
+        client.close { [client] in Self.purge(client) }
+    }
+
+    deinit { close() }
+
+    /// Purges queued and in-flight records and serves their (failed) delivery reports.
+    static func purge(_ client: KafkaClient) {
+        let pointer = client.pointer
+        _ = rd_kafka_purge(pointer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+        let deadline = ContinuousClock.now.advanced(by: .seconds(2))
+        while client.state.inFlight.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
+            rd_kafka_poll(pointer, 10)
+        }
     }
 
     /// Enqueues one record with rd_kafka_produceva (rd_kafka_producev is variadic and cannot be called

@@ -150,8 +150,27 @@ public final class KafkaTransactionalProducer: Sendable {
     /// The latest statistics report.
     public var statistics: KafkaStatistics? { producer.statistics }
 
-    /// Stops polling and destroys the client (an open transaction is left to the broker). Idempotent.
+    /// Stops polling and destroys the client (an open transaction is left to the broker; queued
+    /// records are purged). Idempotent.
     public func close() { producer.close() }
+
+    // MARK: Async conveniences: each runs the blocking call on a dedicated thread.
+
+    public func initTransactions(timeout: Duration) async throws {
+        try await runBlocking("sluice-kafka-txn") { [self] in try self.initTransactions(timeout: timeout) }
+    }
+
+    public func commitTransaction(timeout: Duration) async throws {
+        try await runBlocking("sluice-kafka-txn") { [self] in try self.commitTransaction(timeout: timeout) }
+    }
+
+    public func abortTransaction(timeout: Duration) async throws {
+        try await runBlocking("sluice-kafka-txn") { [self] in try self.abortTransaction(timeout: timeout) }
+    }
+
+    public func flush(timeout: Duration) async throws {
+        try await producer.flush(timeout: timeout)
+    }
 
     static let preInitStates: Set<String> = ["Init", "WaitPID", "ReadyNotAcked"]
 

@@ -34,6 +34,8 @@ struct ConfigurationTests {
         #expect(values["group.id"] != nil)
         #expect(values["fetch.queue.backoff.ms"] == "10")
         #expect(values["enable.partition.eof"] == "true")
+        #expect(values["fetch.wait.max.ms"] == "100")
+        #expect(values["enable.auto.commit"] == "false")
         var configured = KafkaConfiguration(bootstrapServers: "b:1")
         configured.fetchQueueBackoffMs = 50
         configured.groupId = "mine"

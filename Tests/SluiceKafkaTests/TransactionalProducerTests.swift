@@ -104,6 +104,34 @@ struct TransactionalProducerTests {
         // only the committed record's presence is checked here.
         let records = try readAll(broker, topic: topic, partitions: 1, isolation: .readCommitted)
         #expect(records.contains { $0.valueString == "kept" })
+
+        // Offsets with a consumer's group metadata, through the async conveniences.
+        var consumerConfiguration = KafkaConfiguration.test(broker)
+        consumerConfiguration.groupId = EmbeddedBroker.uniqueName("group")
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration)
+        defer { consumer.close() }
+        try producer.beginTransaction()
+        try producer.produce(ProducerRecord(topic: topic, key: nil, value: "third"))
+        try producer.sendOffsetsToTransaction([TopicPartition(topic, 0): 2], consumer: consumer, timeout: .seconds(10))
+        try producer.commitTransaction(timeout: .seconds(10))
+    }
+
+    @Test func asyncConveniencesAndCloseResumesPendingSends() async throws {
+        let (broker, topic) = try TestBroker.topic("txn-async")
+        let producer = try KafkaTransactionalProducer(
+            configuration: Self.configuration(broker, id: EmbeddedBroker.uniqueName("txn-async")))
+        try await producer.initTransactions(timeout: .seconds(10))
+        let identity = try await producer.producerIdAndEpoch()
+        #expect(identity.producerId >= 0)
+        try producer.beginTransaction()
+        let report = try await producer.send(ProducerRecord(topic: topic, key: "k", value: "v"))
+        #expect(report.offset == 0)
+        try await producer.commitTransaction(timeout: .seconds(10))
+        producer.close()
+        producer.close()
+        await #expect(throws: KafkaError.self) {
+            _ = try await producer.send(ProducerRecord(topic: topic, key: nil, value: "after close"))
+        }
     }
 
     @Test func callsOutOfOrderAreInvalidState() throws {
