@@ -1,0 +1,161 @@
+/// A stream of `T` being declared (Flink's DataStream).
+public struct DataStream<T: Sendable> {
+    let env: StreamExecutionEnvironment
+    let nodeId: Int
+    /// The partitioner of the next edge out of this stream.
+    let partitioner: EdgePartitioner
+
+    init(env: StreamExecutionEnvironment, nodeId: Int, partitioner: EdgePartitioner = .automatic) {
+        self.env = env
+        self.nodeId = nodeId
+        self.partitioner = partitioner
+    }
+
+    var edge: StreamEdge { StreamEdge(source: nodeId, partitioner: partitioner) }
+
+    func then<Out: Sendable>(
+        _ name: String, _ make: @escaping @Sendable (OperatorSetup, Output<Out>) throws -> StreamOperatorBase
+    ) -> DataStream<Out> {
+        let draft = env.add(
+            name: name, parallelism: env.draft(nodeId)?.parallelism, inputs: [edge], role: .transform,
+            factory: TypedNodeFactory<T, Out>(make: make))
+        return DataStream<Out>(env: env, nodeId: draft.id)
+    }
+
+    /// The operator's name; also the id its state is stored under.
+    public var name: String { env.draft(nodeId)?.name ?? "" }
+
+    public func map<U: Sendable>(name: String = "Map", _ transform: @escaping @Sendable (T) throws -> U) -> DataStream<U> {
+        then(name) { setup, output in MapOperator(setup: setup, output: output, function: transform) }
+    }
+
+    public func filter(name: String = "Filter", _ predicate: @escaping @Sendable (T) throws -> Bool) -> DataStream<T> {
+        then(name) { setup, output in FilterOperator(setup: setup, output: output, predicate: predicate) }
+    }
+
+    public func flatMap<U: Sendable>(name: String = "FlatMap", _ transform: @escaping @Sendable (T, Collector<U>) throws -> Void) -> DataStream<U> {
+        then(name) { setup, output in FlatMapOperator(setup: setup, output: output, function: transform) }
+    }
+
+    public func flatMap<U: Sendable>(name: String = "FlatMap", _ transform: @escaping @Sendable (T) throws -> [U]) -> DataStream<U> {
+        flatMap(name: name) { (value: T, out: Collector<U>) in
+            for element in try transform(value) { try out.collect(element) }
+        }
+    }
+
+    /// Partitions by key: records with equal keys go to the same subtask (via key groups).
+    public func keyBy<K: StateKey>(_ key: @escaping @Sendable (T) -> K) -> KeyedStream<K, T> {
+        KeyedStream(stream: self, keySelector: key)
+    }
+
+    /// Spreads records round-robin over the next operator's subtasks.
+    public func rebalance() -> DataStream<T> { DataStream(env: env, nodeId: nodeId, partitioner: .rebalance) }
+
+    /// Sends every record to every subtask of the next operator.
+    public func broadcast() -> DataStream<T> { DataStream(env: env, nodeId: nodeId, partitioner: .broadcast) }
+
+    /// Keeps records on the same subtask index (requires equal parallelism).
+    public func forward() -> DataStream<T> { DataStream(env: env, nodeId: nodeId, partitioner: .forward) }
+
+    @discardableResult
+    public func setParallelism(_ parallelism: Int) -> DataStream<T> {
+        env.draft(nodeId)?.parallelism = parallelism
+        return self
+    }
+
+    /// Starts a new chain at this operator (it gets its own thread).
+    @discardableResult
+    public func disableChaining() -> DataStream<T> {
+        env.draft(nodeId)?.chainable = false
+        return self
+    }
+
+    /// Writes to a two-phase-commit sink (exactly-once). `sink` is evaluated once per subtask
+    /// (and again after a restart), so every subtask gets its own instance.
+    @discardableResult
+    public func sinkTo<S: TwoPhaseCommitSink>(
+        _ sink: @autoclosure @escaping @Sendable () -> S, name: String = "Sink", parallelism: Int? = nil
+    ) -> DataStreamSink where S.Input == T {
+        let draft = env.add(
+            name: name, parallelism: parallelism ?? env.draft(nodeId)?.parallelism, inputs: [edge], role: .sink,
+            factory: TypedNodeFactory<T, Never> { setup, _ in TwoPhaseCommitSinkOperator(setup: setup, sink: sink()) },
+            commitsOnComplete: true)
+        return DataStreamSink(env: env, nodeId: draft.id)
+    }
+
+    /// Writes to a non-transactional sink (at-least-once: flushed at every checkpoint).
+    @discardableResult
+    public func sinkTo<W: SinkWriter>(
+        _ writer: @autoclosure @escaping @Sendable () -> W, name: String = "Sink", parallelism: Int? = nil
+    ) -> DataStreamSink where W.Input == T {
+        let draft = env.add(
+            name: name, parallelism: parallelism ?? env.draft(nodeId)?.parallelism, inputs: [edge], role: .sink,
+            factory: TypedNodeFactory<T, Never> { setup, _ in SinkWriterOperator(setup: setup, writer: writer()) })
+        return DataStreamSink(env: env, nodeId: draft.id)
+    }
+}
+
+/// The end of a stream.
+public struct DataStreamSink {
+    let env: StreamExecutionEnvironment
+    let nodeId: Int
+
+    @discardableResult
+    public func setParallelism(_ parallelism: Int) -> DataStreamSink {
+        env.draft(nodeId)?.parallelism = parallelism
+        return self
+    }
+
+    @discardableResult
+    public func disableChaining() -> DataStreamSink {
+        env.draft(nodeId)?.chainable = false
+        return self
+    }
+}
+
+/// A stream partitioned by key (Flink's KeyedStream).
+public struct KeyedStream<Key: StateKey, T: Sendable> {
+    let stream: DataStream<T>
+    let keySelector: @Sendable (T) -> Key
+
+    var env: StreamExecutionEnvironment { stream.env }
+
+    var hashEdge: StreamEdge {
+        let selector = keySelector
+        let maxParallelism = env.configuration.maxParallelism
+        let keyGroupOf: @Sendable (T) -> Int = { KeyGroups.keyGroup(for: selector($0), maxParallelism: maxParallelism) }
+        return StreamEdge(source: stream.nodeId, partitioner: .hash(keyGroupOf: keyGroupOf, maxParallelism: maxParallelism))
+    }
+
+    func keyedThen<Out: Sendable>(
+        _ name: String, _ make: @escaping @Sendable (OperatorSetup, Output<Out>) throws -> StreamOperatorBase
+    ) -> DataStream<Out> {
+        let draft = env.add(
+            name: name, parallelism: env.draft(stream.nodeId)?.parallelism, inputs: [hashEdge], role: .transform,
+            factory: TypedNodeFactory<T, Out>(make: make))
+        return DataStream<Out>(env: env, nodeId: draft.id)
+    }
+
+    /// Runs a keyed function with state and timers. `function` is evaluated once per subtask.
+    public func process<F: KeyedProcessFunction>(
+        name: String = "KeyedProcess", _ function: @autoclosure @escaping @Sendable () -> F
+    ) -> DataStream<F.Output> where F.Key == Key, F.Input == T {
+        let selector = keySelector
+        return keyedThen(name) { setup, output in
+            try KeyedProcessOperator(setup: setup, output: output, keySelector: selector, function: function())
+        }
+    }
+
+    /// A map after a hash exchange (each record on its key's subtask).
+    public func map<U: Sendable>(name: String = "Map", _ transform: @escaping @Sendable (T) throws -> U) -> DataStream<U> {
+        keyedThen(name) { setup, output in MapOperator(setup: setup, output: output, function: transform) }
+    }
+
+    public func filter(name: String = "Filter", _ predicate: @escaping @Sendable (T) throws -> Bool) -> DataStream<T> {
+        keyedThen(name) { setup, output in FilterOperator(setup: setup, output: output, predicate: predicate) }
+    }
+
+    public func flatMap<U: Sendable>(name: String = "FlatMap", _ transform: @escaping @Sendable (T, Collector<U>) throws -> Void) -> DataStream<U> {
+        keyedThen(name) { setup, output in FlatMapOperator(setup: setup, output: output, function: transform) }
+    }
+}

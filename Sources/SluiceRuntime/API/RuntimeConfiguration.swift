@@ -1,0 +1,65 @@
+import Logging
+import Metrics
+
+/// Settings of a job and its runtime.
+public struct RuntimeConfiguration: Sendable {
+    public var jobName: String
+    /// Parallelism of operators that do not set one.
+    public var defaultParallelism: Int
+    /// Number of key groups; fixed for the life of the job's state (rescaling keeps it).
+    public var maxParallelism: Int
+    public var checkpointing: CheckpointConfig
+    /// Overrides `checkpointing.directory` (e.g. a custom storage).
+    public var checkpointStorage: (any CheckpointStorage)?
+    public var restartStrategy: RestartStrategy
+    public var logger: Logger
+    /// nil: the global `MetricsSystem.factory`.
+    public var metricsFactory: (any MetricsFactory)?
+    public var clock: any RuntimeClock
+    /// nil: read from `SLUICE_CRASH_AT` (crash = SIGKILL); `.disabled` turns it off.
+    public var faultInjector: FaultInjector?
+    /// Records per channel hand-off.
+    public var batchSize: Int
+    /// Batches a channel holds before its producer blocks (backpressure).
+    public var channelCapacity: Int
+    /// A partly filled batch is sent after at most this long.
+    public var bufferTimeoutMillis: Int64
+    /// How long a source task waits after its reader reported `.nothingAvailable`.
+    public var sourceIdleWaitMillis: Int64
+    /// Chain forward edges of equal parallelism into one thread.
+    public var chaining: Bool
+
+    public init(
+        jobName: String = "sluice-job",
+        defaultParallelism: Int = 1,
+        maxParallelism: Int = KeyGroups.defaultMaxParallelism,
+        checkpointing: CheckpointConfig = CheckpointConfig(),
+        checkpointStorage: (any CheckpointStorage)? = nil,
+        restartStrategy: RestartStrategy = .none,
+        logger: Logger = Logger(label: "sluice.runtime"),
+        metricsFactory: (any MetricsFactory)? = nil,
+        clock: any RuntimeClock = SystemClock(),
+        faultInjector: FaultInjector? = nil,
+        batchSize: Int = 512,
+        channelCapacity: Int = 8,
+        bufferTimeoutMillis: Int64 = 50,
+        sourceIdleWaitMillis: Int64 = 5,
+        chaining: Bool = true
+    ) {
+        self.jobName = jobName
+        self.defaultParallelism = defaultParallelism
+        self.maxParallelism = maxParallelism
+        self.checkpointing = checkpointing
+        self.checkpointStorage = checkpointStorage
+        self.restartStrategy = restartStrategy
+        self.logger = logger
+        self.metricsFactory = metricsFactory
+        self.clock = clock
+        self.faultInjector = faultInjector
+        self.batchSize = batchSize
+        self.channelCapacity = channelCapacity
+        self.bufferTimeoutMillis = bufferTimeoutMillis
+        self.sourceIdleWaitMillis = sourceIdleWaitMillis
+        self.chaining = chaining
+    }
+}

@@ -1,0 +1,240 @@
+import Foundation
+import Logging
+import Metrics
+
+/// What a sink subtask gets when it opens.
+public struct SinkContext<Committable: Sendable>: Sendable {
+    public let subtaskIndex: Int
+    public let parallelism: Int
+    /// The sink's parallelism in the checkpoint restored from; nil on a fresh start.
+    public let previousParallelism: Int?
+    /// The checkpoint restored from; nil on a fresh start.
+    public let restoredCheckpointId: Int64?
+    /// Committables of this subtask's share that the restored checkpoint holds (they are
+    /// committed through `recoverAndCommit` right after `open`).
+    public let restoredCommittables: [Committable]
+    /// The id the first checkpoint of this run will have.
+    public let firstCheckpointId: Int64
+    public let logger: Logger
+    public let metricDimensions: [(String, String)]
+    public let metricsFactory: any MetricsFactory
+}
+
+/// What a two-phase-commit sink gets to clean up leftovers after a restore or a fresh start.
+public struct SinkRecoveryContext: Sendable {
+    public let subtaskIndex: Int
+    public let parallelism: Int
+    public let previousParallelism: Int?
+    /// Transactions of checkpoints up to this id were committed (or are recommitted now).
+    public let restoredCheckpointId: Int64?
+    /// The first transaction this run begins is for this checkpoint id; anything a previous run
+    /// opened for this id or later (in any subtask of the previous parallelism that maps to this
+    /// one) is a leftover.
+    public let firstCheckpointId: Int64
+}
+
+/// A sink with exactly-once results through two-phase commit (Flink's TwoPhaseCommitSinkFunction),
+/// driven by the runtime's sink operator:
+/// - opens with a transaction for the next checkpoint;
+/// - on barrier N: `preCommit` the transaction, keep its committable as pending for N, snapshot
+///   ALL pending committables, begin the next transaction;
+/// - on checkpoint N complete: `commit` every pending committable with checkpoint id <= N, in order;
+/// - on restore: `recoverAndCommit` every committable of the checkpoint, then `recoverAndAbort`
+///   leftovers, then begin a new transaction;
+/// - on failure or cancel: `abort` the open transaction, best effort.
+/// One instance per subtask, used on that subtask's thread only.
+public protocol TwoPhaseCommitSink: AnyObject, SendableMetatype {
+    associatedtype Input: Sendable
+    associatedtype Transaction
+    associatedtype Committable: Codable & Sendable
+
+    func open(_ context: SinkContext<Committable>) throws
+    func beginTransaction(checkpointId: Int64) throws -> Transaction
+    func write(_ value: Input, timestamp: Int64?, to transaction: inout Transaction) throws
+    /// Flushes the transaction; returns what `commit` needs, or nil when it holds nothing (the sink
+    /// then releases it itself: it is neither committed nor aborted by the runtime).
+    func preCommit(_ transaction: inout Transaction) throws -> Committable?
+    /// Must be idempotent: after a crash the same committable may be committed again.
+    func commit(_ committable: Committable) throws
+    func abort(_ transaction: inout Transaction) throws
+    /// Commits a committable restored from a checkpoint (it may already be committed).
+    func recoverAndCommit(_ committable: Committable) throws
+    /// Aborts transactions a crashed run left open; the sink decides which ids to probe.
+    func recoverAndAbort(_ context: SinkRecoveryContext) throws
+    func close() throws
+}
+
+extension TwoPhaseCommitSink {
+    public func recoverAndCommit(_ committable: Committable) throws { try commit(committable) }
+    public func recoverAndAbort(_ context: SinkRecoveryContext) throws {}
+    public func close() throws {}
+}
+
+/// A non-transactional sink (at-least-once): flushed at every barrier and at end of input.
+public protocol SinkWriter: AnyObject, SendableMetatype {
+    associatedtype Input: Sendable
+    func open(_ context: SinkContext<Never>) throws
+    func write(_ value: Input, timestamp: Int64?) throws
+    func flush() throws
+    func notifyCheckpointComplete(_ checkpointId: Int64) throws
+    func close() throws
+}
+
+extension SinkWriter {
+    public func open(_ context: SinkContext<Never>) throws {}
+    public func notifyCheckpointComplete(_ checkpointId: Int64) throws {}
+    public func close() throws {}
+}
+
+/// Runs a `SinkWriter`.
+final class SinkWriterOperator<W: SinkWriter>: OneInputOperator<W.Input, Never> {
+    let writer: W
+    private var opened = false
+
+    init(setup: OperatorSetup, writer: W) {
+        self.writer = writer
+        super.init(setup: setup, output: DiscardingOutput<Never>())
+    }
+
+    override func open() throws {
+        try writer.open(SinkContext<Never>(
+            subtaskIndex: setup.subtaskIndex, parallelism: setup.parallelism,
+            previousParallelism: setup.restore?.previousParallelism, restoredCheckpointId: setup.restore?.checkpointId,
+            restoredCommittables: [], firstCheckpointId: setup.services.firstCheckpointId, logger: setup.logger,
+            metricDimensions: setup.metrics.dimensions(operatorID: setup.operatorID, subtask: setup.subtaskIndex),
+            metricsFactory: setup.metrics.factory))
+        opened = true
+    }
+
+    override func processElement(_ value: W.Input, timestamp: Int64?) throws { try writer.write(value, timestamp: timestamp) }
+    override func processWatermark(_ watermark: Int64) throws {}
+    override func processIdleStatus(_ idle: Bool) throws {}
+    override func finish() throws { try writer.flush() }
+
+    override func snapshotState(checkpointId: Int64) throws -> OperatorSnapshot {
+        do { try writer.flush() } catch { throw TaskFailure(underlying: error) }
+        return try super.snapshotState(checkpointId: checkpointId)
+    }
+
+    override func notifyCheckpointComplete(_ checkpointId: Int64) throws { try writer.notifyCheckpointComplete(checkpointId) }
+
+    override func close(failed: Bool) {
+        guard opened else { return }
+        do { try writer.close() } catch { setup.logger.warning("Closing the sink writer failed: \(error)") }
+    }
+}
+
+/// A pending committable in the operator's list state: the checkpoint it belongs to, and the
+/// sink's committable as JSON (few per checkpoint, so JSON's cost does not matter here).
+struct PendingCommittable<C: Codable>: Codable {
+    let checkpointId: Int64
+    let committable: C
+}
+
+struct JSONStateSerializer<Value: Codable>: StateSerializer {
+    func serialize(_ value: Value, into writer: inout BinaryWriter) throws {
+        writer.writeBytes(try JSONEncoder().encode(value))
+    }
+    func deserialize(from reader: inout BinaryReader) throws -> Value {
+        try JSONDecoder().decode(Value.self, from: Data(try reader.readBytes()))
+    }
+}
+
+/// Drives a `TwoPhaseCommitSink` through the checkpoint protocol (see the protocol's comment).
+final class TwoPhaseCommitSinkOperator<S: TwoPhaseCommitSink>: OneInputOperator<S.Input, Never> {
+    static var stateName: String { "pending-committables" }
+
+    let sink: S
+    private var transaction: S.Transaction?
+    private var pending: [PendingCommittable<S.Committable>] = []
+    private var pendingState: OperatorListState<PendingCommittable<S.Committable>>?
+    private var finished = false
+    private var opened = false
+    private var nextTransactionId: Int64
+
+    override var commitsOnCheckpointComplete: Bool { true }
+
+    init(setup: OperatorSetup, sink: S) {
+        self.sink = sink
+        self.nextTransactionId = setup.services.firstCheckpointId
+        super.init(setup: setup, output: DiscardingOutput<Never>())
+    }
+
+    override func open() throws {
+        let state = try operatorStateStore.listState(
+            Self.stateName, serializer: JSONStateSerializer<PendingCommittable<S.Committable>>(), distribution: .evenSplit)
+        pendingState = state
+        let restored = state.get().sorted { $0.checkpointId < $1.checkpointId }
+        state.clear()
+        try sink.open(SinkContext(
+            subtaskIndex: setup.subtaskIndex, parallelism: setup.parallelism,
+            previousParallelism: setup.restore?.previousParallelism, restoredCheckpointId: setup.restore?.checkpointId,
+            restoredCommittables: restored.map(\.committable), firstCheckpointId: setup.services.firstCheckpointId,
+            logger: setup.logger,
+            metricDimensions: setup.metrics.dimensions(operatorID: setup.operatorID, subtask: setup.subtaskIndex),
+            metricsFactory: setup.metrics.factory))
+        opened = true
+        for entry in restored {
+            setup.logger.debug("Recommitting the transaction of checkpoint \(entry.checkpointId) found in the restored checkpoint.")
+            try sink.recoverAndCommit(entry.committable)
+        }
+        try sink.recoverAndAbort(SinkRecoveryContext(
+            subtaskIndex: setup.subtaskIndex, parallelism: setup.parallelism,
+            previousParallelism: setup.restore?.previousParallelism, restoredCheckpointId: setup.restore?.checkpointId,
+            firstCheckpointId: setup.services.firstCheckpointId))
+        transaction = try sink.beginTransaction(checkpointId: nextTransactionId)
+    }
+
+    override func processElement(_ value: S.Input, timestamp: Int64?) throws {
+        guard var txn = transaction else {
+            throw RuntimeConfigurationError.invalid("The two-phase-commit sink '\(setup.operatorID)' received a record with no open transaction (after end of input).")
+        }
+        // Moving the transaction out and back keeps it uniquely referenced while the sink mutates it.
+        transaction = nil
+        defer { transaction = txn }
+        try sink.write(value, timestamp: timestamp, to: &txn)
+    }
+
+    override func processWatermark(_ watermark: Int64) throws {}
+    override func processIdleStatus(_ idle: Bool) throws {}
+    override func finish() throws { finished = true }
+
+    override func snapshotState(checkpointId: Int64) throws -> OperatorSnapshot {
+        do {
+            if var txn = transaction {
+                transaction = nil
+                if let committable = try sink.preCommit(&txn) {
+                    pending.append(PendingCommittable(checkpointId: checkpointId, committable: committable))
+                }
+            }
+            try setup.faultInjector.hit(.afterPreCommit, checkpointId: checkpointId)
+            pendingState?.update(pending)
+            let snapshot = try super.snapshotState(checkpointId: checkpointId)
+            if !finished {
+                nextTransactionId = checkpointId + 1
+                transaction = try sink.beginTransaction(checkpointId: nextTransactionId)
+            }
+            return snapshot
+        } catch let error as InjectedFault {
+            throw error
+        } catch {
+            throw TaskFailure(underlying: error)
+        }
+    }
+
+    override func notifyCheckpointComplete(_ checkpointId: Int64) throws {
+        while let first = pending.first, first.checkpointId <= checkpointId {
+            try sink.commit(first.committable)
+            pending.removeFirst()
+        }
+    }
+
+    override func close(failed: Bool) {
+        guard opened else { return }
+        if var txn = transaction {
+            transaction = nil
+            do { try sink.abort(&txn) } catch { setup.logger.warning("Aborting the open transaction failed: \(error)") }
+        }
+        do { try sink.close() } catch { setup.logger.warning("Closing the sink failed: \(error)") }
+    }
+}

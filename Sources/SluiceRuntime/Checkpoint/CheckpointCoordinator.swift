@@ -1,0 +1,286 @@
+import Foundation
+import Logging
+import Metrics
+
+/// A task as the coordinator sees it.
+struct CoordinatedTask: Sendable {
+    let key: TaskKey
+    let inbox: TaskInbox
+    let isSource: Bool
+    /// Holds a two-phase-commit sink: notified one at a time, in subtask order.
+    let commitsOnComplete: Bool
+    let operatorIDs: [String]
+}
+
+/// Checkpoint settings of a job.
+public struct CheckpointConfig: Sendable {
+    /// Periodic checkpoints every `interval`; nil: only on demand and the final checkpoint.
+    public var intervalMillis: Int64?
+    /// A checkpoint not complete after this long is aborted.
+    public var timeoutMillis: Int64
+    /// Completed checkpoints kept; older ones are deleted after a newer one completes.
+    public var retainedCheckpoints: Int
+    /// Where checkpoints are stored; in memory when nil (they then survive only in-process restarts).
+    public var directory: String?
+
+    public init(intervalMillis: Int64? = nil, timeoutMillis: Int64 = 600_000, retainedCheckpoints: Int = 3, directory: String? = nil) {
+        self.intervalMillis = intervalMillis
+        self.timeoutMillis = timeoutMillis
+        self.retainedCheckpoints = retainedCheckpoints
+        self.directory = directory
+    }
+}
+
+/// Triggers checkpoints at the sources, collects every task's acknowledgement, completes the
+/// checkpoint by writing its metadata, and notifies every task (Flink's CheckpointCoordinator).
+/// One checkpoint is in flight at a time. Runs on its own thread.
+final class CheckpointCoordinator: @unchecked Sendable {
+    // @unchecked: all mutable state is guarded by `condition`; storage I/O and notification waits
+    // happen on the coordinator thread with the lock released.
+    private struct Pending {
+        let barrier: CheckpointBarrier
+        let startedAt: Int64
+        var remaining: Set<TaskKey>
+        var states: [TaskKey: [String: OperatorSubtaskStateHandle]] = [:]
+        var declined: String?
+    }
+
+    private let condition = NSCondition()
+    private let config: CheckpointConfig
+    private let storage: any CheckpointStorage
+    private let clock: any RuntimeClock
+    private let logger: Logger
+    private let metrics: RuntimeMetrics
+    private let faultInjector: FaultInjector
+    private let onFailure: @Sendable (any Error) -> Void
+    private var tasks: [CoordinatedTask] = []
+    private var vertices: [String: (parallelism: Int, maxParallelism: Int)] = [:]
+    private var nextId: Int64
+    private var pending: Pending?
+    private var requested = false
+    private var lastTriggerAt: Int64
+    private var finishedSources: Set<TaskKey> = []
+    private var stopped = false
+    private var done = false
+    private(set) var completedCount = 0
+    private(set) var lastCompletedId: Int64?
+
+    init(
+        config: CheckpointConfig, storage: any CheckpointStorage, clock: any RuntimeClock, logger: Logger,
+        metrics: RuntimeMetrics, faultInjector: FaultInjector, firstCheckpointId: Int64,
+        onFailure: @escaping @Sendable (any Error) -> Void
+    ) {
+        self.config = config
+        self.storage = storage
+        self.clock = clock
+        self.logger = logger
+        self.metrics = metrics
+        self.faultInjector = faultInjector
+        self.nextId = firstCheckpointId
+        self.onFailure = onFailure
+        self.lastTriggerAt = clock.nowMillis()
+    }
+
+    func register(tasks: [CoordinatedTask], vertices: [JobVertex]) {
+        condition.lock()
+        self.tasks = tasks
+        for vertex in vertices { self.vertices[vertex.name] = (vertex.parallelism, vertex.maxParallelism) }
+        condition.unlock()
+    }
+
+    // MARK: events from tasks and the job
+
+    func requestCheckpoint() {
+        condition.lock()
+        requested = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func acknowledge(_ id: Int64, task: TaskKey, states: [String: OperatorSubtaskStateHandle]) {
+        condition.lock()
+        if var p = pending, p.barrier.checkpointId == id {
+            p.remaining.remove(task)
+            p.states[task] = states
+            pending = p
+            condition.broadcast()
+        }
+        condition.unlock()
+    }
+
+    func decline(_ id: Int64, task: TaskKey, reason: String) {
+        condition.lock()
+        if var p = pending, p.barrier.checkpointId == id, p.declined == nil {
+            p.declined = "\(task) declined: \(reason)"
+            pending = p
+            condition.broadcast()
+        }
+        condition.unlock()
+    }
+
+    func sourceFinished(_ task: TaskKey) {
+        condition.lock()
+        finishedSources.insert(task)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    // MARK: the coordinator thread
+
+    /// Runs until stopped or until the final checkpoint completed and the sources were told to end.
+    func run() {
+        condition.lock()
+        defer { condition.unlock() }
+        while !stopped && !done {
+            let now = clock.nowMillis()
+            if var p = pending {
+                if let reason = p.declined {
+                    pending = nil
+                    abort(p, reason: reason)
+                } else if p.remaining.isEmpty {
+                    pending = nil
+                    condition.unlock()
+                    let outcome = complete(p)
+                    condition.lock()
+                    if case .failed(let error) = outcome {
+                        stopped = true
+                        condition.unlock()
+                        onFailure(error)
+                        condition.lock()
+                        return
+                    }
+                    if p.barrier.isFinal, case .completed = outcome {
+                        for task in tasks where task.isSource { task.inbox.post(.terminate) }
+                        done = true
+                        return
+                    }
+                    continue
+                } else if now - p.startedAt >= config.timeoutMillis {
+                    pending = nil
+                    p.declined = "timed out after \(config.timeoutMillis) ms"
+                    abort(p, reason: "timed out after \(config.timeoutMillis) ms")
+                }
+            }
+            if pending == nil {
+                let sourceCount = tasks.filter(\.isSource).count
+                let allSourcesFinished = sourceCount > 0 && finishedSources.count == sourceCount
+                if allSourcesFinished {
+                    trigger(now: now, isFinal: true)
+                } else if requested || (config.intervalMillis.map { now - lastTriggerAt >= $0 } ?? false) {
+                    trigger(now: now, isFinal: false)
+                }
+            }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: waitSeconds(now: now)))
+        }
+    }
+
+    private func waitSeconds(now: Int64) -> Double {
+        guard clock.isRealTime else { return 0.005 }
+        var millis: Int64 = 50
+        if let interval = config.intervalMillis, pending == nil { millis = min(millis, max(1, lastTriggerAt + interval - now)) }
+        if let p = pending { millis = min(millis, max(1, p.startedAt + config.timeoutMillis - now)) }
+        return Double(millis) / 1000
+    }
+
+    /// Lock held.
+    private func trigger(now: Int64, isFinal: Bool) {
+        let barrier = CheckpointBarrier(checkpointId: nextId, timestamp: now, isFinal: isFinal)
+        nextId += 1
+        requested = false
+        lastTriggerAt = now
+        pending = Pending(barrier: barrier, startedAt: now, remaining: Set(tasks.map(\.key)))
+        logger.debug("Triggering \(isFinal ? "final " : "")checkpoint \(barrier.checkpointId).")
+        for task in tasks where task.isSource { task.inbox.post(.triggerCheckpoint(barrier)) }
+    }
+
+    /// Lock held.
+    private func abort(_ p: Pending, reason: String) {
+        let id = p.barrier.checkpointId
+        logger.warning("Checkpoint \(id) aborted: \(reason). The previous completed checkpoint stays valid.")
+        metrics.jobCounter("sluice_checkpoints_aborted_total").increment()
+        storage.discard(checkpointId: id)
+        for task in tasks { task.inbox.post(.notifyCheckpointAborted(id)) }
+    }
+
+    private enum Outcome {
+        case completed
+        case aborted
+        case failed(any Error)
+    }
+
+    /// Lock NOT held: writes the metadata (the checkpoint is then complete) and notifies tasks.
+    private func complete(_ p: Pending) -> Outcome {
+        let id = p.barrier.checkpointId
+        do {
+            try faultInjector.hit(.beforeCheckpointComplete, checkpointId: id)
+        } catch {
+            return .failed(error)
+        }
+        var byOperator: [String: [OperatorSubtaskStateHandle]] = [:]
+        for (_, states) in p.states {
+            for (operatorID, handle) in states { byOperator[operatorID, default: []].append(handle) }
+        }
+        let operators = byOperator.keys.sorted().map { operatorID -> OperatorCheckpointState in
+            let vertex = vertices[operatorID] ?? (0, KeyGroups.defaultMaxParallelism)
+            let subtasks = (byOperator[operatorID] ?? []).sorted { $0.subtaskIndex < $1.subtaskIndex }
+            return OperatorCheckpointState(
+                operatorID: operatorID, parallelism: vertex.parallelism, maxParallelism: vertex.maxParallelism, subtasks: subtasks)
+        }
+        let metadata = CheckpointMetadata(checkpointId: id, timestamp: p.barrier.timestamp, isFinal: p.barrier.isFinal, operators: operators)
+        do {
+            try storage.commit(metadata)
+        } catch {
+            condition.lock()
+            abort(p, reason: "writing its metadata failed: \(error)")
+            condition.unlock()
+            return .aborted
+        }
+        let duration = clock.nowMillis() - p.startedAt
+        metrics.checkpointDuration.recordMilliseconds(duration)
+        metrics.checkpointSize.record(Int64(clamping: metadata.totalStateBytes))
+        metrics.jobCounter("sluice_checkpoints_completed_total").increment()
+        condition.lock()
+        completedCount += 1
+        lastCompletedId = id
+        condition.unlock()
+        logger.info("Checkpoint \(id) complete (\(metadata.totalStateBytes) bytes, \(duration) ms).")
+        storage.retainLatest(config.retainedCheckpoints, logger: logger)
+        do {
+            try faultInjector.hit(.afterCheckpointCompleteBeforeCommit, checkpointId: id)
+            try notifyComplete(id)
+            try faultInjector.hit(.afterCommit, checkpointId: id)
+        } catch {
+            return .failed(error)
+        }
+        return .completed
+    }
+
+    /// Notifies every task; tasks with committing sinks one at a time, in (chain, subtask) order,
+    /// waiting for each, so that `betweenSubtaskCommits` falls between two subtasks' commits.
+    private func notifyComplete(_ id: Int64) throws {
+        let all = condition.locked { tasks }
+        for task in all where !task.commitsOnComplete { task.inbox.post(.notifyCheckpointComplete(id)) }
+        let committing = all.filter(\.commitsOnComplete).sorted { ($0.key.chain, $0.key.subtask) < ($1.key.chain, $1.key.subtask) }
+        for (i, task) in committing.enumerated() {
+            let completion = MailCompletion()
+            task.inbox.post(.notifyCheckpointComplete(id), completion: completion)
+            guard completion.wait() else { return }
+            if i == 0 { try faultInjector.hit(.betweenSubtaskCommits, checkpointId: id) }
+        }
+    }
+}
+
+extension NSCondition {
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}

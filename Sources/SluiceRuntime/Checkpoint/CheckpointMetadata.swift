@@ -1,0 +1,196 @@
+/// Where one piece of operator-subtask state lives in a checkpoint.
+public struct StateHandle: Sendable, Equatable {
+    /// File name inside the checkpoint's folder (or a key of the in-memory storage).
+    public let location: String
+    public let offset: UInt64
+    public let length: UInt64
+    /// CRC-32 of the bytes, verified on restore.
+    public let checksum: UInt32
+
+    public init(location: String, offset: UInt64, length: UInt64, checksum: UInt32) {
+        self.location = location
+        self.offset = offset
+        self.length = length
+        self.checksum = checksum
+    }
+}
+
+/// The state one operator subtask acknowledged for a checkpoint.
+public struct OperatorSubtaskStateHandle: Sendable, Equatable {
+    public let subtaskIndex: Int
+    public let operatorState: StateHandle?
+    public let keyedState: StateHandle?
+    /// The key groups `keyedState` covers.
+    public let keyGroupRange: KeyGroupRange?
+}
+
+/// The state of all subtasks of one operator in a checkpoint.
+public struct OperatorCheckpointState: Sendable, Equatable {
+    public let operatorID: String
+    public let parallelism: Int
+    public let maxParallelism: Int
+    public var subtasks: [OperatorSubtaskStateHandle]
+}
+
+/// The `_metadata` file of a completed checkpoint. Written last and atomically: its presence and
+/// valid checksum is what makes a checkpoint complete.
+public struct CheckpointMetadata: Sendable, Equatable {
+    /// The format this code writes and the only one it reads.
+    public static let formatVersion: UInt32 = 1
+    static let magic: [UInt8] = Array("SLCKPT01".utf8)
+
+    public let checkpointId: Int64
+    public let timestamp: Int64
+    public let isFinal: Bool
+    public let operators: [OperatorCheckpointState]
+
+    public init(checkpointId: Int64, timestamp: Int64, isFinal: Bool, operators: [OperatorCheckpointState]) {
+        self.checkpointId = checkpointId
+        self.timestamp = timestamp
+        self.isFinal = isFinal
+        self.operators = operators
+    }
+
+    public func operatorState(_ id: String) -> OperatorCheckpointState? {
+        operators.first { $0.operatorID == id }
+    }
+
+    public var totalStateBytes: UInt64 {
+        operators.reduce(0) { sum, op in
+            sum + op.subtasks.reduce(0) { $0 + ($1.operatorState?.length ?? 0) + ($1.keyedState?.length ?? 0) }
+        }
+    }
+
+    /// magic(8) | version u32 | payload length u64 | payload | CRC-32 of everything before it.
+    public func encoded() -> [UInt8] {
+        var payload = BinaryWriter(capacity: 1024)
+        payload.writeInt64(checkpointId)
+        payload.writeInt64(timestamp)
+        payload.writeBool(isFinal)
+        payload.writeVarUInt(UInt64(operators.count))
+        for op in operators {
+            payload.writeString(op.operatorID)
+            payload.writeVarInt(op.parallelism)
+            payload.writeVarInt(op.maxParallelism)
+            payload.writeVarUInt(UInt64(op.subtasks.count))
+            for subtask in op.subtasks {
+                payload.writeVarInt(subtask.subtaskIndex)
+                Self.write(subtask.operatorState, to: &payload)
+                Self.write(subtask.keyedState, to: &payload)
+                if let range = subtask.keyGroupRange {
+                    payload.writeBool(true)
+                    payload.writeVarInt(range.start)
+                    payload.writeVarInt(range.end)
+                } else {
+                    payload.writeBool(false)
+                }
+            }
+        }
+        var file = BinaryWriter(capacity: payload.count + 32)
+        file.writeRaw(Self.magic)
+        file.writeUInt32(Self.formatVersion)
+        file.writeUInt64(UInt64(payload.count))
+        file.writeRaw(payload.bytes)
+        file.writeUInt32(CRC32.checksum(file.bytes))
+        return file.bytes
+    }
+
+    private static func write(_ handle: StateHandle?, to writer: inout BinaryWriter) {
+        guard let handle else {
+            writer.writeBool(false)
+            return
+        }
+        writer.writeBool(true)
+        writer.writeString(handle.location)
+        writer.writeUInt64(handle.offset)
+        writer.writeUInt64(handle.length)
+        writer.writeUInt32(handle.checksum)
+    }
+
+    private static func readHandle(_ reader: inout BinaryReader) throws -> StateHandle? {
+        guard try reader.readBool() else { return nil }
+        return StateHandle(
+            location: try reader.readString(), offset: try reader.readUInt64(),
+            length: try reader.readUInt64(), checksum: try reader.readUInt32())
+    }
+
+    /// Parses and verifies a metadata file; refuses unknown versions, bad checksums and truncation.
+    public static func decode(_ bytes: [UInt8]) throws -> CheckpointMetadata {
+        let headerSize = magic.count + 4 + 8
+        guard bytes.count >= headerSize + 4 else {
+            throw CheckpointMetadataError.truncated(size: bytes.count)
+        }
+        guard Array(bytes[0..<magic.count]) == magic else { throw CheckpointMetadataError.notMetadata }
+        var header = BinaryReader(bytes, range: magic.count..<headerSize)
+        let version = try header.readUInt32()
+        guard version == formatVersion else {
+            throw CheckpointMetadataError.unsupportedVersion(found: version, supported: formatVersion)
+        }
+        let length = try header.readUInt64()
+        guard length <= UInt64(bytes.count), UInt64(headerSize) + length + 4 == UInt64(bytes.count) else {
+            throw CheckpointMetadataError.truncated(size: bytes.count)
+        }
+        let payloadEnd = headerSize + Int(length)
+        var trailer = BinaryReader(bytes, range: payloadEnd..<bytes.count)
+        let stored = try trailer.readUInt32()
+        let computed = CRC32.checksum(bytes[0..<payloadEnd])
+        guard stored == computed else { throw CheckpointMetadataError.checksumMismatch(stored: stored, computed: computed) }
+
+        var reader = BinaryReader(bytes, range: headerSize..<payloadEnd)
+        do {
+            let id = try reader.readInt64()
+            let timestamp = try reader.readInt64()
+            let isFinal = try reader.readBool()
+            let count = try reader.readVarInt()
+            var operators: [OperatorCheckpointState] = []
+            for _ in 0..<count {
+                let uid = try reader.readString()
+                let parallelism = try reader.readVarInt()
+                let maxParallelism = try reader.readVarInt()
+                let n = try reader.readVarInt()
+                var subtasks: [OperatorSubtaskStateHandle] = []
+                for _ in 0..<n {
+                    let index = try reader.readVarInt()
+                    let opState = try readHandle(&reader)
+                    let keyed = try readHandle(&reader)
+                    var range: KeyGroupRange?
+                    if try reader.readBool() {
+                        range = KeyGroupRange(start: try reader.readVarInt(), end: try reader.readVarInt())
+                    }
+                    subtasks.append(OperatorSubtaskStateHandle(
+                        subtaskIndex: index, operatorState: opState, keyedState: keyed, keyGroupRange: range))
+                }
+                operators.append(OperatorCheckpointState(
+                    operatorID: uid, parallelism: parallelism, maxParallelism: maxParallelism, subtasks: subtasks))
+            }
+            return CheckpointMetadata(checkpointId: id, timestamp: timestamp, isFinal: isFinal, operators: operators)
+        } catch let error as StateSerializationError {
+            throw CheckpointMetadataError.malformed(error.description)
+        }
+    }
+}
+
+/// Why a metadata file was refused.
+public enum CheckpointMetadataError: Error, CustomStringConvertible, Equatable {
+    case notMetadata
+    case unsupportedVersion(found: UInt32, supported: UInt32)
+    case truncated(size: Int)
+    case checksumMismatch(stored: UInt32, computed: UInt32)
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .notMetadata:
+            return "not a Sluice checkpoint metadata file (wrong magic bytes)"
+        case .unsupportedVersion(let found, let supported):
+            return "metadata format version \(found) is not supported by this build (it reads version \(supported)); "
+                + "restore with the Sluice version that wrote it, or start without this checkpoint"
+        case .truncated(let size):
+            return "metadata file is truncated or has trailing bytes (\(size) bytes)"
+        case .checksumMismatch(let stored, let computed):
+            return "metadata checksum mismatch (stored \(String(stored, radix: 16)), computed \(String(computed, radix: 16)))"
+        case .malformed(let why):
+            return "metadata payload is malformed: \(why)"
+        }
+    }
+}

@@ -1,0 +1,303 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Errors of checkpoint storage; each names the path and what to do.
+public enum CheckpointStorageError: Error, CustomStringConvertible {
+    case io(path: String, operation: String, errno: Int32)
+    case missingState(location: String, checkpointId: Int64)
+    case stateChecksumMismatch(location: String, checkpointId: Int64)
+    case unusableCheckpoint(checkpointId: Int64, path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .io(let path, let operation, let code):
+            return "Checkpoint storage could not \(operation) '\(path)': \(String(cString: strerror(code))). Check the checkpoint directory's permissions and free space."
+        case .missingState(let location, let id):
+            return "State file '\(location)' of checkpoint \(id) is missing."
+        case .stateChecksumMismatch(let location, let id):
+            return "State in '\(location)' of checkpoint \(id) fails its checksum: the file is damaged."
+        case .unusableCheckpoint(let id, let path, let reason):
+            return "Checkpoint \(id) at \(path) is unusable: \(reason)"
+        }
+    }
+}
+
+/// Where checkpoints go. Task subtasks write their state; the coordinator writes the metadata
+/// last, which completes the checkpoint. Implementations must be safe to call from any thread.
+public protocol CheckpointStorage: Sendable {
+    /// Durably writes the state blobs of one task subtask; returns one handle per non-empty blob
+    /// (nil for an empty blob).
+    func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?]
+    /// Reads and verifies (checksum) one state blob of a completed checkpoint.
+    func read(_ handle: StateHandle, checkpointId: Int64) throws -> [UInt8]
+    /// Makes the checkpoint complete: writes its metadata atomically and durably.
+    func commit(_ metadata: CheckpointMetadata) throws
+    /// The newest completed checkpoint whose metadata is valid, falling back over damaged ones
+    /// (each logged with the reason).
+    func latestCompleted(logger: Logger) -> CheckpointMetadata?
+    /// Removes everything of a checkpoint that did not complete.
+    func discard(checkpointId: Int64)
+    /// Keeps the newest `count` completed checkpoints and removes older and unfinished ones.
+    func retainLatest(_ count: Int, logger: Logger)
+    /// Before a restore from `checkpointId` (nil: fresh start): removes newer, unusable leftovers
+    /// so their ids can be used again.
+    func removeNewer(than checkpointId: Int64?, logger: Logger)
+}
+
+/// Checkpoints in a directory: `chk-<N>/` per checkpoint, one state file per task subtask,
+/// `chk-<N>/_metadata` written last (temp file, fsync, rename, fsync directory).
+public final class FileSystemCheckpointStorage: CheckpointStorage {
+    public let directory: String
+    static let metadataName = "_metadata"
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    func folder(_ id: Int64) -> String { "\(directory)/chk-\(id)" }
+
+    public func metadataPath(_ id: Int64) -> String { "\(folder(id))/\(Self.metadataName)" }
+
+    public func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?] {
+        let dir = folder(checkpointId)
+        try Self.makeDirectory(dir)
+        let fileName = Self.sanitize(name) + ".state"
+        var data: [UInt8] = []
+        data.reserveCapacity(blobs.reduce(0) { $0 + $1.count })
+        var handles: [StateHandle?] = []
+        for blob in blobs {
+            if blob.isEmpty {
+                handles.append(nil)
+                continue
+            }
+            handles.append(StateHandle(
+                location: fileName, offset: UInt64(data.count), length: UInt64(blob.count), checksum: CRC32.checksum(blob)))
+            data.append(contentsOf: blob)
+        }
+        if !data.isEmpty { try Self.writeDurably(data, to: "\(dir)/\(fileName)") }
+        return handles
+    }
+
+    public func read(_ handle: StateHandle, checkpointId: Int64) throws -> [UInt8] {
+        let path = "\(folder(checkpointId))/\(handle.location)"
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw CheckpointStorageError.missingState(location: path, checkpointId: checkpointId)
+        }
+        let lower = Int(handle.offset)
+        let upper = lower + Int(handle.length)
+        guard upper <= contents.count else {
+            throw CheckpointStorageError.stateChecksumMismatch(location: path, checkpointId: checkpointId)
+        }
+        let bytes = [UInt8](contents[lower..<upper])
+        guard CRC32.checksum(bytes) == handle.checksum else {
+            throw CheckpointStorageError.stateChecksumMismatch(location: path, checkpointId: checkpointId)
+        }
+        return bytes
+    }
+
+    public func commit(_ metadata: CheckpointMetadata) throws {
+        let dir = folder(metadata.checkpointId)
+        try Self.makeDirectory(dir)
+        let final = "\(dir)/\(Self.metadataName)"
+        let temp = final + ".inprogress"
+        try Self.writeDurably(metadata.encoded(), to: temp)
+        guard rename(temp, final) == 0 else { throw CheckpointStorageError.io(path: final, operation: "rename into", errno: errno) }
+        try Self.fsyncDirectory(dir)
+    }
+
+    /// Checkpoint ids of the `chk-<N>` folders, ascending.
+    func checkpointIDs() -> [Int64] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { name -> Int64? in
+            guard name.hasPrefix("chk-") else { return nil }
+            return Int64(name.dropFirst(4))
+        }.sorted()
+    }
+
+    /// Loads and validates the metadata of checkpoint `id`.
+    public func loadMetadata(_ id: Int64) throws -> CheckpointMetadata {
+        let path = metadataPath(id)
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw CheckpointStorageError.unusableCheckpoint(checkpointId: id, path: path, reason: "no metadata file (the checkpoint did not complete)")
+        }
+        let metadata: CheckpointMetadata
+        do {
+            metadata = try CheckpointMetadata.decode([UInt8](contents))
+        } catch let error as CheckpointMetadataError {
+            throw CheckpointStorageError.unusableCheckpoint(checkpointId: id, path: path, reason: error.description)
+        }
+        guard metadata.checkpointId == id else {
+            throw CheckpointStorageError.unusableCheckpoint(
+                checkpointId: id, path: path, reason: "it names checkpoint \(metadata.checkpointId)")
+        }
+        for op in metadata.operators {
+            for subtask in op.subtasks {
+                for handle in [subtask.operatorState, subtask.keyedState].compactMap({ $0 })
+                where !FileManager.default.fileExists(atPath: "\(folder(id))/\(handle.location)") {
+                    throw CheckpointStorageError.unusableCheckpoint(
+                        checkpointId: id, path: path, reason: "its state file \(handle.location) is missing")
+                }
+            }
+        }
+        return metadata
+    }
+
+    public func latestCompleted(logger: Logger) -> CheckpointMetadata? {
+        for id in checkpointIDs().reversed() {
+            guard FileManager.default.fileExists(atPath: metadataPath(id)) else {
+                logger.debug("Skipping checkpoint \(id): it has no metadata, so it never completed.")
+                continue
+            }
+            do {
+                return try loadMetadata(id)
+            } catch {
+                logger.warning("Checkpoint metadata \(metadataPath(id)) is unusable (\(error)); falling back to the previous completed checkpoint.")
+            }
+        }
+        return nil
+    }
+
+    public func discard(checkpointId: Int64) {
+        try? FileManager.default.removeItem(atPath: folder(checkpointId))
+    }
+
+    public func retainLatest(_ count: Int, logger: Logger) {
+        let ids = checkpointIDs()
+        let completed = ids.filter { FileManager.default.fileExists(atPath: metadataPath($0)) }
+        let keep = Set(completed.suffix(max(1, count)))
+        guard let oldestKept = keep.min() else { return }
+        for id in ids where !keep.contains(id) && id < oldestKept {
+            logger.debug("Removing checkpoint \(id) (retaining the latest \(count)).")
+            discard(checkpointId: id)
+        }
+    }
+
+    public func removeNewer(than checkpointId: Int64?, logger: Logger) {
+        for id in checkpointIDs() where id > (checkpointId ?? 0) {
+            logger.info("Removing checkpoint folder \(folder(id)): it is newer than the checkpoint restored from and cannot be used.")
+            discard(checkpointId: id)
+        }
+    }
+
+    // MARK: file helpers
+
+    static func sanitize(_ name: String) -> String {
+        String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+    }
+
+    static func makeDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw CheckpointStorageError.io(path: path, operation: "create directory", errno: errno == 0 ? EIO : errno)
+        }
+    }
+
+    /// Writes a whole file and fsyncs it before returning.
+    static func writeDurably(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw CheckpointStorageError.io(path: path, operation: "open", errno: errno) }
+        defer { close(fd) }
+        var written = 0
+        let result: Int32 = bytes.withUnsafeBytes { raw -> Int32 in
+            while written < raw.count {
+                guard let base = raw.baseAddress else { return 0 }
+                let n = write(fd, base + written, raw.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                written += n
+            }
+            return 0
+        }
+        if result != 0 { throw CheckpointStorageError.io(path: path, operation: "write", errno: result) }
+        guard fsync(fd) == 0 else { throw CheckpointStorageError.io(path: path, operation: "fsync", errno: errno) }
+    }
+
+    static func fsyncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { throw CheckpointStorageError.io(path: path, operation: "open directory", errno: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw CheckpointStorageError.io(path: path, operation: "fsync directory", errno: errno) }
+    }
+}
+
+/// Checkpoints in memory (Flink's JobManager storage): survive restarts inside the process only.
+/// The default when no checkpoint directory is configured.
+public final class InMemoryCheckpointStorage: CheckpointStorage {
+    private struct Stored {
+        var blobs: [String: [UInt8]] = [:]
+        var metadata: CheckpointMetadata?
+    }
+    private let checkpoints = Mutex<[Int64: Stored]>([:])
+
+    public init() {}
+
+    public func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?] {
+        var handles: [StateHandle?] = []
+        checkpoints.withLock { all in
+            var stored = all[checkpointId] ?? Stored()
+            for (i, blob) in blobs.enumerated() {
+                guard !blob.isEmpty else {
+                    handles.append(nil)
+                    continue
+                }
+                let location = "\(name)#\(i)"
+                stored.blobs[location] = blob
+                handles.append(StateHandle(location: location, offset: 0, length: UInt64(blob.count), checksum: CRC32.checksum(blob)))
+            }
+            all[checkpointId] = stored
+        }
+        return handles
+    }
+
+    public func read(_ handle: StateHandle, checkpointId: Int64) throws -> [UInt8] {
+        guard let blob = checkpoints.withLock({ $0[checkpointId]?.blobs[handle.location] }) else {
+            throw CheckpointStorageError.missingState(location: handle.location, checkpointId: checkpointId)
+        }
+        return blob
+    }
+
+    public func commit(_ metadata: CheckpointMetadata) throws {
+        checkpoints.withLock { all in
+            var stored = all[metadata.checkpointId] ?? Stored()
+            stored.metadata = metadata
+            all[metadata.checkpointId] = stored
+        }
+    }
+
+    public func latestCompleted(logger: Logger) -> CheckpointMetadata? {
+        checkpoints.withLock { all in
+            for id in all.keys.sorted().reversed() {
+                if let metadata = all[id]?.metadata { return metadata }
+            }
+            return nil
+        }
+    }
+
+    public func discard(checkpointId: Int64) {
+        _ = checkpoints.withLock { $0.removeValue(forKey: checkpointId) }
+    }
+
+    public func retainLatest(_ count: Int, logger: Logger) {
+        checkpoints.withLock { all in
+            let completed = all.keys.filter { all[$0]?.metadata != nil }.sorted()
+            guard let oldestKept = completed.suffix(max(1, count)).first else { return }
+            for id in all.keys where id < oldestKept { all.removeValue(forKey: id) }
+        }
+    }
+
+    public func removeNewer(than checkpointId: Int64?, logger: Logger) {
+        checkpoints.withLock { all in
+            for id in all.keys where id > (checkpointId ?? 0) { all.removeValue(forKey: id) }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+/// A checkpoint barrier: flows with the records; everything before it belongs to checkpoint `id`.
+public struct CheckpointBarrier: Sendable, Equatable {
+    public let checkpointId: Int64
+    /// Trigger time, milliseconds on the runtime clock.
+    public let timestamp: Int64
+    /// The checkpoint taken after all sources reached end of input.
+    public let isFinal: Bool
+}
+
+/// Watermark constants. A watermark `w` says no more records with timestamp <= `w` will arrive.
+public enum Watermark {
+    public static let min = Int64.min
+    /// Emitted at end of input: fires every pending event-time timer and window.
+    public static let max = Int64.max
+}
+
+/// What moves through a channel, in order.
+enum StreamElement<T: Sendable>: Sendable {
+    case record(T, timestamp: Int64?)
+    case watermark(Int64)
+    case idleStatus(Bool)
+    case barrier(CheckpointBarrier)
+    /// No more records will follow on this channel; barriers still may (final checkpoint).
+    case endOfData
+    /// The producer is gone; nothing more follows.
+    case endOfPartition
+}

@@ -1,0 +1,333 @@
+import Foundation
+import Logging
+import Metrics
+import Synchronization
+
+/// How a job restarts after a failure inside the process.
+public enum RestartStrategy: Sendable, Equatable {
+    /// Fail the job at the first failure.
+    case none
+    /// Restart up to `attempts` times, waiting `delayMillis` before each restart.
+    case fixedDelay(attempts: Int, delayMillis: Int64)
+}
+
+/// How a job ended.
+public struct JobResult: Sendable {
+    public enum Status: Sendable, Equatable {
+        case finished
+        case cancelled
+    }
+    public let status: Status
+    public let restarts: Int
+    /// The last checkpoint completed by the job (in its last attempt), if any.
+    public let lastCompletedCheckpoint: Int64?
+}
+
+/// The job failed for good: the restart strategy gave up.
+public struct JobFailedError: Error, CustomStringConvertible {
+    public let underlying: any Error
+    public let restarts: Int
+    public var description: String {
+        "The job failed after \(restarts) restart(s): \(underlying)"
+    }
+}
+
+/// Configuration problems, with what to change.
+public enum RuntimeConfigurationError: Error, CustomStringConvertible {
+    case invalid(String)
+    public var description: String {
+        switch self {
+        case .invalid(let why): return why
+        }
+    }
+}
+
+/// Cancels a running job from any thread (e.g. a ServiceLifecycle graceful shutdown), and
+/// triggers checkpoints on demand.
+public final class JobControl: Sendable {
+    private struct State {
+        var cancelled = false
+        var attempt: AttemptMonitor?
+        var coordinator: CheckpointCoordinator?
+    }
+    private let state = Mutex(State())
+    private let cancelWake = NSCondition()
+
+    public init() {}
+
+    /// Stops every task and makes `execute()` return `.cancelled`. Open transactions are aborted.
+    public func cancel() {
+        let attempt = state.withLock { s -> AttemptMonitor? in
+            s.cancelled = true
+            return s.attempt
+        }
+        attempt?.cancel()
+        cancelWake.lock()
+        cancelWake.broadcast()
+        cancelWake.unlock()
+    }
+
+    public var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    /// Triggers a checkpoint as soon as none is in flight.
+    public func triggerCheckpoint() {
+        state.withLock { $0.coordinator }?.requestCheckpoint()
+    }
+
+    /// Returns false when cancelled first.
+    func attach(_ attempt: AttemptMonitor, coordinator: CheckpointCoordinator) -> Bool {
+        state.withLock { s in
+            guard !s.cancelled else { return false }
+            s.attempt = attempt
+            s.coordinator = coordinator
+            return true
+        }
+    }
+
+    func detach() {
+        state.withLock { s in
+            s.attempt = nil
+            s.coordinator = nil
+        }
+    }
+
+    /// Sleeps up to `millis`, waking early on cancel.
+    func sleep(millis: Int64) {
+        let deadline = Date(timeIntervalSinceNow: Double(millis) / 1000)
+        cancelWake.lock()
+        while !isCancelled && Date() < deadline { _ = cancelWake.wait(until: deadline) }
+        cancelWake.unlock()
+    }
+}
+
+/// Watches the threads of one attempt: all finished, or the first failure.
+final class AttemptMonitor: @unchecked Sendable {
+    // @unchecked: every field is guarded by `condition`.
+    private let condition = NSCondition()
+    private var running = 0
+    private var failure: (any Error)?
+    private var cancelled = false
+    private var inboxes: [TaskInbox] = []
+    private var coordinator: CheckpointCoordinator?
+
+    func setUp(inboxes: [TaskInbox], coordinator: CheckpointCoordinator, threads: Int) {
+        condition.locked {
+            self.inboxes = inboxes
+            self.coordinator = coordinator
+            running = threads
+        }
+    }
+
+    func threadFinished(_ error: (any Error)?) {
+        condition.lock()
+        running -= 1
+        if let error, !(error is TaskCancelled), failure == nil, !cancelled { failure = error }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func fail(_ error: any Error) {
+        condition.lock()
+        if failure == nil && !cancelled { failure = error }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    enum Outcome {
+        case finished
+        case cancelled
+        case failed(any Error)
+    }
+
+    /// Waits for the end; on failure or cancel, cancels every task and waits for all threads.
+    func waitForEnd() -> Outcome {
+        condition.lock()
+        while running > 0 && failure == nil && !cancelled { condition.wait() }
+        let outcome: Outcome = failure.map { .failed($0) } ?? (cancelled ? .cancelled : .finished)
+        let inboxes = self.inboxes
+        let coordinator = self.coordinator
+        condition.unlock()
+        if case .finished = outcome {} else {
+            coordinator?.stop()
+            for inbox in inboxes { inbox.cancel() }
+        }
+        condition.lock()
+        while running > 0 { condition.wait() }
+        condition.unlock()
+        return outcome
+    }
+}
+
+/// Runs a frozen job graph: attempts, restores and restarts.
+struct JobExecutor {
+    let vertices: [JobVertex]
+    let configuration: RuntimeConfiguration
+    let control: JobControl
+    let storage: any CheckpointStorage
+    let metrics: RuntimeMetrics
+
+    func run() throws -> JobResult {
+        let logger = configuration.logger
+        var restarts = 0
+        let restartCounter = metrics.jobCounter("sluice_restarts_total")
+        while true {
+            let restore = storage.latestCompleted(logger: logger)
+            storage.removeNewer(than: restore?.checkpointId, logger: logger)
+            if let restore {
+                logger.info("Restoring job '\(configuration.jobName)' from checkpoint \(restore.checkpointId).")
+            }
+            let (outcome, lastCompleted) = runAttempt(restore: restore)
+            switch outcome {
+            case .finished:
+                return JobResult(status: .finished, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
+            case .cancelled:
+                return JobResult(status: .cancelled, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
+            case .failed(let error):
+                guard case .fixedDelay(let attempts, let delay) = configuration.restartStrategy, restarts < attempts else {
+                    logger.error("Job '\(configuration.jobName)' failed: \(error)")
+                    throw JobFailedError(underlying: error, restarts: restarts)
+                }
+                restarts += 1
+                restartCounter.increment()
+                logger.warning("Job '\(configuration.jobName)' failed (\(error)); restart \(restarts) of \(attempts) in \(delay) ms.")
+                control.sleep(millis: delay)
+                if control.isCancelled {
+                    return JobResult(status: .cancelled, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
+                }
+            }
+        }
+    }
+
+    /// One attempt: plan chains, create gates, start a thread per task subtask and the coordinator.
+    private func runAttempt(restore: CheckpointMetadata?) -> (AttemptMonitor.Outcome, Int64?) {
+        let logger = configuration.logger
+        let firstCheckpointId = (restore?.checkpointId ?? 0) + 1
+        let monitor = AttemptMonitor()
+        let coordinator = CheckpointCoordinator(
+            config: configuration.checkpointing, storage: storage, clock: configuration.clock, logger: logger,
+            metrics: metrics, faultInjector: configuration.faultInjector ?? .disabled, firstCheckpointId: firstCheckpointId,
+            onFailure: { monitor.fail($0) })
+        let chains = ExecutionPlanner.chains(vertices, chaining: configuration.chaining)
+        let settings = TaskSettings(
+            logger: logger, metrics: metrics, clock: configuration.clock, faultInjector: configuration.faultInjector ?? .disabled,
+            storage: storage, batchSize: configuration.batchSize, bufferTimeoutMillis: configuration.bufferTimeoutMillis,
+            sourceIdleWaitMillis: configuration.sourceIdleWaitMillis)
+        let restoreSource = restore.map { RestoreSource(metadata: $0, storage: storage) }
+
+        // Inboxes and gates first: producers need their consumers' gates.
+        let byVertex = Dictionary(uniqueKeysWithValues: vertices.map { ($0.id, $0) })
+        var inboxes: [Int: [TaskInbox]] = [:]
+        var gates: [Int: [any AnyInputGate]] = [:]
+        var channelOffsets: [Int: [Int]] = [:]  // chain index -> offset per head input edge
+        for (c, chain) in chains.enumerated() {
+            guard let head = chain.first else { continue }
+            inboxes[c] = (0..<head.parallelism).map { _ in TaskInbox() }
+            guard head.role != .source else { continue }
+            var offsets: [Int] = []
+            var total = 0
+            for edge in head.inputs {
+                offsets.append(total)
+                total += edge.partitioner.isForward ? 1 : (byVertex[edge.source]?.parallelism ?? 1)
+            }
+            channelOffsets[c] = offsets
+            gates[c] = (inboxes[c] ?? []).map { head.factory.makeGate(inbox: $0, channelCount: total, capacity: configuration.channelCapacity) }
+        }
+        let chainOfHead = Dictionary(uniqueKeysWithValues: chains.enumerated().compactMap { c, chain in chain.first.map { ($0.id, c) } })
+
+        var specs: [TaskSpec] = []
+        var coordinated: [CoordinatedTask] = []
+        for (c, chain) in chains.enumerated() {
+            guard let head = chain.first, let tail = chain.last else { continue }
+            for subtask in 0..<head.parallelism {
+                var outgoing: [OutgoingEdge] = []
+                for consumer in vertices {
+                    for (edgeIndex, edge) in consumer.inputs.enumerated() where edge.source == tail.id {
+                        guard let consumerChain = chainOfHead[consumer.id], let consumerGates = gates[consumerChain],
+                              let offset = channelOffsets[consumerChain]?[edgeIndex] else { continue }
+                        if edge.partitioner.isForward {
+                            outgoing.append(OutgoingEdge(gates: [consumerGates[subtask]], channel: offset, partitioner: .forward))
+                        } else {
+                            outgoing.append(OutgoingEdge(gates: consumerGates, channel: offset + subtask, partitioner: edge.partitioner))
+                        }
+                    }
+                }
+                let inbox = inboxes[c]?[subtask] ?? TaskInbox()
+                let key = TaskKey(chain: c, subtask: subtask)
+                let name = "\(chain.map(\.name).joined(separator: " -> ")) (\(subtask + 1)/\(head.parallelism))"
+                specs.append(TaskSpec(
+                    key: key, name: name, vertices: chain, subtaskIndex: subtask, inbox: inbox, gate: gates[c]?[subtask],
+                    outgoing: outgoing, restore: restoreSource, settings: settings, coordinator: coordinator,
+                    firstCheckpointId: firstCheckpointId))
+                coordinated.append(CoordinatedTask(
+                    key: key, inbox: inbox, isSource: head.role == .source,
+                    commitsOnComplete: chain.contains { $0.role == .sink && $0.commitsOnComplete },
+                    operatorIDs: chain.map(\.name)))
+            }
+        }
+        coordinator.register(tasks: coordinated, vertices: vertices)
+        monitor.setUp(inboxes: coordinated.map(\.inbox), coordinator: coordinator, threads: specs.count + 1)
+        guard control.attach(monitor, coordinator: coordinator) else { return (.cancelled, nil) }
+        defer { control.detach() }
+
+        for spec in specs {
+            let thread = Thread {
+                let task = StreamTask(spec: spec)
+                do {
+                    try task.run()
+                    monitor.threadFinished(nil)
+                } catch {
+                    if !(error is TaskCancelled) {
+                        spec.settings.logger.error("Task \(spec.name) failed: \(error)")
+                    }
+                    monitor.threadFinished(error)
+                }
+            }
+            thread.name = "sluice \(spec.name)"
+            thread.stackSize = 4 << 20
+            thread.start()
+        }
+        let coordinatorThread = Thread {
+            coordinator.run()
+            monitor.threadFinished(nil)
+        }
+        coordinatorThread.name = "sluice checkpoint coordinator"
+        coordinatorThread.start()
+        let outcome = monitor.waitForEnd()
+        coordinator.stop()
+        return (outcome, coordinator.lastCompletedId)
+    }
+}
+
+/// Groups vertices into chains: a vertex joins its single producer's chain over a forward edge
+/// of equal parallelism when that producer has no other consumer.
+enum ExecutionPlanner {
+    static func chains(_ vertices: [JobVertex], chaining: Bool) -> [[JobVertex]] {
+        var consumers: [Int: Int] = [:]
+        for vertex in vertices {
+            for edge in vertex.inputs { consumers[edge.source, default: 0] += 1 }
+        }
+        var chainOf: [Int: Int] = [:]
+        var chains: [[JobVertex]] = []
+        let byId = Dictionary(uniqueKeysWithValues: vertices.map { ($0.id, $0) })
+        for vertex in vertices {  // declaration order is topological
+            if chaining, vertex.role != .source, vertex.chainable, vertex.inputs.count == 1,
+               let edge = vertex.inputs.first, edge.partitioner.isForward,
+               let producer = byId[edge.source], producer.parallelism == vertex.parallelism,
+               consumers[producer.id] == 1, let chain = chainOf[producer.id], chains[chain].last?.id == producer.id {
+                chains[chain].append(vertex)
+                chainOf[vertex.id] = chain
+            } else {
+                chainOf[vertex.id] = chains.count
+                chains.append([vertex])
+            }
+        }
+        return chains
+    }
+}

@@ -1,0 +1,176 @@
+import Logging
+
+/// What a key type must offer: equality for the heap state, a stable hash for key groups, and a
+/// binary encoding for snapshots.
+public typealias StateKey = Hashable & Sendable & BinaryCodable & StableHashable
+
+/// Which clock a timer belongs to.
+public enum TimeDomain: Sendable {
+    case eventTime
+    case processingTime
+}
+
+/// Keyed state, timers and identity for a keyed function, scoped to the current key.
+public final class KeyedContext<Key: StateKey> {
+    let backend: HeapKeyedStateBackend<Key>
+    public let timerService: TimerService<Key>
+    public let subtaskIndex: Int
+    public let parallelism: Int
+    public let logger: Logger
+    public let operatorStateStore: OperatorStateStore
+    /// Timestamp of the element being processed, or of the timer firing.
+    public internal(set) var timestamp: Int64?
+    /// Set while `onTimer` runs.
+    public internal(set) var timeDomain: TimeDomain?
+
+    init(backend: HeapKeyedStateBackend<Key>, timerService: TimerService<Key>, setup: OperatorSetup, operatorStateStore: OperatorStateStore) {
+        self.backend = backend
+        self.timerService = timerService
+        self.subtaskIndex = setup.subtaskIndex
+        self.parallelism = setup.parallelism
+        self.logger = setup.logger
+        self.operatorStateStore = operatorStateStore
+    }
+
+    /// The key of the element or timer being processed.
+    public var currentKey: Key {
+        guard let key = backend.context.key else { preconditionFailure("currentKey was read outside of a keyed context.") }
+        return key
+    }
+
+    public func state<V>(_ descriptor: ValueStateDescriptor<V>) throws -> ValueState<V> { try backend.valueState(descriptor) }
+    public func listState<V>(_ descriptor: ListStateDescriptor<V>) throws -> ListState<V> { try backend.listState(descriptor) }
+    public func mapState<MK: Hashable, MV>(_ descriptor: MapStateDescriptor<MK, MV>) throws -> MapState<MK, MV> {
+        try backend.mapState(descriptor)
+    }
+}
+
+/// A function over a keyed stream with keyed state and timers (Flink's KeyedProcessFunction).
+/// One instance per parallel subtask, used on that subtask's thread only.
+public protocol KeyedProcessFunction: AnyObject, SendableMetatype {
+    associatedtype Key: StateKey
+    associatedtype Input: Sendable
+    associatedtype Output: Sendable
+    /// Register state here.
+    func open(_ context: KeyedContext<Key>) throws
+    func processElement(_ value: Input, context: KeyedContext<Key>, out: Collector<Output>) throws
+    func onTimer(_ timestamp: Int64, context: KeyedContext<Key>, out: Collector<Output>) throws
+    func close() throws
+}
+
+extension KeyedProcessFunction {
+    public func open(_ context: KeyedContext<Key>) throws {}
+    public func onTimer(_ timestamp: Int64, context: KeyedContext<Key>, out: Collector<Output>) throws {}
+    public func close() throws {}
+}
+
+/// Base of keyed operators: sets the current key per element, owns the heap keyed state and the
+/// timers, fires event-time timers on watermarks and processing-time timers on the clock.
+class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperator<In, Out> {
+    let keySelector: @Sendable (In) -> Key
+    let backend: HeapKeyedStateBackend<Key>
+    let timers: TimerService<Key>
+    private var currentWatermark = Watermark.min
+
+    init(setup: OperatorSetup, output: Output<Out>, keySelector: @escaping @Sendable (In) -> Key) throws {
+        self.keySelector = keySelector
+        let range = setup.keyGroupRange
+        let keySerializer = AnyStateSerializer(BinaryCodableSerializer<Key>())
+        backend = HeapKeyedStateBackend(keyGroupRange: range, maxParallelism: setup.maxParallelism, keySerializer: keySerializer)
+        if let restore = setup.restore { try backend.restore(from: restore.keyedBlobs) }
+        let eventTimers = try backend.registerTable("_timers_event", kind: .eventTimers) {
+            TimerQueue<Key>(name: "_timers_event", kind: .eventTimers, keyGroupCount: range.count, keySerializer: keySerializer)
+        }
+        let processingTimers = try backend.registerTable("_timers_processing", kind: .processingTimers) {
+            TimerQueue<Key>(name: "_timers_processing", kind: .processingTimers, keyGroupCount: range.count, keySerializer: keySerializer)
+        }
+        timers = TimerService(eventTimers: eventTimers, processingTimers: processingTimers, keyContext: backend.context, clock: setup.clock)
+        super.init(setup: setup, output: output)
+    }
+
+    override final func processElement(_ value: In, timestamp: Int64?) throws {
+        let key = keySelector(value)
+        backend.setCurrentKey(key, keyGroup: KeyGroups.keyGroup(for: key, maxParallelism: setup.maxParallelism))
+        try processKeyed(value, timestamp: timestamp)
+    }
+
+    func processKeyed(_ value: In, timestamp: Int64?) throws {}
+    func onEventTimer(_ timestamp: Int64) throws {}
+    func onProcessingTimer(_ timestamp: Int64) throws {}
+
+    override func processWatermark(_ watermark: Int64) throws {
+        guard watermark > currentWatermark else { return }
+        currentWatermark = watermark
+        timers.currentWatermark = watermark
+        while let due = timers.eventTimers.popDue(atOrBefore: watermark) {
+            backend.setCurrentKey(due.key, keyGroup: due.keyGroupIndex + backend.keyGroupRange.start)
+            try onEventTimer(due.timestamp)
+        }
+        try output.emitWatermark(watermark)
+    }
+
+    override var nextProcessingTimer: Int64? { timers.processingTimers.nextTimestamp }
+
+    override func fireProcessingTimers(now: Int64) throws {
+        while let due = timers.processingTimers.popDue(atOrBefore: now) {
+            backend.setCurrentKey(due.key, keyGroup: due.keyGroupIndex + backend.keyGroupRange.start)
+            try onProcessingTimer(due.timestamp)
+        }
+    }
+
+    override func snapshotState(checkpointId: Int64) throws -> OperatorSnapshot {
+        OperatorSnapshot(
+            operatorState: try operatorStateStore.snapshot(), keyedState: try backend.snapshot(),
+            keyGroupRange: backend.keyGroupRange)
+    }
+}
+
+/// Runs a `KeyedProcessFunction`.
+final class KeyedProcessOperator<F: KeyedProcessFunction>: KeyedOperator<F.Key, F.Input, F.Output> {
+    let function: F
+    private var context: KeyedContext<F.Key>?
+    private let collector: Collector<F.Output>
+
+    init(setup: OperatorSetup, output: Output<F.Output>, keySelector: @escaping @Sendable (F.Input) -> F.Key, function: F) throws {
+        self.function = function
+        self.collector = Collector(output: output)
+        try super.init(setup: setup, output: output, keySelector: keySelector)
+    }
+
+    private func keyedContext() -> KeyedContext<F.Key> {
+        if let context { return context }
+        let made = KeyedContext(backend: backend, timerService: timers, setup: setup, operatorStateStore: operatorStateStore)
+        context = made
+        return made
+    }
+
+    override func open() throws { try function.open(keyedContext()) }
+
+    override func processKeyed(_ value: F.Input, timestamp: Int64?) throws {
+        let ctx = keyedContext()
+        ctx.timestamp = timestamp
+        ctx.timeDomain = nil
+        collector.timestamp = timestamp
+        try function.processElement(value, context: ctx, out: collector)
+    }
+
+    override func onEventTimer(_ timestamp: Int64) throws {
+        let ctx = keyedContext()
+        ctx.timestamp = timestamp
+        ctx.timeDomain = .eventTime
+        collector.timestamp = timestamp
+        try function.onTimer(timestamp, context: ctx, out: collector)
+    }
+
+    override func onProcessingTimer(_ timestamp: Int64) throws {
+        let ctx = keyedContext()
+        ctx.timestamp = timestamp
+        ctx.timeDomain = .processingTime
+        collector.timestamp = nil
+        try function.onTimer(timestamp, context: ctx, out: collector)
+    }
+
+    override func close(failed: Bool) {
+        do { try function.close() } catch { setup.logger.warning("Closing the keyed process function failed: \(error)") }
+    }
+}
