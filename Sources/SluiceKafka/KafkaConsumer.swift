@@ -210,6 +210,31 @@ public final class KafkaConsumer: Sendable {
             TopicPartitionList.entries(list).map { ($0.topicPartition, $0.offset) }, uniquingKeysWith: { a, _ in a })
     }
 
+    /// A topic's partitions (for partition discovery); `.unknownTopicOrPartition` when it does not exist.
+    public func describeTopic(_ name: String, timeout: Duration = .seconds(10)) throws(KafkaError) -> TopicDescription {
+        guard let description = try client.topicMetadata(topic: name, timeout: timeout).first(where: { $0.name == name }) else {
+            throw KafkaError(code: RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, context: "describeTopic \(name)")
+        }
+        return description
+    }
+
+    /// The earliest offset per partition whose record timestamp is at or after the given time
+    /// (milliseconds since the epoch); `KafkaOffset.end` where no such record exists yet.
+    public func offsetsForTimes(_ times: [TopicPartition: Int64], timeout: Duration = .seconds(10)) throws(KafkaError)
+        -> [TopicPartition: Int64]
+    {
+        try ensureOpen("offsetsForTimes")
+        let list = TopicPartitionList.make(times)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let result = rd_kafka_offsets_for_times(client.pointer, list, KafkaClient.milliseconds(timeout))
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw client.state.explain(KafkaError(code: result, context: "offsetsForTimes"))
+        }
+        if let error = TopicPartitionList.firstError(list, context: "offsetsForTimes") { throw error }
+        return Dictionary(
+            TopicPartitionList.entries(list).map { ($0.topicPartition, $0.offset) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// The latest statistics report (needs `statistics.interval.ms` > 0 and `poll` calls).
     public var statistics: KafkaStatistics? { client.state.latestStatistics.withLock { $0 } }
 
