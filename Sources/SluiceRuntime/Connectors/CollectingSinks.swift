@@ -101,11 +101,13 @@ public final class InMemoryTransactionalStore<T: Sendable>: Sendable {
         }
     }
 
-    /// Aborts every open or prepared transaction whose id starts with `prefix`.
-    public func abortUnfinished(prefix: String) -> [String] {
+    /// Aborts every open or prepared transaction whose id starts with `prefix` and whose
+    /// handle passes `filter`.
+    public func abortUnfinished(prefix: String, where filter: (String) -> Bool = { _ in true }) -> [String] {
         state.withLock { s in
             var aborted: [String] = []
-            for (handle, txn) in s.transactions where handle.hasPrefix(prefix) && (txn.state == .open || txn.state == .prepared) {
+            for (handle, txn) in s.transactions
+            where handle.hasPrefix(prefix) && (txn.state == .open || txn.state == .prepared) && filter(handle) {
                 s.transactions[handle]?.state = .aborted
                 aborted.append(handle)
             }
@@ -176,11 +178,17 @@ public final class TransactionalCollectingSink<T: Sendable>: TwoPhaseCommitSink 
     public func abort(_ transaction: inout Transaction) throws { store.abort(transaction.handle) }
 
     /// Aborts what earlier runs left open in this subtask's share of transaction ids: the ids of
-    /// every old subtask j with j % parallelism == this subtask.
+    /// every old subtask j with j % parallelism == this subtask, for checkpoints after the restored
+    /// one (those up to it belong to the checkpoint and are committed by whichever subtask got them).
     public func recoverAndAbort(_ context: SinkRecoveryContext) throws {
         let previous = max(context.previousParallelism ?? context.parallelism, context.parallelism)
+        let first = context.firstCheckpointId
         for j in Swift.stride(from: context.subtaskIndex, to: previous, by: context.parallelism) {
-            _ = store.abortUnfinished(prefix: "\(name)-\(j)-")
+            let prefix = "\(name)-\(j)-"
+            _ = store.abortUnfinished(prefix: prefix) { handle in
+                let rest = handle.dropFirst(prefix.count).prefix { $0 != "#" }
+                return (Int64(rest) ?? first) >= first
+            }
         }
     }
 }
