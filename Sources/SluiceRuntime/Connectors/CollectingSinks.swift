@@ -9,23 +9,19 @@ public final class CollectedValues<T: Sendable>: Sendable {
     func append(contentsOf values: [T]) { storage.withLock { $0.append(contentsOf: values) } }
 }
 
-/// A non-transactional sink for tests: buffers records and appends them to `target` at every
-/// barrier and at end of input (at-least-once).
+/// A non-transactional sink for tests: appends every record to `target` as it arrives
+/// (at-least-once: after a restart, replayed records appear again).
 public final class CollectingSink<T: Sendable>: SinkWriter {
     public typealias Input = T
     let target: CollectedValues<T>
-    private var buffer: [T] = []
 
     public init(into target: CollectedValues<T>) {
         self.target = target
     }
 
-    public func write(_ value: T, timestamp: Int64?) throws { buffer.append(value) }
+    public func write(_ value: T, timestamp: Int64?) throws { target.append(contentsOf: [value]) }
 
-    public func flush() throws {
-        target.append(contentsOf: buffer)
-        buffer.removeAll(keepingCapacity: true)
-    }
+    public func flush() throws {}
 }
 
 /// An in-memory "external system" with transactions, standing in for Kafka in tests: it survives
