@@ -9,23 +9,19 @@ public final class CollectedValues<T: Sendable>: Sendable {
     func append(contentsOf values: [T]) { storage.withLock { $0.append(contentsOf: values) } }
 }
 
-/// A non-transactional sink for tests: buffers records and appends them to `target` at every
-/// barrier and at end of input (at-least-once).
+/// A non-transactional sink for tests: appends every record to `target` as it arrives
+/// (at-least-once: after a restart, replayed records appear again).
 public final class CollectingSink<T: Sendable>: SinkWriter {
     public typealias Input = T
     let target: CollectedValues<T>
-    private var buffer: [T] = []
 
     public init(into target: CollectedValues<T>) {
         self.target = target
     }
 
-    public func write(_ value: T, timestamp: Int64?) throws { buffer.append(value) }
+    public func write(_ value: T, timestamp: Int64?) throws { target.append(contentsOf: [value]) }
 
-    public func flush() throws {
-        target.append(contentsOf: buffer)
-        buffer.removeAll(keepingCapacity: true)
-    }
+    public func flush() throws {}
 }
 
 /// An in-memory "external system" with transactions, standing in for Kafka in tests: it survives
@@ -101,11 +97,13 @@ public final class InMemoryTransactionalStore<T: Sendable>: Sendable {
         }
     }
 
-    /// Aborts every open or prepared transaction whose id starts with `prefix`.
-    public func abortUnfinished(prefix: String) -> [String] {
+    /// Aborts every open or prepared transaction whose id starts with `prefix` and whose
+    /// handle passes `filter`.
+    public func abortUnfinished(prefix: String, where filter: (String) -> Bool = { _ in true }) -> [String] {
         state.withLock { s in
             var aborted: [String] = []
-            for (handle, txn) in s.transactions where handle.hasPrefix(prefix) && (txn.state == .open || txn.state == .prepared) {
+            for (handle, txn) in s.transactions
+            where handle.hasPrefix(prefix) && (txn.state == .open || txn.state == .prepared) && filter(handle) {
                 s.transactions[handle]?.state = .aborted
                 aborted.append(handle)
             }
@@ -176,11 +174,17 @@ public final class TransactionalCollectingSink<T: Sendable>: TwoPhaseCommitSink 
     public func abort(_ transaction: inout Transaction) throws { store.abort(transaction.handle) }
 
     /// Aborts what earlier runs left open in this subtask's share of transaction ids: the ids of
-    /// every old subtask j with j % parallelism == this subtask.
+    /// every old subtask j with j % parallelism == this subtask, for checkpoints after the restored
+    /// one (those up to it belong to the checkpoint and are committed by whichever subtask got them).
     public func recoverAndAbort(_ context: SinkRecoveryContext) throws {
         let previous = max(context.previousParallelism ?? context.parallelism, context.parallelism)
+        let first = context.firstCheckpointId
         for j in Swift.stride(from: context.subtaskIndex, to: previous, by: context.parallelism) {
-            _ = store.abortUnfinished(prefix: "\(name)-\(j)-")
+            let prefix = "\(name)-\(j)-"
+            _ = store.abortUnfinished(prefix: prefix) { handle in
+                let rest = handle.dropFirst(prefix.count).prefix { $0 != "#" }
+                return (Int64(rest) ?? first) >= first
+            }
         }
     }
 }

@@ -63,6 +63,7 @@ public struct MapStateDescriptor<MapKey: Hashable, MapValue>: Sendable {
 
 /// One value per key, scoped to the key of the element being processed.
 public class ValueState<Value> {
+    init() {}
     public func value() -> Value? { nil }
     public func update(_ value: Value?) {}
     public func clear() { update(nil) }
@@ -70,6 +71,7 @@ public class ValueState<Value> {
 
 /// A list per key.
 public class ListState<Element> {
+    init() {}
     public func get() -> [Element] { [] }
     public func add(_ element: Element) {}
     public func update(_ elements: [Element]) {}
@@ -78,6 +80,7 @@ public class ListState<Element> {
 
 /// A map per key.
 public class MapState<MapKey: Hashable, MapValue> {
+    init() {}
     public func get(_ key: MapKey) -> MapValue? { nil }
     public func put(_ key: MapKey, _ value: MapValue) {}
     public func remove(_ key: MapKey) {}
