@@ -121,3 +121,21 @@ import Testing
         #expect(verdict.malformed == 1)
     }
 }
+
+import SluiceRuntime
+
+@Suite struct ClickCountKeyDistributionTests {
+    /// Both window subtasks (and so both sink subtasks) of a parallelism-2 job must get pages, or the
+    /// exactly-once tests would exercise only one transactional producer.
+    @Test func pagesSpreadOverTwoAndThreeSubtasks() {
+        for parallelism in [2, 3] {
+            let owners = ClickEventSequence.pages.map { page in
+                KeyGroups.subtask(
+                    forKeyGroup: KeyGroups.keyGroup(for: page, maxParallelism: KeyGroups.defaultMaxParallelism),
+                    parallelism: parallelism, maxParallelism: KeyGroups.defaultMaxParallelism)
+            }
+            print("parallelism \(parallelism): \(zip(ClickEventSequence.pages, owners).map { "\($0)->\($1)" })")
+            #expect(Set(owners).count == parallelism, "pages by subtask: \(owners)")
+        }
+    }
+}

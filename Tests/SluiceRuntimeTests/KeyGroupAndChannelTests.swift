@@ -4,11 +4,22 @@ import Testing
 @testable import SluiceRuntime
 
 @Suite struct KeyGroupTests {
-    @Test func stableHashIsFNV1aAndProcessIndependent() {
-        // FNV-1a 64 of "a" is a published test vector; it does not depend on the process seed.
-        #expect("a".stableHash == 0xaf63_dc4c_8601_ec8c)
-        #expect("".stableHash == 0xcbf2_9ce4_8422_2325)
+    @Test func stringsAndIntegersHashAsJavaDoes() {
+        // Java's String.hashCode and Long.hashCode; they do not depend on the process seed.
+        #expect("a".stableHash == 97)
+        #expect("".stableHash == 0)
+        #expect("hello".stableHash == 99_162_322)
         #expect(42.stableHash == Int64(42).stableHash)
+        #expect(Int64(1 << 32 | 5).stableHash == 4)
+    }
+
+    @Test func keyGroupsMatchFlinksAssignment() {
+        // Flink: KeyGroupRangeAssignment.assignToKeyGroup(key, 128) = murmurHash(key.hashCode()) % 128,
+        // computed independently of this code.
+        #expect(KeyGroups.keyGroup(for: "hello", maxParallelism: 128) == 35)
+        #expect(KeyGroups.keyGroup(for: "/help", maxParallelism: 128) == 111)
+        #expect(KeyGroups.keyGroup(for: "/news", maxParallelism: 128) == 38)
+        #expect(KeyGroups.keyGroup(for: 42, maxParallelism: 128) == 29)
     }
 
     @Test func rangesPartitionAllKeyGroupsAndMatchAssignment() {

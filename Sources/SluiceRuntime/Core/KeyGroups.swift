@@ -3,8 +3,11 @@ import Foundation
 /// A key with a hash that is the same in every process and on every machine, so that key groups
 /// (and the keyed state written per key group) stay valid across restarts and rescaling.
 /// Swift's `Hasher` is randomly seeded per process and must not be used for this.
+///
+/// Strings and integers hash as Java's `hashCode` does, so with Flink's key-group function they
+/// land in the same key groups as in Flink; other keys use FNV-1a over a stable byte encoding.
+/// Only the low 32 bits take part in the key group, as in Flink.
 public protocol StableHashable {
-    /// 64-bit FNV-1a over a stable byte encoding of the value.
     var stableHash: UInt64 { get }
 }
 
@@ -43,18 +46,15 @@ extension StableHashable where Self: BinaryCodable {
 }
 
 extension Int: StableHashable {
-    public var stableHash: UInt64 {
-        var hasher = FNV1a()
-        hasher.combine(UInt64(bitPattern: Int64(self)))
-        return hasher.value
-    }
+    /// Java's `Long.hashCode`.
+    public var stableHash: UInt64 { Int64(self).stableHash }
 }
 
 extension Int64: StableHashable {
+    /// Java's `Long.hashCode`: the two halves xor-ed.
     public var stableHash: UInt64 {
-        var hasher = FNV1a()
-        hasher.combine(UInt64(bitPattern: self))
-        return hasher.value
+        let bits = UInt64(bitPattern: self)
+        return UInt64(UInt32(truncatingIfNeeded: bits ^ (bits >> 32)))
     }
 }
 
@@ -66,10 +66,11 @@ extension Double: StableHashable {}
 extension Data: StableHashable {}
 
 extension String: StableHashable {
+    /// Java's `String.hashCode`: 31-polynomial over UTF-16 code units.
     public var stableHash: UInt64 {
-        var hasher = FNV1a()
-        hasher.combine(bytes: utf8)
-        return hasher.value
+        var hash: UInt32 = 0
+        for unit in utf16 { hash = hash &* 31 &+ UInt32(unit) }
+        return UInt64(hash)
     }
 }
 
@@ -102,16 +103,25 @@ public struct KeyGroupRange: Sendable, Hashable, CustomStringConvertible {
 public enum KeyGroups {
     public static let defaultMaxParallelism = 128
 
-    /// Murmur3's 64-bit finalizer spreads FNV's low bits before the modulo.
+    /// Flink's `MathUtils.murmurHash`: one Murmur3-32 round and finalizer over the key's 32-bit
+    /// hash, made non-negative. Scrambles hash codes whose low bits are poorly spread.
     @inline(__always)
-    static func mix(_ h: UInt64) -> UInt64 {
-        var k = h
-        k ^= k >> 33
-        k &*= 0xff51_afd7_ed55_8ccd
-        k ^= k >> 33
-        k &*= 0xc4ce_b9fe_1a85_ec53
-        k ^= k >> 33
-        return k
+    static func murmur(_ hash: UInt64) -> UInt32 {
+        var code = UInt32(truncatingIfNeeded: hash)
+        code = code &* 0xcc9e_2d51
+        code = (code << 15) | (code >> 17)
+        code = code &* 0x1b87_3593
+        code = (code << 13) | (code >> 19)
+        code = code &* 5 &+ 0xe654_6b64
+        code ^= 4
+        code ^= code >> 16
+        code = code &* 0x85eb_ca6b
+        code ^= code >> 13
+        code = code &* 0xc2b2_ae35
+        code ^= code >> 16
+        let signed = Int32(bitPattern: code)
+        if signed >= 0 { return UInt32(signed) }
+        return signed == Int32.min ? 0 : UInt32(-signed)
     }
 
     public static func keyGroup<K: StableHashable>(for key: K, maxParallelism: Int) -> Int {
@@ -119,7 +129,7 @@ public enum KeyGroups {
     }
 
     public static func keyGroup(forHash hash: UInt64, maxParallelism: Int) -> Int {
-        Int(mix(hash) % UInt64(maxParallelism))
+        Int(murmur(hash) % UInt32(maxParallelism))
     }
 
     /// subtask = keyGroup * parallelism / maxParallelism.

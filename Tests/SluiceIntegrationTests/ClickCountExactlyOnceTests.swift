@@ -1,0 +1,101 @@
+import Foundation
+import SluiceClickCount
+import SluiceKafkaWire
+import SluiceTestKit
+import Testing
+
+/// Exactly-once, proven: the click-count job is killed with SIGKILL at random moments and at named
+/// crash points of the two-phase commit, restarted from its checkpoints, and its committed output is
+/// checked with the transaction-aware reader: every (window, page) exactly once with count 1000.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct ClickCountExactlyOnceTests {
+    @Test func survivesRepeatedSigkillAtRandomMoments() throws {
+        var random = SeededGenerator()
+        print("survivesRepeatedSigkillAtRandomMoments: SLUICE_TEST_SEED=\(random.seed)")
+        let scenario = try ClickCountScenario("kill")
+        defer { scenario.tearDown() }
+        let windows = 12
+        // About one window per second of wall time, so the kills land while windows fire and commit.
+        try scenario.generate(windows: windows, rate: 6000, wait: false)
+        var job = try scenario.startJob()
+        var kills = 0
+        while kills < 5 {
+            let delay = Double.random(in: 1.0...3.5, using: &random)
+            Thread.sleep(forTimeInterval: delay)
+            #expect(job.isRunning, "the job exited on its own: \(job.outputLines.suffix(10))")
+            job.kill()
+            kills += 1
+            Thread.sleep(forTimeInterval: Double.random(in: 0...0.5, using: &random))
+            job = try scenario.startJob()
+        }
+        let verdict = try scenario.waitForExactOutput(windows: windows, timeout: 90)
+        #expect(verdict.isExact, "\(verdict)")
+        // Nothing more may appear once the job has caught up: stop it and look again.
+        Thread.sleep(forTimeInterval: 2.5)
+        job.terminate(timeout: 10)
+        let final = try scenario.verdict(windows: windows)
+        #expect(final.isExact, "after stopping: \(final)")
+        #expect(scenario.jobStarts == 6)
+    }
+
+    /// Crash points of the two-phase commit. `afterCheckpointCompleteBeforeCommit` is where toolkits
+    /// that commit only from the running producer lose data: the checkpoint promised the
+    /// transaction, the process died before committing it, and only recovery can commit it.
+    @Test(arguments: ["afterPreCommit", "afterCheckpointCompleteBeforeCommit", "betweenSubtaskCommits"])
+    func recoversExactlyFromCrashPoint(_ point: String) throws {
+        let scenario = try ClickCountScenario(point)
+        defer { scenario.tearDown() }
+        let windows = 6
+        try scenario.generate(windows: windows, rate: 6000, wait: false)
+        let crashAt = 4
+        let first = try scenario.startJob(environment: ["SLUICE_CRASH_AT": "\(point):\(crashAt)"])
+        let status = first.waitForExit(timeout: 60)
+        #expect(status != nil, "the job did not crash at \(point):\(crashAt)")
+        #expect(first.outputLines.contains { $0.contains("crash point \(point) at checkpoint \(crashAt)") },
+                "no crash line in: \(first.outputLines.suffix(10))")
+        if point != "afterPreCommit" {
+            #expect(scenario.completedCheckpoints().contains(Int64(crashAt)), "checkpoint \(crashAt) should be complete")
+        }
+        let pendingBeforeRestart = try scenario.committedOutput().transactions.filter { $0.state == .open }
+        if point == "afterCheckpointCompleteBeforeCommit" || point == "betweenSubtaskCommits" {
+            // A promised transaction is still open: without recovery its windows would be lost.
+            #expect(!pendingBeforeRestart.isEmpty, "expected a promised transaction to be open before the restart")
+        }
+        let second = try scenario.startJob()
+        let verdict = try scenario.waitForExactOutput(windows: windows, timeout: 60)
+        #expect(verdict.isExact, "\(verdict)")
+        second.terminate(timeout: 10)
+        let output = try scenario.committedOutput()
+        #expect(ClickCountVerdict(outputValues: output.committedRecords.compactMap(\.value), windows: windows).isExact)
+        // Both sink subtasks (two transactional producers) wrote, so both took part in the commit protocol.
+        #expect(Set(output.transactions.filter { $0.state == .committed }.map(\.producerId)).count >= 2)
+        if point != "afterPreCommit" {
+            #expect(scenario.jobLog(2).contains("ecovered transaction"), "the restart should have resolved the promised transaction")
+        }
+    }
+
+    /// The newest checkpoint's metadata is damaged: the job falls back to the one before, says so,
+    /// and the output is still exact (the damaged checkpoint's transaction is aborted as a leftover
+    /// and its records are produced again).
+    @Test func fallsBackFromCorruptNewestCheckpoint() throws {
+        let scenario = try ClickCountScenario("corrupt")
+        defer { scenario.tearDown() }
+        let windows = 6
+        try scenario.generate(windows: windows, rate: 6000, wait: false)
+        let crashAt: Int64 = 4
+        let first = try scenario.startJob(environment: ["SLUICE_CRASH_AT": "afterCheckpointCompleteBeforeCommit:\(crashAt)"])
+        #expect(first.waitForExit(timeout: 60) != nil)
+        let metadata = scenario.checkpointDirectory + "/chk-\(crashAt)/_metadata"
+        var bytes = try #require(FileManager.default.contents(atPath: metadata))
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: metadata))
+
+        let second = try scenario.startJob()
+        let verdict = try scenario.waitForExactOutput(windows: windows, timeout: 60)
+        #expect(verdict.isExact, "\(verdict)")
+        second.terminate(timeout: 10)
+        let log = scenario.jobLog(2)
+        #expect(log.contains("chk-\(crashAt)/_metadata is unusable"), "no fallback line in the log")
+        #expect(try scenario.verdict(windows: windows).isExact)
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import SluiceClickCount
+import SluiceKafkaWire
+import SluiceTestKit
+import Testing
+
+/// One click-count run against a fresh embedded broker: topics, the generator, the job (which the
+/// test kills and restarts), a checkpoint directory, and the exactly-once check on the output.
+final class ClickCountScenario {
+    let broker: EmbeddedBroker
+    let name: String
+    let inputTopic: String
+    let outputTopic: String
+    let checkpointDirectory: String
+    let transactionalIdPrefix: String
+    let logDirectory: String
+    let partitions: Int
+    private(set) var jobStarts = 0
+    private(set) var job: ChildProcess?
+    private(set) var generator: ChildProcess?
+
+    init(_ name: String, partitions: Int = 2) throws {
+        self.name = name
+        self.partitions = partitions
+        broker = try EmbeddedBroker.start()
+        inputTopic = EmbeddedBroker.uniqueName("input")
+        outputTopic = EmbeddedBroker.uniqueName("output")
+        // Explicit configs: the embedded broker reports only configs set at creation.
+        let configs = ["retention.ms": "-1", "retention.bytes": "-1"]
+        try broker.createTopic(inputTopic, partitions: partitions, configs: configs)
+        try broker.createTopic(outputTopic, partitions: partitions, configs: configs)
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-\(name)-\(UUID().uuidString.prefix(8))").path
+        checkpointDirectory = base + "/checkpoints"
+        logDirectory = base + "/logs"
+        try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        transactionalIdPrefix = EmbeddedBroker.uniqueName("click-\(name)")
+    }
+
+    /// Writes `windows` complete windows (plus a tail that closes the last one) at `rate` events/s;
+    /// with `wait`, returns when all are written.
+    func generate(windows: Int, rate: Int, wait: Bool) throws {
+        let process = try ChildProcess(
+            executable: try BuiltProducts.path(of: "click-generator"),
+            arguments: ["--bootstrap", broker.bootstrap, "--topic", inputTopic, "--windows", String(windows), "--rate", String(rate)],
+            logPath: logDirectory + "/generator.log")
+        generator = process
+        if wait {
+            let status = process.waitForExit(timeout: 120)
+            #expect(status == 0, "the generator failed: \(process.outputLines.suffix(5))")
+        }
+    }
+
+    /// Starts the job; `environment` adds e.g. SLUICE_CRASH_AT.
+    @discardableResult
+    func startJob(parallelism: Int = 2, environment: [String: String] = [:], extraArguments: [String] = []) throws -> ChildProcess {
+        jobStarts += 1
+        let process = try ChildProcess(
+            executable: try BuiltProducts.path(of: "click-count-job"),
+            arguments: [
+                "--bootstrap", broker.bootstrap, "--input-topic", inputTopic, "--output-topic", outputTopic,
+                "--parallelism", String(parallelism), "--checkpoint-dir", checkpointDirectory,
+                "--checkpointing", "--checkpoint-interval-ms", "1000", "--event-time",
+                "--transactional-id-prefix", transactionalIdPrefix, "--restart-attempts", "0",
+            ] + extraArguments,
+            environment: environment,
+            logPath: logDirectory + "/job-\(jobStarts).log")
+        job = process
+        return process
+    }
+
+    /// The committed output, read as read_committed should (control markers honoured).
+    func committedOutput() throws -> TopicLog {
+        try TransactionAwareLogReader(bootstrap: broker.bootstrap).readTopic(outputTopic)
+    }
+
+    func verdict(windows: Int) throws -> ClickCountVerdict {
+        ClickCountVerdict(outputValues: try committedOutput().committedRecords.compactMap(\.value), windows: windows)
+    }
+
+    /// Polls until the output is exact for `windows` windows or `timeout` passes; returns the last verdict.
+    func waitForExactOutput(windows: Int, timeout: TimeInterval) throws -> ClickCountVerdict {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = try verdict(windows: windows)
+        while !last.isExact && Date() < deadline {
+            // Stop early on a failure no waiting can mend.
+            if !last.duplicated.isEmpty || !last.wrongCounts.isEmpty || last.malformed > 0 { return last }
+            Thread.sleep(forTimeInterval: 0.5)
+            last = try verdict(windows: windows)
+        }
+        return last
+    }
+
+    /// Checkpoint ids completed so far (folders with metadata).
+    func completedCheckpoints() -> [Int64] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointDirectory)) ?? []
+        return names.compactMap { name -> Int64? in
+            guard name.hasPrefix("chk-"), FileManager.default.fileExists(atPath: checkpointDirectory + "/" + name + "/_metadata") else { return nil }
+            return Int64(name.dropFirst(4))
+        }.sorted()
+    }
+
+    func jobLog(_ start: Int) -> String {
+        (try? String(contentsOfFile: logDirectory + "/job-\(start).log", encoding: .utf8)) ?? ""
+    }
+
+    /// Stops everything; the broker's data goes with it.
+    func tearDown() {
+        job?.kill()
+        generator?.kill()
+        broker.stop()
+    }
+}
+
+/// A random-number generator whose seed the test prints, so a failing run can be replayed
+/// with SLUICE_TEST_SEED=<seed>.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    let seed: UInt64
+
+    init() {
+        let chosen = ProcessInfo.processInfo.environment["SLUICE_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        seed = chosen
+        state = chosen
+    }
+
+    mutating func next() -> UInt64 {
+        // SplitMix64.
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
