@@ -301,7 +301,7 @@ struct JobExecutor: Sendable {
         coordinatorThread.start()
         let outcome = monitor.waitForEnd()
         coordinator.stop()
-        return (outcome, coordinator.lastCompletedId)
+        return (outcome, coordinator.lastCompleted)
     }
 }
 
