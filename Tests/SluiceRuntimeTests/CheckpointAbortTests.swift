@@ -100,5 +100,8 @@ final class FaultyStorage: CheckpointStorage {
         try job.run()
         #expect(job.store.committedValues.sorted() == job.expected)
         #expect(job.store.unfinishedTransactions.isEmpty)
+        // The damaged checkpoint is kept aside for inspection.
+        let names = try FileManager.default.contentsOfDirectory(atPath: job.directory)
+        #expect(names.contains { $0.hasPrefix("chk-4.unusable-") })
     }
 }
