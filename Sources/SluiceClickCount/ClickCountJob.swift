@@ -1,0 +1,100 @@
+import Foundation
+import Logging
+import SluiceKafka
+import SluiceKafkaConnector
+import SluiceRuntime
+
+/// The settings of the click-count job; the defaults are the playground's.
+public struct ClickCountJobOptions: Sendable {
+    public var bootstrapServers: String
+    public var inputTopic = "input"
+    public var outputTopic = "output"
+    public var parallelism = 2
+    public var checkpointDirectory: String?
+    /// nil: checkpointing off (the playground's default without `--checkpointing`).
+    public var checkpointInterval: Duration? = .seconds(1)
+    /// Event-time windows with watermarks (200 ms out of order, 5 s idleness); otherwise processing time.
+    public var eventTime = true
+    /// Adds keyBy(page).map that sleeps 100 ms per event in even wall-clock minutes.
+    public var backpressure = false
+    public var deliveryGuarantee: DeliveryGuarantee = .exactlyOnce
+    public var transactionalIdPrefix = "click-count"
+    public var groupId = "click-event-count"
+    public var malformedRecords: MalformedRecordPolicy = .fail
+    public var restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delayMillis: 1000)
+    public var transactionTimeout: Duration = .seconds(900)
+
+    public init(bootstrapServers: String) {
+        self.bootstrapServers = bootstrapServers
+    }
+}
+
+/// The playground's click-count job: read click events, count them per page in 15 s tumbling
+/// windows, write one statistics record per window and page.
+public enum ClickCountJob {
+    public static let windowSize: Int64 = ClickEventSequence.windowSizeMilliseconds
+    public static let outOfOrdernessMillis: Int64 = 200
+    public static let idlenessMillis: Int64 = 5000
+
+    /// Declares the job on a new environment; `execute()` runs it.
+    public static func environment(_ options: ClickCountJobOptions, logger: Logger) throws -> StreamExecutionEnvironment {
+        let intervalMillis = options.checkpointInterval.map { Int64($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) }
+        let configuration = RuntimeConfiguration(
+            jobName: "click-count",
+            defaultParallelism: options.parallelism,
+            checkpointing: CheckpointConfig(intervalMillis: intervalMillis, directory: options.checkpointDirectory),
+            restartStrategy: options.restartStrategy,
+            logger: logger)
+        let env = StreamExecutionEnvironment(configuration)
+
+        let source = KafkaSource<ClickEvent>(
+            configuration: KafkaSourceConfiguration(
+                bootstrapServers: options.bootstrapServers, topics: [options.inputTopic], startingOffsets: .earliest,
+                groupId: options.groupId, malformedRecords: options.malformedRecords),
+            deserializer: { record in try ClickEvent.decode(record.value ?? []) })
+        let watermarks: WatermarkStrategy<ClickEvent> = options.eventTime
+            ? WatermarkStrategy<ClickEvent>.boundedOutOfOrderness(outOfOrdernessMillis)
+                .withIdleness(idlenessMillis)
+                .withTimestampAssigner { event, _ in event.timestamp }
+            : .noWatermarks
+        var clicks = env.fromSource(source, name: "ClickEvent Source", parallelism: options.parallelism, watermarkStrategy: watermarks)
+
+        if options.backpressure {
+            clicks = clicks.keyBy { $0.page }.map(name: "Backpressure") { event in
+                BackpressureMap.pause()
+                return event
+            }
+        }
+
+        let keyed = clicks.keyBy { $0.page }
+        let windowed = options.eventTime
+            ? keyed.window(TumblingEventTimeWindows(sizeMillis: windowSize))
+            : keyed.window(TumblingProcessingTimeWindows(sizeMillis: windowSize))
+        let statistics = windowed.count(name: "ClickEvent Counter").map(name: "ToStatistics") { result in
+            ClickEventStatistics(windowStart: result.window.start, windowEnd: result.window.end, page: result.key, count: Int64(result.value))
+        }
+
+        let sinkConfiguration = KafkaSinkConfiguration(
+            bootstrapServers: options.bootstrapServers, topic: options.outputTopic,
+            deliveryGuarantee: options.deliveryGuarantee, transactionalIdPrefix: options.transactionalIdPrefix,
+            transactionTimeout: options.transactionTimeout, checkpointInterval: options.checkpointInterval)
+        let serialize: @Sendable (ClickEventStatistics) throws -> KafkaSinkRecord = { stats in
+            KafkaSinkRecord(value: stats.jsonBytes(), timestamp: stats.windowEnd - 1)
+        }
+        switch options.deliveryGuarantee {
+        case .exactlyOnce:
+            statistics.sinkTo(KafkaExactlyOnceSink(configuration: sinkConfiguration, serializer: serialize), name: "ClickEventStatistics Sink")
+        case .atLeastOnce, .none:
+            statistics.sinkTo(KafkaAtLeastOnceSink(configuration: sinkConfiguration, serializer: serialize), name: "ClickEventStatistics Sink")
+        }
+        return env
+    }
+}
+
+/// The playground's backpressure operator: 100 ms per event during even wall-clock minutes.
+enum BackpressureMap {
+    static func pause(now: Date = Date()) {
+        let minute = Int(now.timeIntervalSince1970 / 60)
+        if minute % 2 == 0 { Thread.sleep(forTimeInterval: 0.1) }
+    }
+}

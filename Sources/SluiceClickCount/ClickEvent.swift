@@ -1,0 +1,91 @@
+import Foundation
+
+/// One page view of the playground: `{"timestamp":"01-01-1970 12:07:31:320","page":"/news"}`.
+public struct ClickEvent: Hashable, Sendable {
+    /// Event time, milliseconds since the Unix epoch.
+    public var timestamp: Int64
+    public var page: String
+
+    public init(timestamp: Int64, page: String) {
+        self.timestamp = timestamp
+        self.page = page
+    }
+
+    /// The event as the playground writes it.
+    public func jsonBytes() -> [UInt8] {
+        Array("{\"timestamp\":\"\(PlaygroundTimestamp.format(millisecondsSinceEpoch: timestamp))\",\"page\":\"\(page)\"}".utf8)
+    }
+
+    /// Parses an event; throws `ClickEventFormatError` naming what is wrong.
+    public static func decode(_ bytes: some Collection<UInt8>) throws(ClickEventFormatError) -> ClickEvent {
+        let data = Data(bytes)
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw .notJSON(preview: Self.preview(data))
+        }
+        guard let fields = object as? [String: Any] else { throw .notAnObject(preview: Self.preview(data)) }
+        guard let text = fields["timestamp"] as? String else { throw .missingField("timestamp", preview: Self.preview(data)) }
+        guard let page = fields["page"] as? String else { throw .missingField("page", preview: Self.preview(data)) }
+        guard let timestamp = PlaygroundTimestamp.parse(text) else {
+            throw .badTimestamp(text)
+        }
+        return ClickEvent(timestamp: timestamp, page: page)
+    }
+
+    static func preview(_ data: Data) -> String {
+        String(decoding: data.prefix(80), as: UTF8.self)
+    }
+}
+
+/// Why an input record is not a click event.
+public enum ClickEventFormatError: Error, Equatable, CustomStringConvertible {
+    case notJSON(preview: String)
+    case notAnObject(preview: String)
+    case missingField(String, preview: String)
+    case badTimestamp(String)
+
+    public var description: String {
+        switch self {
+        case .notJSON(let preview): return "not JSON: \(preview)"
+        case .notAnObject(let preview): return "JSON but not an object: \(preview)"
+        case .missingField(let field, let preview): return "no string field '\(field)': \(preview)"
+        case .badTimestamp(let text):
+            return "timestamp '\(text)' does not match dd-MM-yyyy hh:mm:ss:SSS"
+        }
+    }
+}
+
+/// One window's count for one page: the job's output record.
+public struct ClickEventStatistics: Hashable, Sendable, Codable {
+    public var windowStart: Int64
+    public var windowEnd: Int64
+    public var page: String
+    public var count: Int64
+
+    public init(windowStart: Int64, windowEnd: Int64, page: String, count: Int64) {
+        self.windowStart = windowStart
+        self.windowEnd = windowEnd
+        self.page = page
+        self.count = count
+    }
+
+    /// `{"windowStart":"01-01-1970 12:06:30:000","windowEnd":"01-01-1970 12:06:45:000","page":"/help","count":1000}`
+    public func jsonBytes() -> [UInt8] {
+        let start = PlaygroundTimestamp.format(millisecondsSinceEpoch: windowStart)
+        let end = PlaygroundTimestamp.format(millisecondsSinceEpoch: windowEnd)
+        return Array("{\"windowStart\":\"\(start)\",\"windowEnd\":\"\(end)\",\"page\":\"\(page)\",\"count\":\(count)}".utf8)
+    }
+
+    /// Parses an output record (used by the checks and the demo's table).
+    public static func decode(_ bytes: some Collection<UInt8>) -> ClickEventStatistics? {
+        guard let fields = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any],
+              let startText = fields["windowStart"] as? String, let start = PlaygroundTimestamp.parse(startText),
+              let endText = fields["windowEnd"] as? String, let end = PlaygroundTimestamp.parse(endText),
+              let page = fields["page"] as? String,
+              let count = (fields["count"] as? NSNumber)?.int64Value
+        else { return nil }
+        return ClickEventStatistics(windowStart: start, windowEnd: end, page: page, count: count)
+    }
+}

@@ -1,0 +1,152 @@
+import CRdKafka
+
+/// A topic and a partition number.
+public struct TopicPartition: Hashable, Sendable, CustomStringConvertible, Codable {
+    public var topic: String
+    public var partition: Int32
+
+    public init(_ topic: String, _ partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public init(topic: String, partition: Int32) {
+        self.init(topic, partition)
+    }
+
+    /// "topic-partition", the form Kafka tools print.
+    public var description: String { "\(topic)-\(partition)" }
+}
+
+/// Special offsets understood by `KafkaConsumer.assign` and `seek`.
+public enum KafkaOffset {
+    /// The earliest offset still in the log.
+    public static let beginning = Int64(RD_KAFKA_OFFSET_BEGINNING)
+    /// The offset after the last record (the next one to be written).
+    public static let end = Int64(RD_KAFKA_OFFSET_END)
+    /// The offset committed for the group, or `auto.offset.reset` when there is none.
+    public static let stored = Int64(RD_KAFKA_OFFSET_STORED)
+}
+
+/// A record header. A nil value is a header with a null value, which Kafka distinguishes from empty.
+public struct KafkaHeader: Hashable, Sendable {
+    public var key: String
+    public var value: [UInt8]?
+
+    public init(key: String, value: [UInt8]?) {
+        self.key = key
+        self.value = value
+    }
+
+    public init(key: String, value: String) {
+        self.init(key: key, value: Array(value.utf8))
+    }
+}
+
+/// How a record's timestamp was set.
+public enum KafkaTimestampType: Sendable, Hashable {
+    case createTime
+    case logAppendTime
+}
+
+/// A record to produce.
+public struct ProducerRecord: Sendable, Hashable {
+    public var topic: String
+    /// Nil lets the configured partitioner choose (by key hash, or sticky for null keys).
+    public var partition: Int32?
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+    public var headers: [KafkaHeader]
+    /// Milliseconds since the Unix epoch; nil lets librdkafka use the current time.
+    public var timestamp: Int64?
+
+    public init(
+        topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8]?,
+        headers: [KafkaHeader] = [], timestamp: Int64? = nil
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestamp = timestamp
+    }
+
+    /// Convenience for UTF-8 text keys and values.
+    public init(
+        topic: String, partition: Int32? = nil, key: String?, value: String?,
+        headers: [KafkaHeader] = [], timestamp: Int64? = nil
+    ) {
+        self.init(
+            topic: topic, partition: partition, key: key.map { Array($0.utf8) }, value: value.map { Array($0.utf8) },
+            headers: headers, timestamp: timestamp)
+    }
+}
+
+/// The outcome of producing one record: where it landed, or why it did not.
+public struct DeliveryReport: Sendable {
+    public var topic: String
+    public var partition: Int32
+    /// The record's offset, or -1 when delivery failed (or with acks=0).
+    public var offset: Int64
+    /// Milliseconds since the Unix epoch, when known.
+    public var timestamp: Int64?
+    public var timestampType: KafkaTimestampType?
+    /// Nil on success.
+    public var error: KafkaError?
+
+    public var topicPartition: TopicPartition { TopicPartition(topic, partition) }
+    public var isSuccess: Bool { error == nil }
+}
+
+/// A consumed record.
+public struct KafkaRecord: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+    public var headers: [KafkaHeader]
+    /// Milliseconds since the Unix epoch, when the record carries one.
+    public var timestamp: Int64?
+    public var timestampType: KafkaTimestampType?
+
+    public var topicPartition: TopicPartition { TopicPartition(topic, partition) }
+
+    /// The value decoded as UTF-8 (lossy), for text payloads.
+    public var valueString: String? { value.map { String(decoding: $0, as: UTF8.self) } }
+    /// The key decoded as UTF-8 (lossy), for text keys.
+    public var keyString: String? { key.map { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// What `KafkaConsumer.poll` hands back, in the order librdkafka delivered it.
+public enum KafkaConsumerEvent: Sendable {
+    case record(KafkaRecord)
+    /// The consumer reached the end of the partition: `offset` is the next offset to be written
+    /// (needs `enable.partition.eof`, which `KafkaConsumer` turns on by default).
+    case endOfPartition(TopicPartition, offset: Int64)
+    /// A non-fatal consumer error (for example an unknown topic or a broker connection problem).
+    case error(KafkaError)
+}
+
+/// Low and high watermark offsets of a partition.
+public struct Watermarks: Sendable, Hashable {
+    public var low: Int64
+    public var high: Int64
+
+    public init(low: Int64, high: Int64) {
+        self.low = low
+        self.high = high
+    }
+}
+
+/// The producer id and epoch of a transactional (or idempotent) producer.
+public struct ProducerIdAndEpoch: Sendable, Hashable, Codable {
+    public var producerId: Int64
+    public var epoch: Int16
+
+    public init(producerId: Int64, epoch: Int16) {
+        self.producerId = producerId
+        self.epoch = epoch
+    }
+}

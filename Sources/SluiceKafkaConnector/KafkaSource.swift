@@ -1,0 +1,341 @@
+import Foundation
+import Logging
+import Metrics
+import SluiceKafka
+import SluiceRuntime
+
+/// Where a split starts when the checkpoint has no offset for it (a fresh start, or a partition
+/// discovered later).
+public enum KafkaStartingOffsets: Sendable, Hashable {
+    case earliest
+    case latest
+    /// The first record whose timestamp is at or after this (milliseconds since the epoch).
+    case timestamp(Int64)
+}
+
+/// What the source does with a record its deserializer rejects.
+public enum MalformedRecordPolicy: Sendable, Hashable {
+    /// Fail the job (it restarts from the last checkpoint under its restart strategy, and fails
+    /// again on the same record: nothing is lost, and the error names topic, partition and offset).
+    case fail
+    /// Skip the record and count it in `sluice_source_malformed_records`; its offset still advances.
+    case skip
+}
+
+/// The settings of a `KafkaSource`.
+public struct KafkaSourceConfiguration: Sendable {
+    public var bootstrapServers: String
+    public var topics: [String]
+    public var startingOffsets: KafkaStartingOffsets
+    /// The group offsets are committed to when a checkpoint completes (monitoring only).
+    public var groupId: String
+    /// How often the source looks for new partitions; nil turns discovery off.
+    public var partitionDiscoveryInterval: Duration?
+    public var malformedRecords: MalformedRecordPolicy
+    /// Records a single poll hands to the runtime at most.
+    public var maxRecordsPerPoll: Int
+    /// Raw librdkafka consumer settings, applied last.
+    public var consumerSettings: [String: String]
+
+    public init(
+        bootstrapServers: String,
+        topics: [String],
+        startingOffsets: KafkaStartingOffsets = .earliest,
+        groupId: String = "sluice",
+        partitionDiscoveryInterval: Duration? = .seconds(10),
+        malformedRecords: MalformedRecordPolicy = .fail,
+        maxRecordsPerPoll: Int = 500,
+        consumerSettings: [String: String] = [:]
+    ) {
+        self.bootstrapServers = bootstrapServers
+        self.topics = topics
+        self.startingOffsets = startingOffsets
+        self.groupId = groupId
+        self.partitionDiscoveryInterval = partitionDiscoveryInterval
+        self.malformedRecords = malformedRecords
+        self.maxRecordsPerPoll = maxRecordsPerPoll
+        self.consumerSettings = consumerSettings
+    }
+}
+
+/// Errors of the Kafka source; each says what to do.
+public enum KafkaSourceError: Error, CustomStringConvertible {
+    case malformedRecord(topic: String, partition: Int32, offset: Int64, reason: String)
+    case corruptSplitState(String)
+    case noPartitions(topics: [String])
+    case kafka(KafkaError, context: String)
+
+    public var description: String {
+        switch self {
+        case .malformedRecord(let topic, let partition, let offset, let reason):
+            return "Record \(topic)-\(partition)@\(offset) could not be read: \(reason). "
+                + "Fix or skip it (MalformedRecordPolicy.skip), then restart: the source resumes at this offset."
+        case .corruptSplitState(let detail):
+            return "The checkpoint's Kafka source state is unreadable (\(detail)); restore from an older checkpoint."
+        case .noPartitions(let topics):
+            return "The topics \(topics) have no partitions (do they exist?). Create them first."
+        case .kafka(let error, let context):
+            return "\(context): \(error)"
+        }
+    }
+}
+
+/// One split's position in the checkpoint: the next offset to read.
+struct KafkaSplitState: Codable, Hashable {
+    var topic: String
+    var partition: Int32
+    var nextOffset: Int64
+}
+
+/// A partition-aware Kafka source (see the module's documentation).
+public struct KafkaSource<Output: Sendable>: Source {
+    public typealias Deserializer = @Sendable (KafkaRecord) throws -> Output?
+    public let configuration: KafkaSourceConfiguration
+    let deserializer: Deserializer
+
+    /// - Parameter deserializer: turns a record into the source's output; nil drops the record,
+    ///   a thrown error is handled by `configuration.malformedRecords`.
+    public init(configuration: KafkaSourceConfiguration, deserializer: @escaping Deserializer) {
+        self.configuration = configuration
+        self.deserializer = deserializer
+    }
+
+    public func createReader(subtaskIndex: Int) throws -> KafkaSourceReader<Output> {
+        KafkaSourceReader(configuration: configuration, deserializer: deserializer)
+    }
+}
+
+/// One subtask's reader. Used on its subtask's thread only.
+public final class KafkaSourceReader<Output: Sendable>: SourceReader {
+    let configuration: KafkaSourceConfiguration
+    let deserializer: KafkaSource<Output>.Deserializer
+    private var consumer: KafkaConsumer?
+    private var logger = Logger(label: "sluice.kafka.source")
+    private var subtaskIndex = 0
+    private var parallelism = 1
+    /// Next offset per owned split; the source of truth for checkpoints.
+    private var nextOffsets: [TopicPartition: Int64] = [:]
+    /// Offsets snapshotted per checkpoint, committed to the group when it completes.
+    private var offsetsToCommit: [Int64: [TopicPartition: Int64]] = [:]
+    private var lastDiscovery = ContinuousClock.now
+    private var malformedCounter: Counter?
+    private var recordsCounter: Counter?
+
+    init(configuration: KafkaSourceConfiguration, deserializer: @escaping KafkaSource<Output>.Deserializer) {
+        self.configuration = configuration
+        self.deserializer = deserializer
+    }
+
+    public func open(_ context: SourceReaderContext) throws {
+        logger = context.logger
+        subtaskIndex = context.subtaskIndex
+        parallelism = context.parallelism
+        malformedCounter = Counter(label: "sluice_source_malformed_records", dimensions: context.metricDimensions, factory: context.metricsFactory)
+        recordsCounter = Counter(label: "sluice_source_kafka_records", dimensions: context.metricDimensions, factory: context.metricsFactory)
+
+        // Restored offsets: the union of every old subtask's splits; keep the ones this subtask owns now.
+        var restored: [TopicPartition: Int64] = [:]
+        for entry in context.restoredState {
+            guard let split = try? JSONDecoder().decode(KafkaSplitState.self, from: entry) else {
+                throw KafkaSourceError.corruptSplitState("an entry of \(entry.count) bytes is not a split")
+            }
+            restored[TopicPartition(split.topic, split.partition)] = split.nextOffset
+        }
+
+        var settings = KafkaConfiguration(bootstrapServers: configuration.bootstrapServers)
+        settings.groupId = configuration.groupId
+        settings.isolationLevel = .readCommitted
+        settings.clientId = "sluice-source-\(subtaskIndex)"
+        for (key, value) in configuration.consumerSettings { settings[key] = value }
+        do {
+            consumer = try KafkaConsumer(configuration: settings, logger: logger)
+        } catch {
+            throw KafkaSourceError.kafka(error, context: "creating the source's consumer")
+        }
+
+        let owned = try discoverOwnedPartitions()
+        if owned.isEmpty && context.subtaskIndex == 0 && restored.isEmpty {
+            logger.warning("The Kafka source owns no partition of \(configuration.topics) in subtask 0; is the topic empty of partitions?")
+        }
+        var assignment: [TopicPartition: Int64] = [:]
+        let fresh = owned.filter { restored[$0] == nil }
+        let starts = try startingOffsets(for: fresh)
+        for tp in owned {
+            assignment[tp] = restored[tp] ?? starts[tp] ?? KafkaOffset.beginning
+        }
+        try assign(assignment, registerWith: nil)
+        if let id = context.restoredCheckpointId {
+            logger.info("Kafka source subtask \(subtaskIndex) restored \(restored.filter { owned.contains($0.key) }.count) split offsets from checkpoint \(id).")
+        }
+    }
+
+    /// The source output is only available in pollNext, so split registration for watermarks is
+    /// deferred to the first poll.
+    private var splitsToRegister: [String] = []
+
+    private func assign(_ additions: [TopicPartition: Int64], registerWith output: SourceOutput<Output>?) throws {
+        guard let consumer else { return }
+        for (tp, offset) in additions { nextOffsets[tp] = offset }
+        do {
+            try consumer.assign(nextOffsets)
+        } catch {
+            throw KafkaSourceError.kafka(error, context: "assigning \(nextOffsets.count) partitions")
+        }
+        for tp in additions.keys.sorted(by: { ($0.topic, $0.partition) < ($1.topic, $1.partition) }) {
+            splitsToRegister.append(tp.description)
+        }
+        logger.debug("Kafka source subtask \(subtaskIndex) assigned \(additions.map { "\($0.key)@\($0.value)" }.sorted())")
+    }
+
+    private func startingOffsets(for partitions: Set<TopicPartition>) throws -> [TopicPartition: Int64] {
+        switch configuration.startingOffsets {
+        case .earliest:
+            return Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.beginning) })
+        case .latest:
+            return Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.end) })
+        case .timestamp(let millis):
+            guard let consumer, !partitions.isEmpty else { return [:] }
+            do {
+                return try consumer.offsetsForTimes(Dictionary(uniqueKeysWithValues: partitions.map { ($0, millis) }))
+            } catch {
+                throw KafkaSourceError.kafka(error, context: "finding offsets for timestamp \(millis)")
+            }
+        }
+    }
+
+    private func discoverOwnedPartitions() throws -> Set<TopicPartition> {
+        guard let consumer else { return [] }
+        var owned: Set<TopicPartition> = []
+        for topic in configuration.topics {
+            let partitions: [Int32]
+            do {
+                partitions = try consumer.describeTopic(topic, timeout: .seconds(10)).partitions.map(\.id)
+            } catch {
+                throw KafkaSourceError.kafka(error, context: "listing the partitions of '\(topic)'")
+            }
+            for partition in partitions
+            where KafkaSplitOwnership.owner(topic: topic, partition: partition, parallelism: parallelism) == subtaskIndex {
+                owned.insert(TopicPartition(topic, partition))
+            }
+        }
+        return owned
+    }
+
+    public func pollNext(_ output: SourceOutput<Output>) throws -> SourceStatus {
+        guard let consumer else { return .endOfInput }
+        if !splitsToRegister.isEmpty {
+            for split in splitsToRegister { output.registerSplit(split) }
+            splitsToRegister.removeAll()
+        }
+        if let interval = configuration.partitionDiscoveryInterval, ContinuousClock.now - lastDiscovery >= interval {
+            lastDiscovery = .now
+            let owned = try discoverOwnedPartitions()
+            let fresh = owned.subtracting(nextOffsets.keys)
+            if !fresh.isEmpty {
+                logger.info("Kafka source subtask \(subtaskIndex) discovered new partitions \(fresh.map(\.description).sorted()); reading them from the earliest offset.")
+                try assign(Dictionary(uniqueKeysWithValues: fresh.map { ($0, KafkaOffset.beginning) }), registerWith: output)
+                for split in splitsToRegister { output.registerSplit(split) }
+                splitsToRegister.removeAll()
+            }
+        }
+        if nextOffsets.isEmpty {
+            return .nothingAvailable
+        }
+        let events: [KafkaConsumerEvent]
+        do {
+            events = try consumer.poll(maxRecords: configuration.maxRecordsPerPoll, timeout: .milliseconds(20))
+        } catch {
+            throw KafkaSourceError.kafka(error, context: "polling")
+        }
+        var produced = 0
+        for event in events {
+            switch event {
+            case .record(let record):
+                let tp = record.topicPartition
+                // A record below the checkpointed position can arrive after a seek race; never emit it twice.
+                if let expected = nextOffsets[tp], expected >= 0, record.offset < expected { continue }
+                nextOffsets[tp] = record.offset + 1
+                let value: Output?
+                do {
+                    value = try deserializer(record)
+                } catch {
+                    switch configuration.malformedRecords {
+                    case .fail:
+                        throw KafkaSourceError.malformedRecord(
+                            topic: record.topic, partition: record.partition, offset: record.offset, reason: "\(error)")
+                    case .skip:
+                        malformedCounter?.increment()
+                        logger.warning("Skipping malformed record \(tp)@\(record.offset): \(error)")
+                        continue
+                    }
+                }
+                if let value {
+                    try output.collect(value, timestamp: record.timestamp, split: tp.description)
+                    produced += 1
+                }
+            case .endOfPartition(let tp, let offset):
+                // Reaching the end moves the position even when transaction markers were skipped.
+                if let current = nextOffsets[tp], current < offset { nextOffsets[tp] = offset }
+            case .error(let error):
+                if error.isFatal { throw KafkaSourceError.kafka(error, context: "consuming") }
+                logger.debug("Kafka source subtask \(subtaskIndex): \(error)")
+            }
+        }
+        if produced > 0 { recordsCounter?.increment(by: produced) }
+        return events.isEmpty ? .nothingAvailable : .moreAvailable
+    }
+
+    public func snapshotState(checkpointId: Int64) throws -> [Data] {
+        // Logical offsets (beginning/end) that no record has resolved yet are resolved now, so a
+        // restore never depends on where "earliest" or "latest" is at restore time.
+        try resolveLogicalOffsets()
+        offsetsToCommit[checkpointId] = nextOffsets.filter { $0.value >= 0 }
+        let encoder = JSONEncoder()
+        return try nextOffsets.sorted { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }.map {
+            try encoder.encode(KafkaSplitState(topic: $0.key.topic, partition: $0.key.partition, nextOffset: $0.value))
+        }
+    }
+
+    private func resolveLogicalOffsets() throws {
+        guard let consumer else { return }
+        let logical = nextOffsets.filter { $0.value < 0 }
+        guard !logical.isEmpty else { return }
+        let positions = (try? consumer.position(Array(logical.keys))) ?? [:]
+        for (tp, logicalOffset) in logical {
+            if let position = positions[tp], position >= 0 {
+                nextOffsets[tp] = position
+                continue
+            }
+            // Nothing handed out yet: resolve against the watermarks of the latest fetch response
+            // (ListOffsets is unreliable on some brokers). Before the first fetch the position stays
+            // logical, which for `earliest` means the same thing on restore.
+            guard let marks = try? consumer.cachedWatermarks(tp), marks.low >= 0, marks.high >= 0 else { continue }
+            if logicalOffset == KafkaOffset.beginning {
+                nextOffsets[tp] = marks.low
+            } else if logicalOffset == KafkaOffset.end {
+                nextOffsets[tp] = marks.high
+            }
+        }
+    }
+
+    public func notifyCheckpointComplete(_ checkpointId: Int64) throws {
+        let completed = offsetsToCommit.filter { $0.key <= checkpointId }
+        for id in completed.keys { offsetsToCommit.removeValue(forKey: id) }
+        guard let offsets = completed.max(by: { $0.key < $1.key })?.value, !offsets.isEmpty, let consumer else { return }
+        // For monitoring only (consumer lag in Kafka's tools); the source never reads them back.
+        do {
+            try consumer.commit(offsets: offsets)
+        } catch {
+            logger.debug("Committing source offsets of checkpoint \(checkpointId) to group '\(configuration.groupId)' failed (monitoring only): \(error)")
+        }
+    }
+
+    public func notifyCheckpointAborted(_ checkpointId: Int64) throws {
+        offsetsToCommit.removeValue(forKey: checkpointId)
+    }
+
+    public func close() throws {
+        consumer?.close()
+        consumer = nil
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A program started by a test or a fault-injection run: its output lines are collected, and it can
+/// be killed with SIGKILL at any moment (the point of the exercise).
+public final class ChildProcess: Sendable {
+    public let executable: String
+    public let arguments: [String]
+    private let process: Process
+    private let lines = Mutex<[String]>([])
+    private let partial = Mutex<String>("")
+    private let logFile: FileHandle?
+
+    /// Starts `executable` with `arguments`; `environment` entries are added to this process's
+    /// environment. Standard output and error are merged; `logPath` also receives them, when given.
+    public init(executable: String, arguments: [String], environment: [String: String] = [:], logPath: String? = nil) throws {
+        self.executable = executable
+        self.arguments = arguments
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+        process.environment = merged
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        if let logPath {
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            logFile = FileHandle(forWritingAtPath: logPath)
+            _ = try? logFile?.seekToEnd()
+        } else {
+            logFile = nil
+        }
+        self.process = process
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self else { return }
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                return
+            }
+            self.logFile?.write(data)
+            self.append(String(decoding: data, as: UTF8.self))
+        }
+        try process.run()
+    }
+
+    private func append(_ text: String) {
+        let complete: [String] = partial.withLock { buffer in
+            buffer += text
+            var parts = buffer.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            buffer = parts.removeLast()
+            return parts
+        }
+        if !complete.isEmpty { lines.withLock { $0.append(contentsOf: complete) } }
+    }
+
+    public var processIdentifier: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    /// Every complete output line so far.
+    public var outputLines: [String] { lines.withLock { $0 } }
+
+    /// Waits until an output line satisfies `predicate` and returns it, or nil after `timeout` or when
+    /// the process has exited without printing one.
+    public func waitForLine(timeout: TimeInterval, where predicate: (String) -> Bool) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var seen = 0
+        while Date() < deadline {
+            let current = outputLines
+            if let match = current[seen...].first(where: predicate) { return match }
+            seen = current.count
+            if !process.isRunning {
+                // Let the reader deliver what the process wrote just before it exited.
+                usleep(50_000)
+                return outputLines.first(where: predicate)
+            }
+            usleep(10_000)
+        }
+        return nil
+    }
+
+    /// SIGKILL: no handler runs, no buffer is flushed, no transaction is ended.
+    public func kill() {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Sends SIGTERM (graceful shutdown) and waits up to `timeout`; kills it if it is still running then.
+    public func terminate(timeout: TimeInterval) {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        kill()
+    }
+
+    /// Waits for exit up to `timeout`; returns the exit status, or nil if it is still running.
+    @discardableResult
+    public func waitForExit(timeout: TimeInterval) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Where the package's built executables are: next to the running test bundle or executable, in
+/// SwiftPM's build folder. `SLUICE_BIN_DIR` overrides.
+public enum BuiltProducts {
+    public static func path(of executable: String) throws -> String {
+        var candidates: [String] = []
+        if let explicit = ProcessInfo.processInfo.environment["SLUICE_BIN_DIR"] {
+            candidates.append(explicit + "/" + executable)
+        }
+        // The running binary's folder: the test bundle and the executables share it.
+        let running = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        var folder = running.deletingLastPathComponent()
+        for _ in 0..<3 {
+            candidates.append(folder.appendingPathComponent(executable).path)
+            folder = folder.deletingLastPathComponent()
+        }
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        throw BuiltProductsError.notBuilt(executable: executable, searched: candidates)
+    }
+}
+
+public enum BuiltProductsError: Error, CustomStringConvertible {
+    case notBuilt(executable: String, searched: [String])
+    public var description: String {
+        switch self {
+        case .notBuilt(let executable, let searched):
+            return "The executable '\(executable)' was not found (looked in \(searched.joined(separator: ", "))). "
+                + "Build it first: swift build --product \(executable) (scripts/test.sh builds everything)."
+        }
+    }
+}

@@ -1,0 +1,120 @@
+// The click-count job of Flink's operations playground, on Sluice, with exactly-once output.
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import SluiceClickCount
+import SluiceKafkaConnector
+import SluiceRuntime
+
+@main
+struct ClickCountJobCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "click-count-job",
+        abstract: "Counts click events per page in 15 s tumbling windows, from Kafka to Kafka, exactly once.",
+        discussion: """
+            Restores from the latest completed checkpoint in --checkpoint-dir when there is one.
+            SIGTERM or SIGINT stops it gracefully. For fault injection, SLUICE_CRASH_AT=<point>:<checkpoint>
+            kills the process with SIGKILL at a named crash point (see the README).
+            """)
+
+    @Option(name: [.customLong("bootstrap"), .customLong("bootstrap.servers")], help: "Kafka bootstrap servers (host:port).")
+    var bootstrap = ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP"] ?? "localhost:9092"
+    @Option(help: "Topic of click events.") var inputTopic = "input"
+    @Option(help: "Topic of window statistics.") var outputTopic = "output"
+    @Option(name: [.short, .long], help: "Parallelism of every operator.") var parallelism = 2
+    @Option(help: "Directory of checkpoints (kept across restarts).") var checkpointDir: String?
+    @Flag(help: "Checkpoint every --checkpoint-interval-ms (needed for exactly-once).") var checkpointing = false
+    @Option(help: "Checkpoint interval in milliseconds.") var checkpointIntervalMs = 1000
+    @Flag(help: "Event-time windows (otherwise processing time).") var eventTime = false
+    @Flag(help: "Add an operator that sleeps 100 ms per event in even minutes.") var backpressure = false
+    @Option(help: "none, atLeastOnce or exactlyOnce.") var deliveryGuarantee = "exactlyOnce"
+    @Option(help: "Prefix of the sink's transactional ids (unique per job, stable across restarts).")
+    var transactionalIdPrefix = "click-count"
+    @Option(help: "Transaction timeout in seconds (at most the broker's transaction.max.timeout.ms).")
+    var transactionTimeoutSeconds = 900
+    @Option(help: "What to do with malformed events: fail or skip.") var malformed = "fail"
+    @Option(help: "Restarts inside the process before giving up.") var restartAttempts = 3
+    @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
+
+    func validate() throws {
+        guard DeliveryGuarantee(rawValue: deliveryGuarantee) != nil else {
+            throw ValidationError("--delivery-guarantee must be none, atLeastOnce or exactlyOnce")
+        }
+        if deliveryGuarantee == DeliveryGuarantee.exactlyOnce.rawValue && !checkpointing {
+            throw ValidationError("exactly-once output is committed at checkpoints: add --checkpointing, or use --delivery-guarantee atLeastOnce")
+        }
+        guard ["fail", "skip"].contains(malformed) else { throw ValidationError("--malformed must be fail or skip") }
+        guard parallelism >= 1 else { throw ValidationError("--parallelism must be at least 1") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "click-count-job")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        var options = ClickCountJobOptions(bootstrapServers: bootstrap)
+        options.inputTopic = inputTopic
+        options.outputTopic = outputTopic
+        options.parallelism = parallelism
+        options.checkpointDirectory = checkpointDir
+        options.checkpointInterval = checkpointing ? .milliseconds(checkpointIntervalMs) : nil
+        options.eventTime = eventTime
+        options.backpressure = backpressure
+        options.deliveryGuarantee = DeliveryGuarantee(rawValue: deliveryGuarantee) ?? .exactlyOnce
+        options.transactionalIdPrefix = transactionalIdPrefix
+        options.transactionTimeout = .seconds(transactionTimeoutSeconds)
+        options.malformedRecords = malformed == "skip" ? .skip : .fail
+        options.restartStrategy = restartAttempts > 0 ? .fixedDelay(attempts: restartAttempts, delayMillis: 500) : .none
+
+        let env = try ClickCountJob.environment(options, logger: logger)
+        let job = JobService(environment: env, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: job, successTerminationBehavior: .gracefullyShutdownGroup,
+                             failureTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}
+
+/// Runs a Sluice job (which blocks a thread of its own) as a ServiceLifecycle service: graceful
+/// shutdown cancels the job through its Sendable `JobControl`.
+final class JobService: Service, Sendable {
+    /// Hands the environment to the job thread. @unchecked: the environment is declared before
+    /// and only executed on that thread afterwards; cancelling goes through `control`, which is Sendable.
+    struct Handoff: @unchecked Sendable { let environment: StreamExecutionEnvironment }
+
+    let handoff: Handoff
+    let control: JobControl
+    let logger: Logger
+
+    init(environment: StreamExecutionEnvironment, logger: Logger) {
+        self.handoff = Handoff(environment: environment)
+        self.control = environment.control
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let handoff = self.handoff
+        let control = self.control
+        let logger = self.logger
+        try await withGracefulShutdownHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let thread = Thread {
+                    do {
+                        let result = try handoff.environment.execute()
+                        logger.info("Job ended: \(result)")
+                        continuation.resume()
+                    } catch {
+                        logger.error("Job failed: \(error)")
+                        continuation.resume(throwing: error)
+                    }
+                }
+                thread.name = "sluice-job"
+                thread.start()
+            }
+        } onGracefulShutdown: {
+            logger.info("Shutting down: cancelling the job.")
+            control.cancel()
+        }
+    }
+}

@@ -1,0 +1,63 @@
+// The click-event generator of Flink's operations playground: the same deterministic sequence,
+// written to Kafka (no key), at the playground's pace or faster.
+import ArgumentParser
+import Foundation
+import SluiceClickCount
+import SluiceKafka
+
+@main
+struct ClickGenerator: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "click-generator",
+        abstract: "Writes the playground's click events to a Kafka topic.",
+        discussion: """
+            Pages go round-robin (/help /index /shop /jobs /about /news); every page has exactly 1000 events in
+            every 15 s event-time window. --rate 500 is the playground's pace (2 ms per record).
+            """)
+
+    @Option(name: [.customLong("bootstrap"), .customLong("bootstrap.servers")], help: "Kafka bootstrap servers (host:port).")
+    var bootstrap = ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP"] ?? "localhost:9092"
+    @Option(help: "Topic to write to.") var topic = "input"
+    @Option(help: "Events per second; 0 writes as fast as possible.") var rate: Double = 500
+    @Option(help: "Stop after this many complete windows (plus --tail events so the last one closes); 0 runs forever.")
+    var windows = 0
+    @Option(help: "Events written after the last complete window, so the job's watermark passes its end.")
+    var tail = 600
+    @Option(help: "Index of the first event (to continue an earlier run).") var startIndex: Int64 = 0
+
+    func run() throws {
+        var configuration = KafkaConfiguration(bootstrapServers: bootstrap)
+        configuration.clientId = "click-generator"
+        configuration.lingerMs = 5
+        configuration.enableIdempotence = true
+        let producer = try KafkaProducer(configuration: configuration, deliveryReports: .collectFailures)
+        defer { producer.close(flushTimeout: .seconds(30)) }
+
+        let total: Int64? = windows > 0 ? Int64(windows) * ClickEventSequence.eventsPerWindowAllPages + Int64(tail) : nil
+        let start = Date()
+        var index = startIndex
+        var written: Int64 = 0
+        var lastReport = Date()
+        while total.map({ written < $0 }) ?? true {
+            let event = ClickEventSequence.event(at: index)
+            try producer.produce(ProducerRecord(topic: topic, value: event.jsonBytes()))
+            index += 1
+            written += 1
+            if rate > 0 {
+                let due = start.addingTimeInterval(Double(written) / rate)
+                let wait = due.timeIntervalSinceNow
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+            }
+            if Date().timeIntervalSince(lastReport) >= 5 {
+                lastReport = Date()
+                print("click-generator: \(written) events written (next index \(index))")
+            }
+        }
+        try producer.flush(timeout: .seconds(60))
+        let failures = producer.drainDeliveryReports().filter { !$0.isSuccess }
+        guard failures.isEmpty else {
+            throw ValidationError("\(failures.count) events were not delivered: \(failures.first?.error.map { "\($0)" } ?? "")")
+        }
+        print("click-generator: done, \(written) events written (next index \(index))")
+    }
+}
