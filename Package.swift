@@ -85,6 +85,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Collections", package: "swift-collections"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strictSwift
         ),
         .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime"], swiftSettings: strictSwift),

@@ -1,4 +1,7 @@
-/// A stream of `T` being declared (Flink's DataStream).
+/// A stream of `T` being declared (Flink's DataStream). As in Flink, every operator runs with the
+/// configuration's `defaultParallelism` unless `setParallelism` (or a `parallelism:` argument) says
+/// otherwise; edges between operators of equal parallelism are forward (and chained), others
+/// rebalance unless keyed.
 public struct DataStream<T: Sendable> {
     let env: StreamExecutionEnvironment
     let nodeId: Int
@@ -17,7 +20,7 @@ public struct DataStream<T: Sendable> {
         _ name: String, _ make: @escaping @Sendable (OperatorSetup, Output<Out>) throws -> StreamOperatorBase
     ) -> DataStream<Out> {
         let draft = env.add(
-            name: name, parallelism: env.draft(nodeId)?.parallelism, inputs: [edge], role: .transform,
+            name: name, parallelism: nil, inputs: [edge], role: .transform,
             factory: TypedNodeFactory<T, Out>(make: make))
         return DataStream<Out>(env: env, nodeId: draft.id)
     }
@@ -77,7 +80,7 @@ public struct DataStream<T: Sendable> {
         _ sink: @autoclosure @escaping @Sendable () -> S, name: String = "Sink", parallelism: Int? = nil
     ) -> DataStreamSink where S.Input == T {
         let draft = env.add(
-            name: name, parallelism: parallelism ?? env.draft(nodeId)?.parallelism, inputs: [edge], role: .sink,
+            name: name, parallelism: parallelism, inputs: [edge], role: .sink,
             factory: TypedNodeFactory<T, Never> { setup, _ in TwoPhaseCommitSinkOperator(setup: setup, sink: sink()) },
             commitsOnComplete: true)
         return DataStreamSink(env: env, nodeId: draft.id)
@@ -89,7 +92,7 @@ public struct DataStream<T: Sendable> {
         _ writer: @autoclosure @escaping @Sendable () -> W, name: String = "Sink", parallelism: Int? = nil
     ) -> DataStreamSink where W.Input == T {
         let draft = env.add(
-            name: name, parallelism: parallelism ?? env.draft(nodeId)?.parallelism, inputs: [edge], role: .sink,
+            name: name, parallelism: parallelism, inputs: [edge], role: .sink,
             factory: TypedNodeFactory<T, Never> { setup, _ in SinkWriterOperator(setup: setup, writer: writer()) })
         return DataStreamSink(env: env, nodeId: draft.id)
     }
@@ -131,7 +134,7 @@ public struct KeyedStream<Key: StateKey, T: Sendable> {
         _ name: String, _ make: @escaping @Sendable (OperatorSetup, Output<Out>) throws -> StreamOperatorBase
     ) -> DataStream<Out> {
         let draft = env.add(
-            name: name, parallelism: env.draft(stream.nodeId)?.parallelism, inputs: [hashEdge], role: .transform,
+            name: name, parallelism: nil, inputs: [hashEdge], role: .transform,
             factory: TypedNodeFactory<T, Out>(make: make))
         return DataStream<Out>(env: env, nodeId: draft.id)
     }

@@ -29,7 +29,11 @@ public struct SinkRecoveryContext: Sendable {
     public let restoredCheckpointId: Int64?
     /// The first transaction this run begins is for this checkpoint id; anything a previous run
     /// opened for this id or later (in any subtask of the previous parallelism that maps to this
-    /// one) is a leftover.
+    /// one) is a leftover. Ids below it belong to the restored checkpoint: another subtask may be
+    /// committing them right now, so never abort those.
+    /// Ids passed to `beginTransaction` strictly increase (restored + 1, then barrier id + 1 after
+    /// each barrier); they skip a number only when a checkpoint was aborted before its barrier
+    /// reached this sink, so a probe for leftovers should look a few ids past the first unused one.
     public let firstCheckpointId: Int64
 }
 

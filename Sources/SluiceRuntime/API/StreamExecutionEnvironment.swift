@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Metrics
 
@@ -123,6 +124,29 @@ public final class StreamExecutionEnvironment {
     /// Blocks: call it from a thread of your own, not from Swift's cooperative pool.
     @discardableResult
     public func execute() throws -> JobResult {
+        try makeExecutor().run()
+    }
+
+    /// Runs the job on a dedicated thread (never on Swift's cooperative pool) and suspends until it
+    /// ends; cancelling the calling task cancels the job (e.g. from a ServiceLifecycle service).
+    @discardableResult
+    public func executeOnDedicatedThread() async throws -> JobResult {
+        let executor = try makeExecutor()
+        let control = self.control
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JobResult, any Error>) in
+                let thread = Thread {
+                    do { continuation.resume(returning: try executor.run()) } catch { continuation.resume(throwing: error) }
+                }
+                thread.name = "sluice job \(configuration.jobName)"
+                thread.start()
+            }
+        } onCancel: {
+            control.cancel()
+        }
+    }
+
+    func makeExecutor() throws -> JobExecutor {
         let vertices = try jobGraph()
         var configuration = self.configuration
         if configuration.faultInjector == nil { configuration.faultInjector = try FaultInjector.fromEnvironment() }
@@ -130,7 +154,7 @@ public final class StreamExecutionEnvironment {
             ?? configuration.checkpointing.directory.map { FileSystemCheckpointStorage(directory: $0) }
             ?? InMemoryCheckpointStorage()
         let metrics = RuntimeMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, jobName: configuration.jobName)
-        return try JobExecutor(vertices: vertices, configuration: configuration, control: control, storage: storage, metrics: metrics).run()
+        return JobExecutor(vertices: vertices, configuration: configuration, control: control, storage: storage, metrics: metrics)
     }
 
     /// Cancels the running job (from any thread); `execute()` then returns `.cancelled`.

@@ -62,8 +62,11 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private var finishedSources: Set<TaskKey> = []
     private var stopped = false
     private var done = false
-    private(set) var completedCount = 0
-    private(set) var lastCompletedId: Int64?
+    private var completedCount = 0
+    private var lastCompletedId: Int64?
+
+    /// The last checkpoint this coordinator completed.
+    var lastCompleted: Int64? { condition.locked { lastCompletedId } }
 
     init(
         config: CheckpointConfig, storage: any CheckpointStorage, clock: any RuntimeClock, logger: Logger,

@@ -158,7 +158,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
             do {
                 return try loadMetadata(id)
             } catch {
-                logger.warning("Checkpoint metadata \(metadataPath(id)) is unusable (\(error)); falling back to the previous completed checkpoint.")
+                logger.warning("\(error). Falling back to the previous completed checkpoint.")
             }
         }
         return nil
@@ -179,10 +179,22 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         }
     }
 
+    /// Unfinished folders are deleted; folders with damaged metadata are kept for inspection under
+    /// `chk-<N>.unusable-<time>` (no longer seen as checkpoints) so their id can be used again.
     public func removeNewer(than checkpointId: Int64?, logger: Logger) {
         for id in checkpointIDs() where id > (checkpointId ?? 0) {
-            logger.info("Removing checkpoint folder \(folder(id)): it is newer than the checkpoint restored from and cannot be used.")
-            discard(checkpointId: id)
+            if FileManager.default.fileExists(atPath: metadataPath(id)) {
+                let kept = "\(folder(id)).unusable-\(Int64(Date().timeIntervalSince1970 * 1000))"
+                logger.warning("Moving unusable checkpoint \(folder(id)) to \(kept).")
+                do {
+                    try FileManager.default.moveItem(atPath: folder(id), toPath: kept)
+                } catch {
+                    discard(checkpointId: id)
+                }
+            } else {
+                logger.info("Removing checkpoint folder \(folder(id)): it never completed.")
+                discard(checkpointId: id)
+            }
         }
     }
 

@@ -166,7 +166,7 @@ final class AttemptMonitor: @unchecked Sendable {
 }
 
 /// Runs a frozen job graph: attempts, restores and restarts.
-struct JobExecutor {
+struct JobExecutor: Sendable {
     let vertices: [JobVertex]
     let configuration: RuntimeConfiguration
     let control: JobControl
@@ -301,7 +301,7 @@ struct JobExecutor {
         coordinatorThread.start()
         let outcome = monitor.waitForEnd()
         coordinator.stop()
-        return (outcome, coordinator.lastCompletedId)
+        return (outcome, coordinator.lastCompleted)
     }
 }
 

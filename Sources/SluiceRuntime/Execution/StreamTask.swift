@@ -80,6 +80,11 @@ final class StreamTask: InputProcessorDelegate {
                 operatorLists: [:], keyedBlobs: [])
         }
         let id = restore.metadata.checkpointId
+        guard state.maxParallelism == vertex.maxParallelism else {
+            throw RuntimeConfigurationError.invalid(
+                "Operator '\(vertex.name)' was checkpointed with maxParallelism \(state.maxParallelism) but runs with \(vertex.maxParallelism): "
+                    + "keyed state is partitioned by maxParallelism, so it must stay the same for the life of the job's state.")
+        }
         var operatorBlobs = Array(repeating: [UInt8](), count: state.parallelism)
         var keyedBlobs: [[UInt8]] = []
         let myRange = KeyGroups.range(forSubtask: spec.subtaskIndex, parallelism: vertex.parallelism, maxParallelism: vertex.maxParallelism)

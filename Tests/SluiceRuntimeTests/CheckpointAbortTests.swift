@@ -1,0 +1,107 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+@testable import SluiceRuntime
+
+/// Wraps a storage: fails or blocks the state writes of one checkpoint.
+final class FaultyStorage: CheckpointStorage {
+    enum Mode: Sendable { case fail, block }
+    let inner: FileSystemCheckpointStorage
+    let checkpointId: Int64
+    let mode: Mode
+    let blocked = Flag()
+    let release = Flag()
+
+    init(directory: String, checkpointId: Int64, mode: Mode) {
+        inner = FileSystemCheckpointStorage(directory: directory)
+        self.checkpointId = checkpointId
+        self.mode = mode
+    }
+
+    struct Failed: Error {}
+
+    func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?] {
+        if checkpointId == self.checkpointId && name.hasPrefix("count") {
+            switch mode {
+            case .fail: throw Failed()
+            case .block:
+                blocked.set()
+                _ = eventually { release.isSet }
+            }
+        }
+        return try inner.writeState(checkpointId: checkpointId, name: name, blobs: blobs)
+    }
+    func read(_ handle: StateHandle, checkpointId: Int64) throws -> [UInt8] { try inner.read(handle, checkpointId: checkpointId) }
+    func commit(_ metadata: CheckpointMetadata) throws { try inner.commit(metadata) }
+    func latestCompleted(logger: Logger) -> CheckpointMetadata? { inner.latestCompleted(logger: logger) }
+    func discard(checkpointId: Int64) { inner.discard(checkpointId: checkpointId) }
+    func retainLatest(_ count: Int, logger: Logger) { inner.retainLatest(count, logger: logger) }
+    func removeNewer(than checkpointId: Int64?, logger: Logger) { inner.removeNewer(than: checkpointId, logger: logger) }
+}
+
+@Suite struct CheckpointAbortTests {
+    func run(_ job: CountingJob, storage: any CheckpointStorage, clock: any RuntimeClock, metrics: TestMetrics) throws -> JobResult {
+        var configuration = testConfiguration(
+            checkpointing: CheckpointConfig(timeoutMillis: 1000, retainedCheckpoints: 10), clock: clock)
+        configuration.checkpointStorage = storage
+        configuration.metricsFactory = metrics
+        let env = StreamExecutionEnvironment(configuration)
+        env.fromSource(CollectionSource(job.words, recordsPerPoll: 10, checkpointEvery: 50), name: "words")
+            .keyBy { $0 }
+            .process(name: "count", RunningCount()).setParallelism(2)
+            .sinkTo(TransactionalCollectingSink(store: job.store), name: "sink", parallelism: 2)
+        return try env.execute()
+    }
+
+    @Test func declinedCheckpointIsAbortedAndTheNextOneCommitsItsData() throws {
+        let job = CountingJob()
+        let storage = FaultyStorage(directory: job.directory, checkpointId: 2, mode: .fail)
+        let metrics = TestMetrics()
+        let result = try run(job, storage: storage, clock: SystemClock(), metrics: metrics)
+        #expect(result.status == .finished)
+        #expect(metrics.total("sluice_checkpoints_aborted_total") == 1)
+        #expect(!FileManager.default.fileExists(atPath: storage.inner.metadataPath(2)))
+        #expect(FileManager.default.fileExists(atPath: storage.inner.metadataPath(3)))
+        #expect(job.store.committedValues.sorted() == job.expected)
+        #expect(job.store.unfinishedTransactions.isEmpty)
+    }
+
+    @Test func checkpointThatTimesOutIsAbortedAndTheJobGoesOn() throws {
+        let job = CountingJob()
+        let storage = FaultyStorage(directory: job.directory, checkpointId: 2, mode: .block)
+        let metrics = TestMetrics()
+        let clock = ManualClock()
+        Thread {
+            _ = eventually { storage.blocked.isSet }
+            clock.advance(byMillis: 1000)
+            _ = eventually { metrics.total("sluice_checkpoints_aborted_total") == 1 }
+            storage.release.set()
+        }.start()
+        let result = try run(job, storage: storage, clock: clock, metrics: metrics)
+        #expect(result.status == .finished)
+        #expect(metrics.total("sluice_checkpoints_aborted_total") == 1)
+        #expect(!FileManager.default.fileExists(atPath: storage.inner.metadataPath(2)))
+        #expect(job.store.committedValues.sorted() == job.expected)
+    }
+
+    @Test func corruptNewestCheckpointFallsBackOnRestart() throws {
+        let job = CountingJob()
+        #expect(throws: JobFailedError.self) {
+            try job.run(faults: FaultInjector(point: .afterCheckpointCompleteBeforeCommit, checkpointId: 4))
+        }
+        let storage = FileSystemCheckpointStorage(directory: job.directory)
+        #expect(storage.latestCompleted(logger: Logger(label: "t"))?.checkpointId == 4)
+        let path = storage.metadataPath(4)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count - 1] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        // Restores from 3: the prepared transactions of 4 are aborted and their input replayed.
+        try job.run()
+        #expect(job.store.committedValues.sorted() == job.expected)
+        #expect(job.store.unfinishedTransactions.isEmpty)
+        // The damaged checkpoint is kept aside for inspection.
+        let names = try FileManager.default.contentsOfDirectory(atPath: job.directory)
+        #expect(names.contains { $0.hasPrefix("chk-4.unusable-") })
+    }
+}
