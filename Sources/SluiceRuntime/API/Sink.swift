@@ -10,8 +10,10 @@ public struct SinkContext<Committable: Sendable>: Sendable {
     public let previousParallelism: Int?
     /// The checkpoint restored from; nil on a fresh start.
     public let restoredCheckpointId: Int64?
-    /// Committables of this subtask's share that the restored checkpoint holds (they are
-    /// committed through `recoverAndCommit` right after `open`).
+    /// EVERY committable the restored checkpoint holds, from all subtasks (union). Each subtask
+    /// commits them all through `recoverAndCommit` right after `open` and only then cleans up in
+    /// `recoverAndAbort`: so no subtask can abort a transaction that the checkpoint promised and
+    /// another subtask has not committed yet. Commits must therefore be idempotent.
     public let restoredCommittables: [Committable]
     /// The id the first checkpoint of this run will have.
     public let firstCheckpointId: Int64
@@ -166,7 +168,7 @@ final class TwoPhaseCommitSinkOperator<S: TwoPhaseCommitSink>: OneInputOperator<
 
     override func open() throws {
         let state = try operatorStateStore.listState(
-            Self.stateName, serializer: JSONStateSerializer<PendingCommittable<S.Committable>>(), distribution: .evenSplit)
+            Self.stateName, serializer: JSONStateSerializer<PendingCommittable<S.Committable>>(), distribution: .union)
         pendingState = state
         let restored = state.get().sorted { $0.checkpointId < $1.checkpointId }
         state.clear()
