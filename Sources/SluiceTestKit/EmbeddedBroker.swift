@@ -2,6 +2,7 @@
 /// Kafka-compatible broker on a free loopback port, child-process control, and exact-output checks.
 import Foundation
 import Logging
+import SluiceKafka
 
 #if canImport(Glibc)
 import Glibc
@@ -86,12 +87,19 @@ public final class EmbeddedBroker: Sendable {
     /// True when this object started the broker (and will stop it).
     public var isEmbedded: Bool { process != nil }
 
-    /// Creates a topic with the broker's own tool (embedded) — independent of the client layer under test.
-    /// `configs` are set explicitly, as the embedded broker only reports configs set at creation.
+    /// Creates a topic: with the embedded broker's own tool (independent of the client layer under
+    /// test), or with the admin client on an external broker. `configs` are set explicitly, as the
+    /// embedded broker only reports configs set at creation.
     public func createTopic(_ name: String, partitions: Int, configs: [String: String] = [:]) throws {
         guard let tansu = tansuPath else {
-            throw EmbeddedBrokerError.topicCreationFailed(
-                topic: name, output: "an external broker is in use: create topics with KafkaAdmin")
+            let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: bootstrap))
+            defer { admin.close() }
+            do {
+                try admin.createTopic(name, partitions: Int32(partitions), configs: configs)
+            } catch {
+                throw EmbeddedBrokerError.topicCreationFailed(topic: name, output: "\(error)")
+            }
+            return
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tansu)

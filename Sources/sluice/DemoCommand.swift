@@ -1,13 +1,168 @@
 import ArgumentParser
 import Foundation
+import SluiceClickCount
+import SluiceKafka
+import SluiceKafkaWire
+import SluiceTestKit
 
+/// The click-count playground end to end: broker, topics, generator, the exactly-once job, one
+/// SIGKILL and restart in the middle, a live table of windows, and the exactness check at the end.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "demo", abstract: "Runs the click-count playground end to end (see the README).")
+        commandName: "demo",
+        abstract: "Runs the click-count playground end to end, with a crash in the middle.",
+        discussion: """
+            Uses the embedded broker unless KAFKA_BOOTSTRAP (or --bootstrap) names one. The generator writes
+            --windows complete 15 s windows; the job counts them exactly once; halfway through, the job is killed
+            with SIGKILL and restarted from its checkpoints. Exits 0 when every window of every page is in the
+            committed output exactly once with count 1000.
+            """)
 
-    @Option(help: "Folder holding click-generator and click-count-job.") var binDir: String?
+    @OptionGroup var kafka: DemoBootstrapOption
+    @Option(help: "Folder holding click-generator and click-count-job (default: next to this program).") var binDir: String?
+    @Option(help: "Complete windows to generate (6000 events each).") var windows = 8
+    @Option(help: "Generator pace in events per second (the playground's is 500).") var rate = 4000
+    @Option(name: [.short, .long], help: "Parallelism of the job.") var parallelism = 2
+    @Option(help: "Partitions of the input and output topics.") var partitions = 2
+    @Flag(help: "Do not kill the job halfway.") var noKill = false
+    @Flag(help: "Add the playground's backpressure operator (100 ms per event in even minutes).") var backpressure = false
+    @Option(help: "Where checkpoints and logs go (default: a new temporary folder).") var workDir: String?
+    @Option(help: "Give up after this many seconds.") var timeout: Double = 240
 
     func run() throws {
-        print("demo: not yet")
+        let bins = try binDir ?? Self.ownFolder()
+        let generatorPath = bins + "/click-generator"
+        let jobPath = bins + "/click-count-job"
+        for path in [generatorPath, jobPath] where !FileManager.default.isExecutableFile(atPath: path) {
+            throw ValidationError("\(path) is missing: build it (scripts/demo.sh does) or pass --bin-dir.")
+        }
+        let work = workDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("sluice-demo-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: work + "/checkpoints", withIntermediateDirectories: true)
+
+        say("Starting the broker...")
+        let broker = try EmbeddedBroker.start(environment: kafka.environment())
+        defer { broker.stop() }
+        let runId = String(UUID().uuidString.prefix(6)).lowercased()
+        let input = broker.isEmbedded ? "input" : "input-\(runId)"
+        let output = broker.isEmbedded ? "output" : "output-\(runId)"
+        try createTopics([input, output], broker: broker)
+        say("Broker \(broker.bootstrap) (\(broker.isEmbedded ? "embedded Tansu, in memory" : "external")); topics \(input), \(output) with \(partitions) partitions.")
+        say("Checkpoints and logs: \(work)")
+
+        let generator = try ChildProcess(
+            executable: generatorPath,
+            arguments: ["--bootstrap", broker.bootstrap, "--topic", input, "--windows", String(windows), "--rate", String(rate)],
+            logPath: work + "/generator.log")
+        defer { generator.kill() }
+        var starts = 0
+        func startJob() throws -> ChildProcess {
+            starts += 1
+            var arguments = [
+                "--bootstrap", broker.bootstrap, "--input-topic", input, "--output-topic", output,
+                "--parallelism", String(parallelism), "--checkpoint-dir", work + "/checkpoints",
+                "--checkpointing", "--event-time", "--transactional-id-prefix", "demo-\(runId)",
+            ]
+            if backpressure { arguments.append("--backpressure") }
+            return try ChildProcess(executable: jobPath, arguments: arguments, logPath: work + "/job-\(starts).log")
+        }
+        var job = try startJob()
+        defer { job.kill() }
+        say("Generator and job started (\(windows) windows x 6 pages, \(rate) events/s, parallelism \(parallelism)).")
+
+        let reader = try TransactionAwareLogReader(bootstrap: broker.bootstrap)
+        let started = Date()
+        var killed = noKill
+        var verdict = ClickCountVerdict(outputValues: [], windows: windows)
+        var lastTable = ""
+        while Date().timeIntervalSince(started) < timeout {
+            Thread.sleep(forTimeInterval: 1)
+            let log = try reader.readTopic(output)
+            let values = log.committedRecords.compactMap(\.value)
+            verdict = ClickCountVerdict(outputValues: values, windows: windows)
+            let table = Self.table(values, checkpoints: Self.checkpointIds(work + "/checkpoints"), open: log.transactions.filter { $0.state == .open }.count)
+            if table != lastTable {
+                print(table)
+                lastTable = table
+            }
+            if !killed && verdict.recordsSeen >= windows * 3 {
+                killed = true
+                say("Killing the job with SIGKILL (no shutdown, open transactions left behind)...")
+                job.kill()
+                job = try startJob()
+                say("Job restarted: it restores the last completed checkpoint and commits what that checkpoint promised.")
+            }
+            if !job.isRunning {
+                say("The job exited; its last lines:\n" + job.outputLines.suffix(8).joined(separator: "\n"))
+                break
+            }
+            if verdict.isExact && !generator.isRunning { break }
+        }
+        job.terminate(timeout: 10)
+        let final = ClickCountVerdict(outputValues: try reader.readTopic(output).committedRecords.compactMap(\.value), windows: windows)
+        say(final.description)
+        say("Job starts: \(starts). Logs: \(work)")
+        if !final.isExact { throw ExitCode(1) }
+    }
+
+    private func say(_ line: String) {
+        print("[demo] " + line)
+        fflush(nil)  // the demo's output is read live, often through a pipe
+    }
+
+    private func createTopics(_ names: [String], broker: EmbeddedBroker) throws {
+        if broker.isEmbedded {
+            for name in names {
+                try broker.createTopic(name, partitions: partitions, configs: ["retention.ms": "-1", "retention.bytes": "-1"])
+            }
+            return
+        }
+        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: broker.bootstrap))
+        defer { admin.close() }
+        try admin.createTopics(names.map { NewTopic(name: $0, partitions: Int32(partitions)) })
+    }
+
+    static func ownFolder() throws -> String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+    }
+
+    static func checkpointIds(_ directory: String) -> [Int64] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap { name in
+            guard name.hasPrefix("chk-"), !name.contains("."),
+                  FileManager.default.fileExists(atPath: "\(directory)/\(name)/_metadata") else { return nil }
+            return Int64(name.dropFirst(4))
+        }.sorted()
+    }
+
+    /// The latest windows as a table: one row per window, one column per page.
+    static func table(_ values: [[UInt8]], checkpoints: [Int64], open: Int) -> String {
+        var counts: [Int64: [String: [Int64]]] = [:]
+        for value in values {
+            guard let stats = ClickEventStatistics.decode(value) else { continue }
+            counts[stats.windowStart, default: [:]][stats.page, default: []].append(stats.count)
+        }
+        let pages = ClickEventSequence.pages
+        var lines = ["window start              " + pages.map { $0.padding(toLength: 8, withPad: " ", startingAt: 0) }.joined()]
+        for start in counts.keys.sorted().suffix(6) {
+            let cells = pages.map { page -> String in
+                let entries = counts[start]?[page] ?? []
+                let text = entries.isEmpty ? "-" : entries.map(String.init).joined(separator: "+")
+                return text.padding(toLength: 8, withPad: " ", startingAt: 0)
+            }
+            lines.append(PlaygroundTimestamp.format(millisecondsSinceEpoch: start) + "   " + cells.joined())
+        }
+        lines.append("committed windows: \(counts.count), latest checkpoint: \(checkpoints.last.map(String.init) ?? "none"), open transactions: \(open)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// `--bootstrap` or KAFKA_BOOTSTRAP: an external broker; neither: the embedded one.
+struct DemoBootstrapOption: ParsableArguments {
+    @Option(name: [.customLong("bootstrap")], help: "An external Kafka broker (host:port); default: $KAFKA_BOOTSTRAP, else the embedded broker.")
+    var bootstrap: String?
+
+    func environment() -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        if let bootstrap { environment["KAFKA_BOOTSTRAP"] = bootstrap }
+        return environment
     }
 }
