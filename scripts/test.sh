@@ -7,5 +7,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
+# Brokers and jobs the tests started die with them; this catches what a crashed test run left behind.
+cleanup() { pkill -KILL -f "$ROOT/.tools/tansu/bin/tansu broker" 2>/dev/null || true; }
+trap cleanup EXIT
 swift build --build-tests
 swift test --skip-build --parallel --num-workers 2 "$@"

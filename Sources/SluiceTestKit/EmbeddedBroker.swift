@@ -3,6 +3,7 @@
 import Foundation
 import Logging
 import SluiceKafka
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -64,6 +65,7 @@ public final class EmbeddedBroker: Sendable {
             process.standardOutput = output
             process.standardError = output
             try process.run()
+            BrokerProcesses.register(process.processIdentifier)
             if waitUntilAccepting(port: port, timeout: 10) {
                 // Drain the broker's output in the background so it never blocks on a full pipe.
                 output.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
@@ -126,6 +128,7 @@ public final class EmbeddedBroker: Sendable {
         // Tansu ignores SIGTERM; its storage is memory only, so SIGKILL loses nothing more.
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        BrokerProcesses.unregister(process.processIdentifier)
     }
 
     deinit { stop() }
@@ -147,6 +150,28 @@ public final class EmbeddedBroker: Sendable {
             return candidate
         }
         throw EmbeddedBrokerError.binaryNotFound(searched: candidates)
+    }
+}
+
+/// Brokers this process started, killed when it exits: a broker kept in a static (shared by a
+/// test suite) is never deinitialised, and a child process outlives its parent on Linux.
+enum BrokerProcesses {
+    private static let running = Mutex<Set<Int32>>([])
+    private static let installed = Atomic<Bool>(false)
+
+    static func register(_ pid: Int32) {
+        running.withLock { _ = $0.insert(pid) }
+        if installed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+            atexit { BrokerProcesses.killAll() }
+        }
+    }
+
+    static func unregister(_ pid: Int32) {
+        running.withLock { _ = $0.remove(pid) }
+    }
+
+    static func killAll() {
+        for pid in running.withLock({ $0 }) { kill(pid, SIGKILL) }
     }
 }
 
