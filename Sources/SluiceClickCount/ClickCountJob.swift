@@ -78,6 +78,9 @@ public enum ClickCountJob {
             bootstrapServers: options.bootstrapServers, topic: options.outputTopic,
             deliveryGuarantee: options.deliveryGuarantee, transactionalIdPrefix: options.transactionalIdPrefix,
             transactionTimeout: options.transactionTimeout, checkpointInterval: options.checkpointInterval)
+        // Refuse a bad sink configuration (transaction timeout against the checkpoint interval and the
+        // broker's maximum) before anything starts, rather than in every restart of a subtask.
+        try sinkConfiguration.validate()
         let serialize: @Sendable (ClickEventStatistics) throws -> KafkaSinkRecord = { stats in
             KafkaSinkRecord(value: stats.jsonBytes(), timestamp: stats.windowEnd - 1)
         }
