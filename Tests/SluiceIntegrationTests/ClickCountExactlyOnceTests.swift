@@ -45,9 +45,11 @@ struct ClickCountExactlyOnceTests {
     func recoversExactlyFromCrashPoint(_ point: String) throws {
         let scenario = try ClickCountScenario(point)
         defer { scenario.tearDown() }
-        let windows = 6
-        try scenario.generate(windows: windows, rate: 6000, wait: false)
-        let crashAt = 4
+        // Two windows per second of wall time, so every 1 s checkpoint's transaction carries output
+        // from both sink subtasks, and the crash at checkpoint 3 lands while input still flows.
+        let windows = 10
+        try scenario.generate(windows: windows, rate: 12_000, wait: false)
+        let crashAt = 3
         let first = try scenario.startJob(environment: ["SLUICE_CRASH_AT": "\(point):\(crashAt)"])
         let status = first.waitForExit(timeout: 60)
         #expect(status != nil, "the job did not crash at \(point):\(crashAt)")
@@ -80,9 +82,9 @@ struct ClickCountExactlyOnceTests {
     @Test func fallsBackFromCorruptNewestCheckpoint() throws {
         let scenario = try ClickCountScenario("corrupt")
         defer { scenario.tearDown() }
-        let windows = 6
-        try scenario.generate(windows: windows, rate: 6000, wait: false)
-        let crashAt: Int64 = 4
+        let windows = 10
+        try scenario.generate(windows: windows, rate: 12_000, wait: false)
+        let crashAt: Int64 = 3
         let first = try scenario.startJob(environment: ["SLUICE_CRASH_AT": "afterCheckpointCompleteBeforeCommit:\(crashAt)"])
         #expect(first.waitForExit(timeout: 60) != nil)
         let metadata = scenario.checkpointDirectory + "/chk-\(crashAt)/_metadata"
