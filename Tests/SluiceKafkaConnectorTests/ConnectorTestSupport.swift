@@ -14,6 +14,16 @@ enum ConnectorBroker {
 
     static func get() throws -> EmbeddedBroker { try shared.get() }
 
+    /// The shared broker's address; starting it blocks, so it happens on a thread of its own.
+    static func address() async throws -> String {
+        try await onOwnThread { try get().bootstrap }
+    }
+
+    /// `topic(_:partitions:)` on a thread of its own (it runs the broker's topic tool).
+    static func newTopic(_ prefix: String, partitions: Int) async throws -> String {
+        try await onOwnThread { try topic(prefix, partitions: partitions) }
+    }
+
     /// A fresh topic that keeps its records (the embedded broker only reports configs set at creation).
     static func topic(_ prefix: String, partitions: Int) throws -> String {
         let name = EmbeddedBroker.uniqueName(prefix)

@@ -33,9 +33,9 @@ func passThroughJob(
 
 extension ConnectorIntegrationTests {
     @Test func passThroughIsExactlyOnce() async throws {
-        let bootstrap = try ConnectorBroker.get().bootstrap
-        let input = try ConnectorBroker.topic("pass-in", partitions: 3)
-        let output = try ConnectorBroker.topic("pass-out", partitions: 2)
+        let bootstrap = try await ConnectorBroker.address()
+        let input = try await ConnectorBroker.newTopic("pass-in", partitions: 3)
+        let output = try await ConnectorBroker.newTopic("pass-out", partitions: 2)
         let count = 20_000
         try await produce((0..<count).map { ProducerRecord(topic: input, key: "key-\($0 % 101)", value: "value-\($0)") }, bootstrap: bootstrap)
         let expected = Set((0..<count).map { "mapped-value-\($0)" })
@@ -66,9 +66,9 @@ extension ConnectorIntegrationTests {
     /// commits what the previous run left pre-committed; the consumer group's offsets are written
     /// for monitoring but never read back.
     @Test func restoresFromTheCheckpointNotFromTheGroup() async throws {
-        let bootstrap = try ConnectorBroker.get().bootstrap
-        let input = try ConnectorBroker.topic("restore-in", partitions: 3)
-        let output = try ConnectorBroker.topic("restore-out", partitions: 2)
+        let bootstrap = try await ConnectorBroker.address()
+        let input = try await ConnectorBroker.newTopic("restore-in", partitions: 3)
+        let output = try await ConnectorBroker.newTopic("restore-out", partitions: 2)
         let group = EmbeddedBroker.uniqueName("restore-group")
         let prefix = EmbeddedBroker.uniqueName("restore")
         let directory = temporaryCheckpointDirectory()

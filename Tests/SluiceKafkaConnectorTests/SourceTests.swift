@@ -35,9 +35,9 @@ extension ConnectorIntegrationTests {
     /// The old records are written one per batch: the embedded broker answers ListOffsets(latest)
     /// with the last batch's base offset + 1, which is the true end only then (see the report).
     @Test func latestSkipsWhatWasThereBeforeTheJobStarted() async throws {
-        let bootstrap = try ConnectorBroker.get().bootstrap
-        let input = try ConnectorBroker.topic("latest-in", partitions: 2)
-        let output = try ConnectorBroker.topic("latest-out", partitions: 1)
+        let bootstrap = try await ConnectorBroker.address()
+        let input = try await ConnectorBroker.newTopic("latest-in", partitions: 2)
+        let output = try await ConnectorBroker.newTopic("latest-out", partitions: 1)
         let group = EmbeddedBroker.uniqueName("latest-group")
         let directory = temporaryCheckpointDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -70,9 +70,9 @@ extension ConnectorIntegrationTests {
     /// Records in few large batches: the embedded broker answers ListOffsets(timestamp) with a
     /// batch's base offset, so this also proves the source skips up to the exact record itself.
     @Test func timestampStartsAtTheFirstRecordAtOrAfterIt() async throws {
-        let bootstrap = try ConnectorBroker.get().bootstrap
-        let input = try ConnectorBroker.topic("timestamp-in", partitions: 2)
-        let output = try ConnectorBroker.topic("timestamp-out", partitions: 1)
+        let bootstrap = try await ConnectorBroker.address()
+        let input = try await ConnectorBroker.newTopic("timestamp-in", partitions: 2)
+        let output = try await ConnectorBroker.newTopic("timestamp-out", partitions: 1)
         let directory = temporaryCheckpointDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // Record i has timestamp base + 10 i; even i on partition 0, odd on partition 1.
@@ -100,9 +100,9 @@ extension ConnectorIntegrationTests {
     }
 
     @Test func malformedRecordFailsTheJobNamingTopicPartitionAndOffset() async throws {
-        let bootstrap = try ConnectorBroker.get().bootstrap
-        let input = try ConnectorBroker.topic("malformed-fail-in", partitions: 1)
-        let output = try ConnectorBroker.topic("malformed-fail-out", partitions: 1)
+        let bootstrap = try await ConnectorBroker.address()
+        let input = try await ConnectorBroker.newTopic("malformed-fail-in", partitions: 1)
+        let output = try await ConnectorBroker.newTopic("malformed-fail-out", partitions: 1)
         let directory = temporaryCheckpointDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try await produce((0..<20).map {
@@ -137,9 +137,9 @@ extension ConnectorIntegrationTests {
     }
 
     @Test func malformedRecordIsSkippedAndEverythingElseArrivesOnce() async throws {
-        let bootstrap = try ConnectorBroker.get().bootstrap
-        let input = try ConnectorBroker.topic("malformed-skip-in", partitions: 2)
-        let output = try ConnectorBroker.topic("malformed-skip-out", partitions: 1)
+        let bootstrap = try await ConnectorBroker.address()
+        let input = try await ConnectorBroker.newTopic("malformed-skip-in", partitions: 2)
+        let output = try await ConnectorBroker.newTopic("malformed-skip-out", partitions: 1)
         let directory = temporaryCheckpointDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let values = (0..<1000).map { $0 % 250 == 7 ? malformedMarker : "good-\($0)" }
