@@ -102,7 +102,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceKafkaConnectorTests",
-            dependencies: ["SluiceKafkaConnector", "SluiceTestKit"],
+            dependencies: ["SluiceKafkaConnector", "SluiceTestKit", "SluiceRuntime", "SluiceKafka", "SluiceKafkaWire"],
             swiftSettings: strictSwift
         ),
 

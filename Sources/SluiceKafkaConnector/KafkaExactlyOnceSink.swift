@@ -13,6 +13,11 @@ public struct KafkaTransactionalIdPool: Sendable, Hashable {
     public let prefix: String
     public let size: Int
 
+    public init(prefix: String, size: Int) {
+        self.prefix = prefix
+        self.size = size
+    }
+
     public func id(subtask: Int, slot: Int) -> String { "\(prefix)-\(subtask)-\(slot)" }
 
     /// Every id a subtask must initialise at start to abort what an earlier run left open: its own

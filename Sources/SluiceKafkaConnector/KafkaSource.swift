@@ -85,6 +85,9 @@ struct KafkaSplitState: Codable, Hashable {
     var topic: String
     var partition: Int32
     var nextOffset: Int64
+    /// Set while a `.timestamp` start has not yet reached its first record at or after this time
+    /// (absent in checkpoints of older versions: nothing to skip).
+    var skipBeforeTimestamp: Int64?
 }
 
 /// A partition-aware Kafka source (see the module's documentation).
@@ -115,6 +118,12 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     private var parallelism = 1
     /// Next offset per owned split; the source of truth for checkpoints.
     private var nextOffsets: [TopicPartition: Int64] = [:]
+    /// Splits started by `.timestamp(t)` that have not yet reached a record with timestamp >= t.
+    /// A broker may answer ListOffsets with an earlier offset than the exact record (the embedded
+    /// Tansu broker answers with a batch's base offset, or 0 when no record qualifies), so the
+    /// reader skips what precedes the first qualifying record itself. Exact on any broker: every
+    /// record before the first one at or after t has a smaller timestamp.
+    private var timestampFloors: [TopicPartition: Int64] = [:]
     /// Offsets snapshotted per checkpoint, committed to the group when it completes.
     private var offsetsToCommit: [Int64: [TopicPartition: Int64]] = [:]
     private var lastDiscovery = ContinuousClock.now
@@ -135,11 +144,13 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
 
         // Restored offsets: the union of every old subtask's splits; keep the ones this subtask owns now.
         var restored: [TopicPartition: Int64] = [:]
+        var restoredFloors: [TopicPartition: Int64] = [:]
         for entry in context.restoredState {
             guard let split = try? JSONDecoder().decode(KafkaSplitState.self, from: entry) else {
                 throw KafkaSourceError.corruptSplitState("an entry of \(entry.count) bytes is not a split")
             }
             restored[TopicPartition(split.topic, split.partition)] = split.nextOffset
+            if let floor = split.skipBeforeTimestamp { restoredFloors[TopicPartition(split.topic, split.partition)] = floor }
         }
 
         var settings = KafkaConfiguration(bootstrapServers: configuration.bootstrapServers)
@@ -162,6 +173,11 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         let starts = try startingOffsets(for: fresh)
         for tp in owned {
             assignment[tp] = restored[tp] ?? starts[tp] ?? KafkaOffset.beginning
+            if let floor = restoredFloors[tp] {
+                timestampFloors[tp] = floor
+            } else if restored[tp] == nil, case .timestamp(let millis) = configuration.startingOffsets {
+                timestampFloors[tp] = millis
+            }
         }
         try assign(assignment, registerWith: nil)
         if let id = context.restoredCheckpointId {
@@ -255,6 +271,10 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
                 // A record below the checkpointed position can arrive after a seek race; never emit it twice.
                 if let expected = nextOffsets[tp], expected >= 0, record.offset < expected { continue }
                 nextOffsets[tp] = record.offset + 1
+                if let floor = timestampFloors[tp] {
+                    if (record.timestamp ?? Int64.min) < floor { continue }
+                    timestampFloors[tp] = nil
+                }
                 let value: Output?
                 do {
                     value = try deserializer(record)
@@ -292,7 +312,8 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         offsetsToCommit[checkpointId] = nextOffsets.filter { $0.value >= 0 }
         let encoder = JSONEncoder()
         return try nextOffsets.sorted { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }.map {
-            try encoder.encode(KafkaSplitState(topic: $0.key.topic, partition: $0.key.partition, nextOffset: $0.value))
+            try encoder.encode(KafkaSplitState(
+                topic: $0.key.topic, partition: $0.key.partition, nextOffset: $0.value, skipBeforeTimestamp: timestampFloors[$0.key]))
         }
     }
 
