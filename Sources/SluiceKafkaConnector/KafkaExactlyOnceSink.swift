@@ -67,8 +67,12 @@ public final class KafkaExactlyOnceSink<Input: Sendable>: TwoPhaseCommitSink {
     private var abortsCounter: Counter?
     private var lostCounter: Counter?
 
+    /// The sink is transactional whatever `configuration.deliveryGuarantee` says, so its
+    /// transaction settings are always validated.
     public init(configuration: KafkaSinkConfiguration, serializer: @escaping Serializer) {
-        self.configuration = configuration
+        var exactlyOnce = configuration
+        exactlyOnce.deliveryGuarantee = .exactlyOnce
+        self.configuration = exactlyOnce
         self.serializer = serializer
         self.pool = KafkaTransactionalIdPool(prefix: configuration.transactionalIdPrefix, size: configuration.producerPoolSize)
     }
