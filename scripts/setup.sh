@@ -15,7 +15,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-APT_PACKAGES=(pkg-config build-essential dpkg-dev python3 python3-pip unzip
+APT_PACKAGES=(pkg-config build-essential dpkg-dev python3 python3-pip python3-venv unzip
               liblz4-dev libzstd-dev libssl-dev libsasl2-dev zlib1g-dev libsnappy-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -94,5 +94,16 @@ PY
   rm -rf "$W"
   got="$(sha256sum "$TANSU_DIR/bin/tansu" | cut -d' ' -f1)"
   [ "$got" = "$TANSU_SHA256" ] || { log "tansu checksum mismatch: $got"; exit 1; }
+fi
+# --- docker-compose, only to validate docker-compose.yml (no Docker engine is needed for `config`) ---
+COMPOSE_VENV="$TOOLS/compose-venv"
+if [ ! -x "$COMPOSE_VENV/bin/docker-compose" ]; then
+  log "installing docker-compose 1.29.2 into $COMPOSE_VENV (validates docker-compose.yml)"
+  rm -rf "$COMPOSE_VENV"
+  python3 -m venv "$COMPOSE_VENV"
+  # PyYAML 5.4.1 (docker-compose's pin) builds only with Cython < 3.
+  "$COMPOSE_VENV/bin/pip" install --quiet "cython<3" wheel
+  "$COMPOSE_VENV/bin/pip" install --quiet --no-build-isolation "PyYAML==5.4.1"
+  "$COMPOSE_VENV/bin/pip" install --quiet "docker-compose==1.29.2"
 fi
 log "setup complete"

@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+
+/// docker-compose.yml is for users with a Docker engine; none runs here, so the file is checked with
+/// docker-compose's own parser (`config`), which needs no engine.
+@Suite struct DockerComposeTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    func compose(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let tool = Self.root + "/.tools/compose-venv/bin/docker-compose"
+        guard FileManager.default.isExecutableFile(atPath: tool) else {
+            Issue.record("docker-compose is not installed at \(tool): run scripts/setup.sh")
+            return (-1, "")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: Self.root)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func theComposeFileIsValidAndHasThePlaygroundsParts() throws {
+        let (status, output) = try compose(["-f", Self.root + "/docker-compose.yml", "config"])
+        #expect(status == 0, "docker-compose config failed:\n\(output)")
+        for service in ["kafka:", "topics:", "generator:", "job:", "client:"] {
+            #expect(output.contains("  \(service)"), "no service \(service)")
+        }
+        #expect(output.contains("KAFKA_PROCESS_ROLES: broker,controller"), "Kafka must run in KRaft mode")
+        #expect(output.contains("--partitions 2"), "topics need 2 partitions")
+        #expect(output.contains("restart: unless-stopped"))
+        #expect(output.contains("/checkpoints"), "the job needs a volume for checkpoints")
+        #expect(FileManager.default.fileExists(atPath: Self.root + "/Dockerfile"))
+    }
+
+    @Test func theValidatorRejectsABrokenFile() throws {
+        let broken = FileManager.default.temporaryDirectory.appendingPathComponent("broken-compose-\(UUID().uuidString).yml")
+        try "services:\n  job:\n    image: sluice\n    restart: sometimes-maybe\n    ports: 12\n".write(to: broken, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: broken) }
+        let (status, output) = try compose(["-f", broken.path, "config", "-q"])
+        #expect(status != 0, "a broken file passed: \(output)")
+    }
+}
