@@ -8,7 +8,7 @@ struct SluiceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Sluice: Kafka-to-Kafka stream pipelines with exactly-once results.",
-        subcommands: [DemoCommand.self, BrokerCommand.self, ReadCommand.self, VerifyClickCountCommand.self])
+        subcommands: [DemoCommand.self, InjectCommand.self, BrokerCommand.self, ReadCommand.self, VerifyClickCountCommand.self])
 }
 
 /// Where to find Kafka: `--bootstrap`, else `KAFKA_BOOTSTRAP`.

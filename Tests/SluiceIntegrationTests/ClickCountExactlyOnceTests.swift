@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(4)))
 struct ClickCountExactlyOnceTests {
     @Test func survivesRepeatedSigkillAtRandomMoments() throws {
-        var random = SeededGenerator()
+        var random = SplitMix64.forTest()
         print("survivesRepeatedSigkillAtRandomMoments: SLUICE_TEST_SEED=\(random.seed)")
         let scenario = try ClickCountScenario("kill")
         defer { scenario.tearDown() }

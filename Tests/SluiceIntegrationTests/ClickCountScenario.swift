@@ -112,24 +112,9 @@ final class ClickCountScenario {
     }
 }
 
-/// A random-number generator whose seed the test prints, so a failing run can be replayed
-/// with SLUICE_TEST_SEED=<seed>.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    let seed: UInt64
-
-    init() {
-        let chosen = ProcessInfo.processInfo.environment["SLUICE_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
-        seed = chosen
-        state = chosen
-    }
-
-    mutating func next() -> UInt64 {
-        // SplitMix64.
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+extension SplitMix64 {
+    /// Seeded from SLUICE_TEST_SEED when set (to replay a failing run), else at random; tests print the seed.
+    static func forTest() -> SplitMix64 {
+        SplitMix64(seed: ProcessInfo.processInfo.environment["SLUICE_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max))
     }
 }
