@@ -126,9 +126,23 @@ public final class EmbeddedBroker: Sendable {
     public func stop() {
         guard let process, process.isRunning else { return }
         // Tansu ignores SIGTERM; its storage is memory only, so SIGKILL loses nothing more.
+        kill(process.processIdentifier, SIGCONT)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         BrokerProcesses.unregister(process.processIdentifier)
+    }
+
+    /// Freezes the embedded broker (SIGSTOP): connections stay open but nothing answers, as when a
+    /// broker hangs or the network drops packets. Its data is kept. No-op for an external broker.
+    public func pause() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGSTOP)
+    }
+
+    /// Lets a paused broker run again (SIGCONT).
+    public func resume() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGCONT)
     }
 
     deinit { stop() }

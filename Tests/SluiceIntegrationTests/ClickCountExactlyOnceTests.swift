@@ -100,4 +100,23 @@ struct ClickCountExactlyOnceTests {
         #expect(log.contains("chk-\(crashAt)/_metadata is unusable"), "no fallback line in the log")
         #expect(try scenario.verdict(windows: windows).isExact)
     }
+
+    /// The broker stops answering for several seconds while the job runs (its process is frozen):
+    /// the job rides it out or restarts from its checkpoint, and the output is still exact.
+    @Test func survivesTheBrokerBeingUnreachableForSeconds() throws {
+        let scenario = try ClickCountScenario("broker-pause")
+        defer { scenario.tearDown() }
+        let windows = 10
+        try scenario.generate(windows: windows, rate: 6000, wait: false)
+        let job = try scenario.startJob(extraArguments: ["--restart-attempts", "5"])
+        Thread.sleep(forTimeInterval: 3)
+        scenario.broker.pause()
+        Thread.sleep(forTimeInterval: 8)
+        scenario.broker.resume()
+        let verdict = try scenario.waitForExactOutput(windows: windows, timeout: 90)
+        #expect(verdict.isExact, "\(verdict)")
+        #expect(job.isRunning, "the job gave up: \(job.outputLines.suffix(10))")
+        job.terminate(timeout: 10)
+        #expect(try scenario.verdict(windows: windows).isExact)
+    }
 }
