@@ -93,8 +93,13 @@ struct KafkaSplitState: Codable, Hashable {
 /// A partition-aware Kafka source (see the module's documentation).
 public struct KafkaSource<Output: Sendable>: Source {
     public typealias Deserializer = @Sendable (KafkaRecord) throws -> Output?
+    /// The partition ids of a topic; nil: ask the cluster's metadata.
+    typealias PartitionLister = @Sendable (String) throws -> [Int32]
     public let configuration: KafkaSourceConfiguration
     let deserializer: Deserializer
+    /// Tests replace the metadata lookup to exercise partition discovery on brokers that cannot add
+    /// partitions to a topic (the embedded one).
+    var partitionLister: PartitionLister?
 
     /// - Parameter deserializer: turns a record into the source's output; nil drops the record,
     ///   a thrown error is handled by `configuration.malformedRecords`.
@@ -104,7 +109,7 @@ public struct KafkaSource<Output: Sendable>: Source {
     }
 
     public func createReader(subtaskIndex: Int) throws -> KafkaSourceReader<Output> {
-        KafkaSourceReader(configuration: configuration, deserializer: deserializer)
+        KafkaSourceReader(configuration: configuration, deserializer: deserializer, partitionLister: partitionLister)
     }
 }
 
@@ -112,6 +117,7 @@ public struct KafkaSource<Output: Sendable>: Source {
 public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     let configuration: KafkaSourceConfiguration
     let deserializer: KafkaSource<Output>.Deserializer
+    let partitionLister: KafkaSource<Output>.PartitionLister?
     private var consumer: KafkaConsumer?
     private var logger = Logger(label: "sluice.kafka.source")
     private var subtaskIndex = 0
@@ -130,9 +136,11 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     private var malformedCounter: Counter?
     private var recordsCounter: Counter?
 
-    init(configuration: KafkaSourceConfiguration, deserializer: @escaping KafkaSource<Output>.Deserializer) {
+    init(configuration: KafkaSourceConfiguration, deserializer: @escaping KafkaSource<Output>.Deserializer,
+         partitionLister: KafkaSource<Output>.PartitionLister?) {
         self.configuration = configuration
         self.deserializer = deserializer
+        self.partitionLister = partitionLister
     }
 
     public func open(_ context: SourceReaderContext) throws {
@@ -224,10 +232,14 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         var owned: Set<TopicPartition> = []
         for topic in configuration.topics {
             let partitions: [Int32]
-            do {
-                partitions = try consumer.describeTopic(topic, timeout: .seconds(10)).partitions.map(\.id)
-            } catch {
-                throw KafkaSourceError.kafka(error, context: "listing the partitions of '\(topic)'")
+            if let partitionLister {
+                partitions = try partitionLister(topic)
+            } else {
+                do {
+                    partitions = try consumer.describeTopic(topic, timeout: .seconds(10)).partitions.map(\.id)
+                } catch {
+                    throw KafkaSourceError.kafka(error, context: "listing the partitions of '\(topic)'")
+                }
             }
             for partition in partitions
             where KafkaSplitOwnership.owner(topic: topic, partition: partition, parallelism: parallelism) == subtaskIndex {
