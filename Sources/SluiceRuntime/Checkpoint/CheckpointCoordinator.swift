@@ -43,6 +43,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
         var remaining: Set<TaskKey>
         var states: [TaskKey: [String: OperatorSubtaskStateHandle]] = [:]
         var declined: String?
+        var savepoint: SavepointRequest?
     }
 
     private let condition = NSCondition()
@@ -64,9 +65,13 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private var done = false
     private var completedCount = 0
     private var lastCompletedId: Int64?
+    private var savepointRequests: [SavepointRequest] = []
+    private var stopSavepointPath: String?
 
     /// The last checkpoint this coordinator completed.
     var lastCompleted: Int64? { condition.locked { lastCompletedId } }
+    /// The path of the savepoint the job stopped with, once it completed.
+    var stoppedWithSavepoint: String? { condition.locked { stopSavepointPath } }
 
     init(
         config: CheckpointConfig, storage: any CheckpointStorage, clock: any RuntimeClock, logger: Logger,
@@ -98,6 +103,22 @@ final class CheckpointCoordinator: @unchecked Sendable {
         requested = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Queues a savepoint; taken as soon as no checkpoint is in flight. Returns false when the
+    /// coordinator already stopped (the request is then failed).
+    @discardableResult
+    func requestSavepoint(_ request: SavepointRequest) -> Bool {
+        condition.lock()
+        guard !stopped && !done else {
+            condition.unlock()
+            request.finish(.failure(.jobEnded))
+            return false
+        }
+        savepointRequests.append(request)
+        condition.broadcast()
+        condition.unlock()
+        return true
     }
 
     func acknowledge(_ id: Int64, task: TaskKey, states: [String: OperatorSubtaskStateHandle]) {
@@ -140,7 +161,14 @@ final class CheckpointCoordinator: @unchecked Sendable {
     /// Runs until stopped or until the final checkpoint completed and the sources were told to end.
     func run() {
         condition.lock()
-        defer { condition.unlock() }
+        defer {
+            // Savepoints still waiting will never be taken by this attempt.
+            var unfinished = savepointRequests
+            savepointRequests = []
+            if let request = pending?.savepoint { unfinished.append(request) }
+            condition.unlock()
+            for request in unfinished { request.finish(.failure(.jobEnded)) }
+        }
         while !stopped && !done {
             let now = clock.nowMillis()
             if var p = pending {
@@ -159,7 +187,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
                         condition.lock()
                         return
                     }
-                    if p.barrier.isFinal, case .completed = outcome {
+                    if p.barrier.isFinal || p.barrier.savepoint?.stopsJob == true, case .completed = outcome {
+                        if let target = p.barrier.savepoint, target.stopsJob { stopSavepointPath = target.path }
                         for task in tasks where task.isSource { task.inbox.post(.terminate) }
                         done = true
                         return
@@ -174,7 +203,10 @@ final class CheckpointCoordinator: @unchecked Sendable {
             if pending == nil {
                 let sourceCount = tasks.filter(\.isSource).count
                 let allSourcesFinished = sourceCount > 0 && finishedSources.count == sourceCount
-                if allSourcesFinished {
+                if !savepointRequests.isEmpty {
+                    let request = savepointRequests.removeFirst()
+                    trigger(now: now, isFinal: false, savepoint: request)
+                } else if allSourcesFinished {
                     trigger(now: now, isFinal: true)
                 } else if requested || (config.intervalMillis.map { now - lastTriggerAt >= $0 } ?? false) {
                     trigger(now: now, isFinal: false)
@@ -193,13 +225,22 @@ final class CheckpointCoordinator: @unchecked Sendable {
     }
 
     /// Lock held.
-    private func trigger(now: Int64, isFinal: Bool) {
-        let barrier = CheckpointBarrier(checkpointId: nextId, timestamp: now, isFinal: isFinal)
+    private func trigger(now: Int64, isFinal: Bool, savepoint: SavepointRequest? = nil) {
+        let target = savepoint.map {
+            SavepointTarget(path: SavepointRequest.folder(in: $0.directory, checkpointId: nextId), stopsJob: $0.stopsJob)
+        }
+        let barrier = CheckpointBarrier(checkpointId: nextId, timestamp: now, isFinal: isFinal, savepoint: target)
         nextId += 1
-        requested = false
-        lastTriggerAt = now
-        pending = Pending(barrier: barrier, startedAt: now, remaining: Set(tasks.map(\.key)))
-        logger.debug("Triggering \(isFinal ? "final " : "")checkpoint \(barrier.checkpointId).")
+        if savepoint == nil {
+            requested = false
+            lastTriggerAt = now
+        }
+        pending = Pending(barrier: barrier, startedAt: now, remaining: Set(tasks.map(\.key)), savepoint: savepoint)
+        if let target {
+            logger.info("Triggering \(target.stopsJob ? "stop-with-" : "")savepoint \(barrier.checkpointId) into \(target.path).")
+        } else {
+            logger.debug("Triggering \(isFinal ? "final " : "")checkpoint \(barrier.checkpointId).")
+        }
         for task in tasks where task.isSource { task.inbox.post(.triggerCheckpoint(barrier)) }
     }
 
@@ -208,7 +249,12 @@ final class CheckpointCoordinator: @unchecked Sendable {
         let id = p.barrier.checkpointId
         logger.warning("Checkpoint \(id) aborted: \(reason). The previous completed checkpoint stays valid.")
         metrics.jobCounter("sluice_checkpoints_aborted_total").increment()
-        storage.discard(checkpointId: id)
+        if let target = p.barrier.savepoint {
+            try? FileManager.default.removeItem(atPath: target.path)
+            p.savepoint?.finish(.failure(.aborted(checkpointId: id, reason: reason)))
+        } else {
+            storage.discard(checkpointId: id)
+        }
         for task in tasks { task.inbox.post(.notifyCheckpointAborted(id)) }
     }
 
@@ -236,9 +282,12 @@ final class CheckpointCoordinator: @unchecked Sendable {
             return OperatorCheckpointState(
                 operatorID: operatorID, parallelism: vertex.parallelism, maxParallelism: vertex.maxParallelism, subtasks: subtasks)
         }
-        let metadata = CheckpointMetadata(checkpointId: id, timestamp: p.barrier.timestamp, isFinal: p.barrier.isFinal, operators: operators)
+        let target = p.barrier.savepoint
+        let metadata = CheckpointMetadata(
+            checkpointId: id, timestamp: p.barrier.timestamp, isFinal: p.barrier.isFinal,
+            kind: target == nil ? .checkpoint : .savepoint, operators: operators)
         do {
-            try storage.commit(metadata)
+            try Self.storage(for: p.barrier, default: storage).commit(metadata)
         } catch {
             condition.lock()
             abort(p, reason: "writing its metadata failed: \(error)")
@@ -249,12 +298,24 @@ final class CheckpointCoordinator: @unchecked Sendable {
         metrics.checkpointDuration.recordMilliseconds(duration)
         metrics.checkpointSize.record(Int64(clamping: metadata.totalStateBytes))
         metrics.jobCounter("sluice_checkpoints_completed_total").increment()
-        condition.lock()
-        completedCount += 1
-        lastCompletedId = id
-        condition.unlock()
-        logger.info("Checkpoint \(id) complete (\(metadata.totalStateBytes) bytes, \(duration) ms).")
-        storage.retainLatest(config.retainedCheckpoints, logger: logger)
+        if let target {
+            logger.info("Savepoint \(id) complete at \(target.path) (\(metadata.totalStateBytes) bytes, \(duration) ms).")
+            if !target.stopsJob {
+                // Like Flink (1.15+), an intermediate savepoint commits no side effects: its
+                // pre-committed transactions stay pending and are committed by the next checkpoint,
+                // so a failover to the previous checkpoint never sees them committed.
+                p.savepoint?.finish(.success(target.path))
+                return .completed
+            }
+        } else {
+            condition.lock()
+            completedCount += 1
+            lastCompletedId = id
+            condition.unlock()
+            logger.info("Checkpoint \(id) complete (\(metadata.totalStateBytes) bytes, \(duration) ms).")
+            storage.retainLatest(config.retainedCheckpoints, logger: logger)
+        }
+        defer { if let target { p.savepoint?.finish(.success(target.path)) } }
         do {
             try faultInjector.hit(.afterCheckpointCompleteBeforeCommit, checkpointId: id)
             try notifyComplete(id)
@@ -263,6 +324,12 @@ final class CheckpointCoordinator: @unchecked Sendable {
             return .failed(error)
         }
         return .completed
+    }
+
+    /// Where the state of `barrier` goes: a savepoint's own folder, or the checkpoint storage.
+    static func storage(for barrier: CheckpointBarrier, default storage: any CheckpointStorage) -> any CheckpointStorage {
+        guard let target = barrier.savepoint else { return storage }
+        return FileSystemCheckpointStorage(snapshotFolder: target.path)
     }
 
     /// Notifies every task; tasks with committing sinks one at a time, in (chain, subtask) order,

@@ -103,6 +103,9 @@ final class InputProcessor<In: Sendable>: InputProcessing {
     private var endOfData: [Bool]
     private var endOfPartition: [Bool]
     private var endOfDataSignalled = false
+    /// A channel ended without end-of-data: its producer stopped (stop-with-savepoint without
+    /// draining), so operators are not finished and no final watermark is derived from it.
+    private var stoppedWithoutDrain = false
 
     init(gate: InputGate<In>, head: Output<In>) {
         self.gate = gate
@@ -157,6 +160,7 @@ final class InputProcessor<In: Sendable>: InputProcessing {
                 try signalEndOfDataIfComplete(delegate)
             case .endOfPartition:
                 endOfPartition[channel] = true
+                if !endOfData[channel] { stoppedWithoutDrain = true }
                 endOfData[channel] = true
                 try signalEndOfDataIfComplete(delegate)
                 if aligner.onChannelFinished(channel), let barrier = pendingBarrier {
@@ -170,7 +174,7 @@ final class InputProcessor<In: Sendable>: InputProcessing {
     }
 
     private func signalEndOfDataIfComplete(_ delegate: any InputProcessorDelegate) throws {
-        guard !endOfDataSignalled, !endOfData.contains(false) else { return }
+        guard !endOfDataSignalled, !stoppedWithoutDrain, !endOfData.contains(false) else { return }
         endOfDataSignalled = true
         try delegate.endOfData()
     }

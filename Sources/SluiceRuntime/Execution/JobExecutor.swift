@@ -16,6 +16,8 @@ public struct JobResult: Sendable {
     public enum Status: Sendable, Equatable {
         case finished
         case cancelled
+        /// `JobControl.stopWithSavepoint` completed: the savepoint's folder.
+        case stoppedWithSavepoint(String)
     }
     public let status: Status
     public let restarts: Int
@@ -72,6 +74,51 @@ public final class JobControl: Sendable {
     /// Triggers a checkpoint as soon as none is in flight.
     public func triggerCheckpoint() {
         state.withLock { $0.coordinator }?.requestCheckpoint()
+    }
+
+    /// Takes a savepoint into a new folder `<directory>/savepoint-<id>-<time>/` and returns its
+    /// path once its `_metadata` is written. The job keeps running. A savepoint is self-contained
+    /// and never deleted by checkpoint retention; restore from it with
+    /// `RuntimeConfiguration.restoreFrom` or `execute(restoreFrom:)`.
+    /// Blocks the calling thread: call it from a thread of your own (or use the async overload).
+    public func triggerSavepoint(directory: String) throws -> String {
+        try savepoint(directory: directory, stopsJob: false)
+    }
+
+    /// Stops the job with a savepoint (Flink's stop-with-savepoint without --drain): sources stop
+    /// without emitting the final watermark (open event-time windows are not fired), the savepoint
+    /// is taken through the barriers, two-phase-commit sinks commit, and `execute()` returns
+    /// `.stoppedWithSavepoint(path)`. Returns the savepoint's path. If the savepoint fails, the
+    /// job keeps running and this throws. Blocks the calling thread (see `triggerSavepoint`).
+    public func stopWithSavepoint(directory: String) throws -> String {
+        try savepoint(directory: directory, stopsJob: true)
+    }
+
+    /// `triggerSavepoint(directory:)` waiting on a dedicated thread, not on the cooperative pool.
+    public func triggerSavepoint(directory: String) async throws -> String {
+        try await onDedicatedThread { try self.savepoint(directory: directory, stopsJob: false) }
+    }
+
+    /// `stopWithSavepoint(directory:)` waiting on a dedicated thread, not on the cooperative pool.
+    public func stopWithSavepoint(directory: String) async throws -> String {
+        try await onDedicatedThread { try self.savepoint(directory: directory, stopsJob: true) }
+    }
+
+    private func savepoint(directory: String, stopsJob: Bool) throws -> String {
+        guard let coordinator = state.withLock({ $0.coordinator }) else { throw SavepointError.jobNotRunning }
+        let request = SavepointRequest(directory: directory, stopsJob: stopsJob)
+        coordinator.requestSavepoint(request)
+        return try request.wait()
+    }
+
+    private func onDedicatedThread(_ body: @escaping @Sendable () throws -> String) async throws -> String {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
+            let thread = Thread {
+                do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+            }
+            thread.name = "sluice savepoint"
+            thread.start()
+        }
     }
 
     /// Returns false when cancelled first.
@@ -172,20 +219,37 @@ struct JobExecutor: Sendable {
     let control: JobControl
     let storage: any CheckpointStorage
     let metrics: RuntimeMetrics
+    /// A savepoint or checkpoint named to start from (overrides the checkpoint directory's latest).
+    let initialSnapshot: (path: String, metadata: CheckpointMetadata, storage: any CheckpointStorage)?
+
+    /// The first attempt starts from the named snapshot; later attempts from the newest completed
+    /// checkpoint of the job's storage unless the named snapshot is newer (nothing completed since).
+    private func restorePoint(firstAttempt: Bool, logger: Logger) -> RestoreSource? {
+        let latest = storage.latestCompleted(logger: logger)
+        if let initial = initialSnapshot, firstAttempt || (latest?.checkpointId ?? 0) <= initial.metadata.checkpointId {
+            storage.removeNewer(than: initial.metadata.checkpointId, logger: logger)
+            logger.info("Restoring job '\(configuration.jobName)' from \(initial.metadata.kind) \(initial.metadata.checkpointId) at \(initial.path).")
+            return RestoreSource(metadata: initial.metadata, storage: initial.storage)
+        }
+        storage.removeNewer(than: latest?.checkpointId, logger: logger)
+        if let latest {
+            logger.info("Restoring job '\(configuration.jobName)' from checkpoint \(latest.checkpointId).")
+        }
+        return latest.map { RestoreSource(metadata: $0, storage: storage) }
+    }
 
     func run() throws -> JobResult {
         let logger = configuration.logger
         var restarts = 0
         let restartCounter = metrics.jobCounter("sluice_restarts_total")
         while true {
-            let restore = storage.latestCompleted(logger: logger)
-            storage.removeNewer(than: restore?.checkpointId, logger: logger)
-            if let restore {
-                logger.info("Restoring job '\(configuration.jobName)' from checkpoint \(restore.checkpointId).")
-            }
-            let (outcome, lastCompleted) = runAttempt(restore: restore)
+            let restore = restorePoint(firstAttempt: restarts == 0, logger: logger)
+            let (outcome, lastCompleted, stopPath) = runAttempt(restore: restore)
             switch outcome {
             case .finished:
+                if let stopPath {
+                    return JobResult(status: .stoppedWithSavepoint(stopPath), restarts: restarts, lastCompletedCheckpoint: lastCompleted)
+                }
                 return JobResult(status: .finished, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
             case .cancelled:
                 return JobResult(status: .cancelled, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
@@ -206,9 +270,9 @@ struct JobExecutor: Sendable {
     }
 
     /// One attempt: plan chains, create gates, start a thread per task subtask and the coordinator.
-    private func runAttempt(restore: CheckpointMetadata?) -> (AttemptMonitor.Outcome, Int64?) {
+    private func runAttempt(restore restoreSource: RestoreSource?) -> (AttemptMonitor.Outcome, Int64?, String?) {
         let logger = configuration.logger
-        let firstCheckpointId = (restore?.checkpointId ?? 0) + 1
+        let firstCheckpointId = (restoreSource?.metadata.checkpointId ?? 0) + 1
         let monitor = AttemptMonitor()
         let coordinator = CheckpointCoordinator(
             config: configuration.checkpointing, storage: storage, clock: configuration.clock, logger: logger,
@@ -219,7 +283,6 @@ struct JobExecutor: Sendable {
             logger: logger, metrics: metrics, clock: configuration.clock, faultInjector: configuration.faultInjector ?? .disabled,
             storage: storage, batchSize: configuration.batchSize, bufferTimeoutMillis: configuration.bufferTimeoutMillis,
             sourceIdleWaitMillis: configuration.sourceIdleWaitMillis)
-        let restoreSource = restore.map { RestoreSource(metadata: $0, storage: storage) }
 
         // Inboxes and gates first: producers need their consumers' gates.
         let byVertex = Dictionary(uniqueKeysWithValues: vertices.map { ($0.id, $0) })
@@ -273,7 +336,7 @@ struct JobExecutor: Sendable {
         }
         coordinator.register(tasks: coordinated, vertices: vertices)
         monitor.setUp(inboxes: coordinated.map(\.inbox), coordinator: coordinator, threads: specs.count + 1)
-        guard control.attach(monitor, coordinator: coordinator) else { return (.cancelled, nil) }
+        guard control.attach(monitor, coordinator: coordinator) else { return (.cancelled, nil, nil) }
         defer { control.detach() }
 
         for spec in specs {
@@ -301,7 +364,7 @@ struct JobExecutor: Sendable {
         coordinatorThread.start()
         let outcome = monitor.waitForEnd()
         coordinator.stop()
-        return (outcome, coordinator.lastCompleted)
+        return (outcome, coordinator.lastCompleted, coordinator.stoppedWithSavepoint)
     }
 }
 
