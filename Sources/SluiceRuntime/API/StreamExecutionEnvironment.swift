@@ -158,6 +158,7 @@ public final class StreamExecutionEnvironment {
         let vertices = try jobGraph()
         var configuration = self.configuration
         if let restoreFrom { configuration.restoreFrom = restoreFrom }
+        try configuration.restartStrategy.validate()
         let initialSnapshot = try configuration.restoreFrom.map { path in
             let (metadata, storage) = try FileSystemCheckpointStorage.openSnapshot(at: path)
             return (path: path, metadata: metadata, storage: storage)

@@ -3,14 +3,6 @@ import Logging
 import Metrics
 import Synchronization
 
-/// How a job restarts after a failure inside the process.
-public enum RestartStrategy: Sendable, Equatable {
-    /// Fail the job at the first failure.
-    case none
-    /// Restart up to `attempts` times, waiting `delayMillis` before each restart.
-    case fixedDelay(attempts: Int, delayMillis: Int64)
-}
-
 /// How a job ended.
 public struct JobResult: Sendable {
     public enum Status: Sendable, Equatable {
@@ -138,6 +130,14 @@ public final class JobControl: Sendable {
         }
     }
 
+    /// Sleeps `millis` on `clock`, waking early on cancel. A manual clock is polled: the test
+    /// moves it past the deadline.
+    func sleep(millis: Int64, clock: any RuntimeClock) {
+        guard !clock.isRealTime else { return sleep(millis: millis) }
+        let until = clock.nowMillis() + millis
+        while !isCancelled && clock.nowMillis() < until { sleep(millis: 1) }
+    }
+
     /// Sleeps up to `millis`, waking early on cancel.
     func sleep(millis: Int64) {
         let deadline = Date(timeIntervalSinceNow: Double(millis) / 1000)
@@ -240,7 +240,8 @@ struct JobExecutor: Sendable {
 
     func run() throws -> JobResult {
         let logger = configuration.logger
-        var restarts = 0
+        var decider = RestartDecider(configuration.restartStrategy)
+        var restarts: Int { decider.restarts }
         let restartCounter = metrics.jobCounter("sluice_restarts_total")
         while true {
             let restore = restorePoint(firstAttempt: restarts == 0, logger: logger)
@@ -254,14 +255,14 @@ struct JobExecutor: Sendable {
             case .cancelled:
                 return JobResult(status: .cancelled, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
             case .failed(let error):
-                guard case .fixedDelay(let attempts, let delay) = configuration.restartStrategy, restarts < attempts else {
+                let failedAfter = restarts
+                guard case .restart(let delay) = decider.onFailure(at: configuration.clock.nowMillis()) else {
                     logger.error("Job '\(configuration.jobName)' failed: \(error)")
-                    throw JobFailedError(underlying: error, restarts: restarts)
+                    throw JobFailedError(underlying: error, restarts: failedAfter)
                 }
-                restarts += 1
                 restartCounter.increment()
-                logger.warning("Job '\(configuration.jobName)' failed (\(error)); restart \(restarts) of \(attempts) in \(delay) ms.")
-                control.sleep(millis: delay)
+                logger.warning("Job '\(configuration.jobName)' failed (\(error)); restart \(restarts) in \(delay) ms.")
+                control.sleep(millis: delay, clock: configuration.clock)
                 if control.isCancelled {
                     return JobResult(status: .cancelled, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
                 }
