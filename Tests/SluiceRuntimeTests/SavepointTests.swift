@@ -8,6 +8,8 @@ import Testing
 final class SourceGate: Sendable {
     let limit = Atomic<Int>(0)
     let position = Atomic<Int>(0)
+    /// Readers opened so far (the job is running once this is positive).
+    let readersOpened = Atomic<Int>(0)
 
     func open(to limit: Int) { self.limit.store(limit, ordering: .releasing) }
 
@@ -41,6 +43,7 @@ final class GatedReader<T: Sendable>: SourceReader {
             next = try reader.readVarInt()
         }
         gate.position.store(next, ordering: .releasing)
+        gate.readersOpened.add(1, ordering: .releasing)
     }
 
     func pollNext(_ output: SourceOutput<T>) throws -> SourceStatus {

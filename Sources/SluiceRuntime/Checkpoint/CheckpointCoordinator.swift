@@ -12,6 +12,17 @@ struct CoordinatedTask: Sendable {
     let operatorIDs: [String]
 }
 
+/// What a checkpoint guarantees (Flink's CheckpointingMode).
+public enum CheckpointingMode: Sendable, Equatable {
+    /// Barriers are aligned: a task blocks each input channel that delivered barrier N until all
+    /// did, so the snapshot holds exactly the records before the barrier.
+    case exactlyOnce
+    /// No alignment: channels are never blocked; a task snapshots when barrier N arrived on every
+    /// input. Records that overtook the barrier are in the state and are replayed after a restore
+    /// (duplicates in state and non-transactional output), in exchange for no alignment stalls.
+    case atLeastOnce
+}
+
 /// Checkpoint settings of a job.
 public struct CheckpointConfig: Sendable {
     /// Periodic checkpoints every `interval`; nil: only on demand and the final checkpoint.
@@ -22,12 +33,50 @@ public struct CheckpointConfig: Sendable {
     public var retainedCheckpoints: Int
     /// Where checkpoints are stored; in memory when nil (they then survive only in-process restarts).
     public var directory: String?
+    /// A periodic checkpoint starts at least this long after the previous one ended (completed or
+    /// aborted). Requested checkpoints, savepoints and the final checkpoint do not wait for it.
+    public var minPauseBetweenCheckpointsMillis: Int64
+    /// Checkpoints in flight at once. Only 1 is supported (greater values are refused).
+    public var maxConcurrentCheckpoints: Int
+    public var mode: CheckpointingMode
 
-    public init(intervalMillis: Int64? = nil, timeoutMillis: Int64 = 600_000, retainedCheckpoints: Int = 3, directory: String? = nil) {
+    public init(
+        intervalMillis: Int64? = nil, timeoutMillis: Int64 = 600_000, retainedCheckpoints: Int = 3, directory: String? = nil,
+        minPauseBetweenCheckpointsMillis: Int64 = 0, maxConcurrentCheckpoints: Int = 1, mode: CheckpointingMode = .exactlyOnce
+    ) {
         self.intervalMillis = intervalMillis
         self.timeoutMillis = timeoutMillis
         self.retainedCheckpoints = retainedCheckpoints
         self.directory = directory
+        self.minPauseBetweenCheckpointsMillis = minPauseBetweenCheckpointsMillis
+        self.maxConcurrentCheckpoints = maxConcurrentCheckpoints
+        self.mode = mode
+    }
+
+    /// Refuses settings that cannot work, saying what to change.
+    func validate() throws {
+        guard maxConcurrentCheckpoints == 1 else {
+            throw RuntimeConfigurationError.invalid(
+                "maxConcurrentCheckpoints is \(maxConcurrentCheckpoints), but Sluice takes one checkpoint at a time: set it to 1 "
+                    + "(use minPauseBetweenCheckpointsMillis to space checkpoints out).")
+        }
+        if let interval = intervalMillis, interval <= 0 {
+            throw RuntimeConfigurationError.invalid("The checkpoint interval must be positive (got \(interval) ms); use nil to disable periodic checkpoints.")
+        }
+        guard timeoutMillis > 0, minPauseBetweenCheckpointsMillis >= 0, retainedCheckpoints >= 1 else {
+            throw RuntimeConfigurationError.invalid(
+                "Checkpointing needs timeoutMillis > 0, minPauseBetweenCheckpointsMillis >= 0 and retainedCheckpoints >= 1 "
+                    + "(got \(timeoutMillis), \(minPauseBetweenCheckpointsMillis), \(retainedCheckpoints)).")
+        }
+    }
+
+    /// When the next periodic checkpoint may start: one interval after the last trigger and the
+    /// minimum pause after the last checkpoint ended (nil: periodic checkpoints are off).
+    func nextPeriodicTrigger(lastTriggerAt: Int64, lastEndedAt: Int64?) -> Int64? {
+        guard let interval = intervalMillis else { return nil }
+        let byInterval = lastTriggerAt + interval
+        guard let lastEndedAt else { return byInterval }
+        return max(byInterval, lastEndedAt + minPauseBetweenCheckpointsMillis)
     }
 }
 
@@ -60,6 +109,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private var pending: Pending?
     private var requested = false
     private var lastTriggerAt: Int64
+    /// When the last checkpoint completed or was aborted (the minimum pause starts there).
+    private var lastEndedAt: Int64?
     private var finishedSources: Set<TaskKey> = []
     private var stopped = false
     private var done = false
@@ -208,7 +259,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
                     trigger(now: now, isFinal: false, savepoint: request)
                 } else if allSourcesFinished {
                     trigger(now: now, isFinal: true)
-                } else if requested || (config.intervalMillis.map { now - lastTriggerAt >= $0 } ?? false) {
+                } else if requested || (config.nextPeriodicTrigger(lastTriggerAt: lastTriggerAt, lastEndedAt: lastEndedAt).map { now >= $0 } ?? false) {
                     trigger(now: now, isFinal: false)
                 }
             }
@@ -219,7 +270,9 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private func waitSeconds(now: Int64) -> Double {
         guard clock.isRealTime else { return 0.005 }
         var millis: Int64 = 50
-        if let interval = config.intervalMillis, pending == nil { millis = min(millis, max(1, lastTriggerAt + interval - now)) }
+        if let next = config.nextPeriodicTrigger(lastTriggerAt: lastTriggerAt, lastEndedAt: lastEndedAt), pending == nil {
+            millis = min(millis, max(1, next - now))
+        }
         if let p = pending { millis = min(millis, max(1, p.startedAt + config.timeoutMillis - now)) }
         return Double(millis) / 1000
     }
@@ -247,6 +300,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
     /// Lock held.
     private func abort(_ p: Pending, reason: String) {
         let id = p.barrier.checkpointId
+        lastEndedAt = clock.nowMillis()
         logger.warning("Checkpoint \(id) aborted: \(reason). The previous completed checkpoint stays valid.")
         metrics.jobCounter("sluice_checkpoints_aborted_total").increment()
         if let target = p.barrier.savepoint {
@@ -309,6 +363,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
             }
         } else {
             condition.lock()
+            lastEndedAt = clock.nowMillis()
             completedCount += 1
             lastCompletedId = id
             condition.unlock()

@@ -107,9 +107,14 @@ final class InputProcessor<In: Sendable>: InputProcessing {
     /// draining), so operators are not finished and no final watermark is derived from it.
     private var stoppedWithoutDrain = false
 
-    init(gate: InputGate<In>, head: Output<In>) {
+    /// Exactly-once mode: block channels that delivered the pending barrier. At-least-once mode:
+    /// keep reading every channel and snapshot once the barrier arrived on all of them.
+    let alignsBarriers: Bool
+
+    init(gate: InputGate<In>, head: Output<In>, alignsBarriers: Bool = true) {
         self.gate = gate
         self.head = head
+        self.alignsBarriers = alignsBarriers
         valve = WatermarkValve(channelCount: gate.channelCount)
         aligner = BarrierAligner(channelCount: gate.channelCount)
         endOfData = Array(repeating: false, count: gate.channelCount)
@@ -144,6 +149,11 @@ final class InputProcessor<In: Sendable>: InputProcessing {
                 case .ignore:
                     break
                 case .block, .restartAndBlock:
+                    guard alignsBarriers else {
+                        // At-least-once: note the barrier, keep reading this channel.
+                        pendingBarrier = barrier
+                        break
+                    }
                     if pendingBarrier.map({ $0.checkpointId != barrier.checkpointId }) ?? false { gate.unblockAll() }
                     pendingBarrier = barrier
                     gate.setBlocked(channel, true)

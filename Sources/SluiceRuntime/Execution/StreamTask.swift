@@ -19,6 +19,7 @@ struct TaskSettings: Sendable {
     let batchSize: Int
     let bufferTimeoutMillis: Int64
     let sourceIdleWaitMillis: Int64
+    let checkpointingMode: CheckpointingMode
 }
 
 /// Where a task restores from.
@@ -147,7 +148,8 @@ final class StreamTask: InputProcessorDelegate {
             source = driver
         } else {
             guard let gate = spec.gate else { throw WiringError(description: "task without input gate") }
-            input = try headVertex.factory.makeInputProcessor(gate: gate, head: headLink)
+            input = try headVertex.factory.makeInputProcessor(
+                gate: gate, head: headLink, alignsBarriers: settings.checkpointingMode == .exactlyOnce)
         }
     }
 
