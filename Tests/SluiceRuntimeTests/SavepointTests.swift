@@ -214,6 +214,30 @@ struct SavepointCountJob {
         #expect(try CheckpointMetadata.decode(checkpoint.encoded()).kind == .checkpoint)
     }
 
+    /// A stop-with-savepoint that fails (its folder cannot be created) throws, and the job keeps
+    /// running: the sources resume and the job finishes with every record committed once.
+    @Test func failedStopKeepsTheJobRunning() throws {
+        let job = SavepointCountJob(words: 300)
+        let gate = SourceGate()
+        gate.open(to: 100)
+        let env = job.environment(parallelism: 2, gate: gate)
+        let run = try BackgroundJob(env)
+        #expect(gate.waitUntilReached(100))
+        do {
+            _ = try env.control.stopWithSavepoint(directory: "/dev/null/not-a-directory")
+            Issue.record("a savepoint into an impossible folder succeeded")
+        } catch let error as SavepointError {
+            guard case .aborted = error else {
+                Issue.record("unexpected \(error)")
+                return
+            }
+        }
+        gate.open(to: job.words.count)
+        #expect(try run.result().status == .finished)
+        #expect(job.store.committedValues.sorted() == job.expected(0..<job.words.count))
+        #expect(job.store.unfinishedTransactions.isEmpty)
+    }
+
     @Test func savepointNeedsARunningJob() {
         #expect(throws: SavepointError.jobNotRunning) { try JobControl().triggerSavepoint(directory: temporaryDirectory()) }
     }

@@ -196,6 +196,12 @@ final class StreamTask: InputProcessorDelegate {
                     try endOfData()
                     spec.coordinator.sourceFinished(spec.key)
                 }
+            } else if stoppingAt != nil {
+                // Stopped with a savepoint: nothing may follow the barrier (pending timers are in
+                // the savepoint and fire in the resumed job); wait for the end or an abort.
+                try flush()
+                inbox.waitForMail(until: nil)
+                continue
             } else {
                 try flush()
                 inbox.waitForMail(until: timerDeadline())
