@@ -238,6 +238,32 @@ struct SavepointCountJob {
         #expect(job.store.unfinishedTransactions.isEmpty)
     }
 
+    /// A deeper pipeline (source -> map tasks -> window tasks) into a non-transactional sink: the
+    /// stop reaches the window tasks as the end of their inputs without end-of-data, so no task
+    /// derives a final watermark and only the windows complete before the stop are emitted.
+    @Test func stopDoesNotFireWindowsDownstreamOfOtherTasks() throws {
+        let clicks = (0..<300).map { Click(page: "/p\($0 % 3)", ts: Int64($0) * 10) }
+        let output = CollectedValues<WindowResult<String, Int>>()
+        let gate = SourceGate()
+        gate.open(to: 125)
+        let env = StreamExecutionEnvironment(testConfiguration(checkpointing: CheckpointConfig(directory: temporaryDirectory("sp-deep"))))
+        let strategy = WatermarkStrategy<Click>.boundedOutOfOrderness(0).withTimestampAssigner { c, _ in c.ts }
+        env.fromSource(GatedSource(elements: clicks, gate: gate), name: "clicks", watermarkStrategy: strategy)
+            .rebalance()
+            .map(name: "copy") { $0 }.setParallelism(2)
+            .keyBy { $0.page }
+            .window(TumblingEventTimeWindows(sizeMillis: 500))
+            .count(name: "count")
+            .setParallelism(2)
+            .sinkTo(CollectingSink(into: output), name: "out", parallelism: 2)
+        let job = try BackgroundJob(env)
+        #expect(gate.waitUntilReached(125))
+        let savepoint = try env.control.stopWithSavepoint(directory: temporaryDirectory("sp-deep-save"))
+        #expect(try job.result().status == .stoppedWithSavepoint(savepoint))
+        #expect(output.values.count == 6)
+        #expect(Set(output.values.map(\.window.end)) == [500, 1000])
+    }
+
     @Test func savepointNeedsARunningJob() {
         #expect(throws: SavepointError.jobNotRunning) { try JobControl().triggerSavepoint(directory: temporaryDirectory()) }
     }
