@@ -264,6 +264,39 @@ struct SavepointCountJob {
         #expect(Set(output.values.map(\.window.end)) == [500, 1000])
     }
 
+    /// Sinks restored from a savepoint learn the parallelism it was taken with.
+    @Test func sinksGetThePreviousParallelism() throws {
+        final class ParallelismRecorder: SinkWriter {
+            let seen: CollectedValues<Int>
+            init(_ seen: CollectedValues<Int>) { self.seen = seen }
+            func open(_ context: SinkContext<Never>) throws { seen.append(contentsOf: [context.previousParallelism ?? 0]) }
+            func write(_ value: Int, timestamp: Int64?) throws {}
+            func flush() throws {}
+        }
+        let seen = CollectedValues<Int>()
+        let elements = Array(0..<100)
+        func environment(_ gate: SourceGate, parallelism: Int) -> StreamExecutionEnvironment {
+            let env = StreamExecutionEnvironment(testConfiguration())
+            env.fromSource(GatedSource(elements: elements, gate: gate), name: "numbers")
+                .rebalance()
+                .sinkTo(ParallelismRecorder(seen), name: "out", parallelism: parallelism)
+            return env
+        }
+        let gate = SourceGate()
+        gate.open(to: 40)
+        let env = environment(gate, parallelism: 3)
+        let job = try BackgroundJob(env)
+        #expect(gate.waitUntilReached(40))
+        let savepoint = try env.control.stopWithSavepoint(directory: temporaryDirectory("sp-par"))
+        _ = try job.result()
+        #expect(seen.values == [0, 0, 0])  // fresh start
+        let resumed = SourceGate()
+        resumed.open(to: elements.count)
+        try environment(resumed, parallelism: 2).execute(restoreFrom: savepoint)
+        #expect(seen.values == [0, 0, 0, 3, 3])
+        #expect(resumed.position.load(ordering: .acquiring) == elements.count)
+    }
+
     @Test func savepointNeedsARunningJob() {
         #expect(throws: SavepointError.jobNotRunning) { try JobControl().triggerSavepoint(directory: temporaryDirectory()) }
     }
