@@ -12,6 +12,9 @@ public struct RuntimeConfiguration: Sendable {
     /// Overrides `checkpointing.directory` (e.g. a custom storage).
     public var checkpointStorage: (any CheckpointStorage)?
     public var restartStrategy: RestartStrategy
+    /// A savepoint or checkpoint (its folder or `_metadata` file) to start from, overriding the
+    /// latest checkpoint of the checkpoint directory. Parallelism may differ from the snapshot's.
+    public var restoreFrom: String?
     public var logger: Logger
     /// nil: the global `MetricsSystem.factory`.
     public var metricsFactory: (any MetricsFactory)?
@@ -36,6 +39,7 @@ public struct RuntimeConfiguration: Sendable {
         checkpointing: CheckpointConfig = CheckpointConfig(),
         checkpointStorage: (any CheckpointStorage)? = nil,
         restartStrategy: RestartStrategy = .none,
+        restoreFrom: String? = nil,
         logger: Logger = Logger(label: "sluice.runtime"),
         metricsFactory: (any MetricsFactory)? = nil,
         clock: any RuntimeClock = SystemClock(),
@@ -52,6 +56,7 @@ public struct RuntimeConfiguration: Sendable {
         self.checkpointing = checkpointing
         self.checkpointStorage = checkpointStorage
         self.restartStrategy = restartStrategy
+        self.restoreFrom = restoreFrom
         self.logger = logger
         self.metricsFactory = metricsFactory
         self.clock = clock

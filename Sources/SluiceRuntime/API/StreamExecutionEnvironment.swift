@@ -127,6 +127,14 @@ public final class StreamExecutionEnvironment {
         try makeExecutor().run()
     }
 
+    /// Runs the job (as `execute()`) starting from a savepoint or checkpoint: its folder or its
+    /// `_metadata` file. Throws `CheckpointStorageError.unusableSnapshot` when it cannot be used
+    /// (missing, damaged, or of an unknown format version).
+    @discardableResult
+    public func execute(restoreFrom path: String) throws -> JobResult {
+        try makeExecutor(restoreFrom: path).run()
+    }
+
     /// Runs the job on a dedicated thread (never on Swift's cooperative pool) and suspends until it
     /// ends; cancelling the calling task cancels the job (e.g. from a ServiceLifecycle service).
     @discardableResult
@@ -146,15 +154,24 @@ public final class StreamExecutionEnvironment {
         }
     }
 
-    func makeExecutor() throws -> JobExecutor {
+    func makeExecutor(restoreFrom: String? = nil) throws -> JobExecutor {
         let vertices = try jobGraph()
         var configuration = self.configuration
+        if let restoreFrom { configuration.restoreFrom = restoreFrom }
+        try configuration.restartStrategy.validate()
+        try configuration.checkpointing.validate()
+        let initialSnapshot = try configuration.restoreFrom.map { path in
+            let (metadata, storage) = try FileSystemCheckpointStorage.openSnapshot(at: path)
+            return (path: path, metadata: metadata, storage: storage)
+        }
         if configuration.faultInjector == nil { configuration.faultInjector = try FaultInjector.fromEnvironment() }
         let storage: any CheckpointStorage = configuration.checkpointStorage
             ?? configuration.checkpointing.directory.map { FileSystemCheckpointStorage(directory: $0) }
             ?? InMemoryCheckpointStorage()
         let metrics = RuntimeMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, jobName: configuration.jobName)
-        return JobExecutor(vertices: vertices, configuration: configuration, control: control, storage: storage, metrics: metrics)
+        return JobExecutor(
+            vertices: vertices, configuration: configuration, control: control, storage: storage, metrics: metrics,
+            initialSnapshot: initialSnapshot)
     }
 
     /// Cancels the running job (from any thread); `execute()` then returns `.cancelled`.

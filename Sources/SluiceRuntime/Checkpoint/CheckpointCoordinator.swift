@@ -12,6 +12,17 @@ struct CoordinatedTask: Sendable {
     let operatorIDs: [String]
 }
 
+/// What a checkpoint guarantees (Flink's CheckpointingMode).
+public enum CheckpointingMode: Sendable, Equatable {
+    /// Barriers are aligned: a task blocks each input channel that delivered barrier N until all
+    /// did, so the snapshot holds exactly the records before the barrier.
+    case exactlyOnce
+    /// No alignment: channels are never blocked; a task snapshots when barrier N arrived on every
+    /// input. Records that overtook the barrier are in the state and are replayed after a restore
+    /// (duplicates in state and non-transactional output), in exchange for no alignment stalls.
+    case atLeastOnce
+}
+
 /// Checkpoint settings of a job.
 public struct CheckpointConfig: Sendable {
     /// Periodic checkpoints every `interval`; nil: only on demand and the final checkpoint.
@@ -22,12 +33,50 @@ public struct CheckpointConfig: Sendable {
     public var retainedCheckpoints: Int
     /// Where checkpoints are stored; in memory when nil (they then survive only in-process restarts).
     public var directory: String?
+    /// A periodic checkpoint starts at least this long after the previous one ended (completed or
+    /// aborted). Requested checkpoints, savepoints and the final checkpoint do not wait for it.
+    public var minPauseBetweenCheckpointsMillis: Int64
+    /// Checkpoints in flight at once. Only 1 is supported (greater values are refused).
+    public var maxConcurrentCheckpoints: Int
+    public var mode: CheckpointingMode
 
-    public init(intervalMillis: Int64? = nil, timeoutMillis: Int64 = 600_000, retainedCheckpoints: Int = 3, directory: String? = nil) {
+    public init(
+        intervalMillis: Int64? = nil, timeoutMillis: Int64 = 600_000, retainedCheckpoints: Int = 3, directory: String? = nil,
+        minPauseBetweenCheckpointsMillis: Int64 = 0, maxConcurrentCheckpoints: Int = 1, mode: CheckpointingMode = .exactlyOnce
+    ) {
         self.intervalMillis = intervalMillis
         self.timeoutMillis = timeoutMillis
         self.retainedCheckpoints = retainedCheckpoints
         self.directory = directory
+        self.minPauseBetweenCheckpointsMillis = minPauseBetweenCheckpointsMillis
+        self.maxConcurrentCheckpoints = maxConcurrentCheckpoints
+        self.mode = mode
+    }
+
+    /// Refuses settings that cannot work, saying what to change.
+    func validate() throws {
+        guard maxConcurrentCheckpoints == 1 else {
+            throw RuntimeConfigurationError.invalid(
+                "maxConcurrentCheckpoints is \(maxConcurrentCheckpoints), but Sluice takes one checkpoint at a time: set it to 1 "
+                    + "(use minPauseBetweenCheckpointsMillis to space checkpoints out).")
+        }
+        if let interval = intervalMillis, interval <= 0 {
+            throw RuntimeConfigurationError.invalid("The checkpoint interval must be positive (got \(interval) ms); use nil to disable periodic checkpoints.")
+        }
+        guard timeoutMillis > 0, minPauseBetweenCheckpointsMillis >= 0, retainedCheckpoints >= 1 else {
+            throw RuntimeConfigurationError.invalid(
+                "Checkpointing needs timeoutMillis > 0, minPauseBetweenCheckpointsMillis >= 0 and retainedCheckpoints >= 1 "
+                    + "(got \(timeoutMillis), \(minPauseBetweenCheckpointsMillis), \(retainedCheckpoints)).")
+        }
+    }
+
+    /// When the next periodic checkpoint may start: one interval after the last trigger and the
+    /// minimum pause after the last checkpoint ended (nil: periodic checkpoints are off).
+    func nextPeriodicTrigger(lastTriggerAt: Int64, lastEndedAt: Int64?) -> Int64? {
+        guard let interval = intervalMillis else { return nil }
+        let byInterval = lastTriggerAt + interval
+        guard let lastEndedAt else { return byInterval }
+        return max(byInterval, lastEndedAt + minPauseBetweenCheckpointsMillis)
     }
 }
 
@@ -43,6 +92,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
         var remaining: Set<TaskKey>
         var states: [TaskKey: [String: OperatorSubtaskStateHandle]] = [:]
         var declined: String?
+        var savepoint: SavepointRequest?
     }
 
     private let condition = NSCondition()
@@ -59,14 +109,20 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private var pending: Pending?
     private var requested = false
     private var lastTriggerAt: Int64
+    /// When the last checkpoint completed or was aborted (the minimum pause starts there).
+    private var lastEndedAt: Int64?
     private var finishedSources: Set<TaskKey> = []
     private var stopped = false
     private var done = false
     private var completedCount = 0
     private var lastCompletedId: Int64?
+    private var savepointRequests: [SavepointRequest] = []
+    private var stopSavepointPath: String?
 
     /// The last checkpoint this coordinator completed.
     var lastCompleted: Int64? { condition.locked { lastCompletedId } }
+    /// The path of the savepoint the job stopped with, once it completed.
+    var stoppedWithSavepoint: String? { condition.locked { stopSavepointPath } }
 
     init(
         config: CheckpointConfig, storage: any CheckpointStorage, clock: any RuntimeClock, logger: Logger,
@@ -98,6 +154,22 @@ final class CheckpointCoordinator: @unchecked Sendable {
         requested = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Queues a savepoint; taken as soon as no checkpoint is in flight. Returns false when the
+    /// coordinator already stopped (the request is then failed).
+    @discardableResult
+    func requestSavepoint(_ request: SavepointRequest) -> Bool {
+        condition.lock()
+        guard !stopped && !done else {
+            condition.unlock()
+            request.finish(.failure(.jobEnded))
+            return false
+        }
+        savepointRequests.append(request)
+        condition.broadcast()
+        condition.unlock()
+        return true
     }
 
     func acknowledge(_ id: Int64, task: TaskKey, states: [String: OperatorSubtaskStateHandle]) {
@@ -140,7 +212,14 @@ final class CheckpointCoordinator: @unchecked Sendable {
     /// Runs until stopped or until the final checkpoint completed and the sources were told to end.
     func run() {
         condition.lock()
-        defer { condition.unlock() }
+        defer {
+            // Savepoints still waiting will never be taken by this attempt.
+            var unfinished = savepointRequests
+            savepointRequests = []
+            if let request = pending?.savepoint { unfinished.append(request) }
+            condition.unlock()
+            for request in unfinished { request.finish(.failure(.jobEnded)) }
+        }
         while !stopped && !done {
             let now = clock.nowMillis()
             if var p = pending {
@@ -159,7 +238,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
                         condition.lock()
                         return
                     }
-                    if p.barrier.isFinal, case .completed = outcome {
+                    if p.barrier.isFinal || p.barrier.savepoint?.stopsJob == true, case .completed = outcome {
+                        if let target = p.barrier.savepoint, target.stopsJob { stopSavepointPath = target.path }
                         for task in tasks where task.isSource { task.inbox.post(.terminate) }
                         done = true
                         return
@@ -174,9 +254,12 @@ final class CheckpointCoordinator: @unchecked Sendable {
             if pending == nil {
                 let sourceCount = tasks.filter(\.isSource).count
                 let allSourcesFinished = sourceCount > 0 && finishedSources.count == sourceCount
-                if allSourcesFinished {
+                if !savepointRequests.isEmpty {
+                    let request = savepointRequests.removeFirst()
+                    trigger(now: now, isFinal: false, savepoint: request)
+                } else if allSourcesFinished {
                     trigger(now: now, isFinal: true)
-                } else if requested || (config.intervalMillis.map { now - lastTriggerAt >= $0 } ?? false) {
+                } else if requested || (config.nextPeriodicTrigger(lastTriggerAt: lastTriggerAt, lastEndedAt: lastEndedAt).map { now >= $0 } ?? false) {
                     trigger(now: now, isFinal: false)
                 }
             }
@@ -187,28 +270,45 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private func waitSeconds(now: Int64) -> Double {
         guard clock.isRealTime else { return 0.005 }
         var millis: Int64 = 50
-        if let interval = config.intervalMillis, pending == nil { millis = min(millis, max(1, lastTriggerAt + interval - now)) }
+        if let next = config.nextPeriodicTrigger(lastTriggerAt: lastTriggerAt, lastEndedAt: lastEndedAt), pending == nil {
+            millis = min(millis, max(1, next - now))
+        }
         if let p = pending { millis = min(millis, max(1, p.startedAt + config.timeoutMillis - now)) }
         return Double(millis) / 1000
     }
 
     /// Lock held.
-    private func trigger(now: Int64, isFinal: Bool) {
-        let barrier = CheckpointBarrier(checkpointId: nextId, timestamp: now, isFinal: isFinal)
+    private func trigger(now: Int64, isFinal: Bool, savepoint: SavepointRequest? = nil) {
+        let target = savepoint.map {
+            SavepointTarget(path: SavepointRequest.folder(in: $0.directory, checkpointId: nextId), stopsJob: $0.stopsJob)
+        }
+        let barrier = CheckpointBarrier(checkpointId: nextId, timestamp: now, isFinal: isFinal, savepoint: target)
         nextId += 1
-        requested = false
-        lastTriggerAt = now
-        pending = Pending(barrier: barrier, startedAt: now, remaining: Set(tasks.map(\.key)))
-        logger.debug("Triggering \(isFinal ? "final " : "")checkpoint \(barrier.checkpointId).")
+        if savepoint == nil {
+            requested = false
+            lastTriggerAt = now
+        }
+        pending = Pending(barrier: barrier, startedAt: now, remaining: Set(tasks.map(\.key)), savepoint: savepoint)
+        if let target {
+            logger.info("Triggering \(target.stopsJob ? "stop-with-" : "")savepoint \(barrier.checkpointId) into \(target.path).")
+        } else {
+            logger.debug("Triggering \(isFinal ? "final " : "")checkpoint \(barrier.checkpointId).")
+        }
         for task in tasks where task.isSource { task.inbox.post(.triggerCheckpoint(barrier)) }
     }
 
     /// Lock held.
     private func abort(_ p: Pending, reason: String) {
         let id = p.barrier.checkpointId
+        lastEndedAt = clock.nowMillis()
         logger.warning("Checkpoint \(id) aborted: \(reason). The previous completed checkpoint stays valid.")
         metrics.jobCounter("sluice_checkpoints_aborted_total").increment()
-        storage.discard(checkpointId: id)
+        if let target = p.barrier.savepoint {
+            try? FileManager.default.removeItem(atPath: target.path)
+            p.savepoint?.finish(.failure(.aborted(checkpointId: id, reason: reason)))
+        } else {
+            storage.discard(checkpointId: id)
+        }
         for task in tasks { task.inbox.post(.notifyCheckpointAborted(id)) }
     }
 
@@ -236,9 +336,12 @@ final class CheckpointCoordinator: @unchecked Sendable {
             return OperatorCheckpointState(
                 operatorID: operatorID, parallelism: vertex.parallelism, maxParallelism: vertex.maxParallelism, subtasks: subtasks)
         }
-        let metadata = CheckpointMetadata(checkpointId: id, timestamp: p.barrier.timestamp, isFinal: p.barrier.isFinal, operators: operators)
+        let target = p.barrier.savepoint
+        let metadata = CheckpointMetadata(
+            checkpointId: id, timestamp: p.barrier.timestamp, isFinal: p.barrier.isFinal,
+            kind: target == nil ? .checkpoint : .savepoint, operators: operators)
         do {
-            try storage.commit(metadata)
+            try Self.storage(for: p.barrier, default: storage).commit(metadata)
         } catch {
             condition.lock()
             abort(p, reason: "writing its metadata failed: \(error)")
@@ -249,12 +352,25 @@ final class CheckpointCoordinator: @unchecked Sendable {
         metrics.checkpointDuration.recordMilliseconds(duration)
         metrics.checkpointSize.record(Int64(clamping: metadata.totalStateBytes))
         metrics.jobCounter("sluice_checkpoints_completed_total").increment()
-        condition.lock()
-        completedCount += 1
-        lastCompletedId = id
-        condition.unlock()
-        logger.info("Checkpoint \(id) complete (\(metadata.totalStateBytes) bytes, \(duration) ms).")
-        storage.retainLatest(config.retainedCheckpoints, logger: logger)
+        if let target {
+            logger.info("Savepoint \(id) complete at \(target.path) (\(metadata.totalStateBytes) bytes, \(duration) ms).")
+            if !target.stopsJob {
+                // Like Flink (1.15+), an intermediate savepoint commits no side effects: its
+                // pre-committed transactions stay pending and are committed by the next checkpoint,
+                // so a failover to the previous checkpoint never sees them committed.
+                p.savepoint?.finish(.success(target.path))
+                return .completed
+            }
+        } else {
+            condition.lock()
+            lastEndedAt = clock.nowMillis()
+            completedCount += 1
+            lastCompletedId = id
+            condition.unlock()
+            logger.info("Checkpoint \(id) complete (\(metadata.totalStateBytes) bytes, \(duration) ms).")
+            storage.retainLatest(config.retainedCheckpoints, logger: logger)
+        }
+        defer { if let target { p.savepoint?.finish(.success(target.path)) } }
         do {
             try faultInjector.hit(.afterCheckpointCompleteBeforeCommit, checkpointId: id)
             try notifyComplete(id)
@@ -263,6 +379,12 @@ final class CheckpointCoordinator: @unchecked Sendable {
             return .failed(error)
         }
         return .completed
+    }
+
+    /// Where the state of `barrier` goes: a savepoint's own folder, or the checkpoint storage.
+    static func storage(for barrier: CheckpointBarrier, default storage: any CheckpointStorage) -> any CheckpointStorage {
+        guard let target = barrier.savepoint else { return storage }
+        return FileSystemCheckpointStorage(snapshotFolder: target.path)
     }
 
     /// Notifies every task; tasks with committing sinks one at a time, in (chain, subtask) order,

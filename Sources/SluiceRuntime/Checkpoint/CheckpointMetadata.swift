@@ -32,22 +32,33 @@ public struct OperatorCheckpointState: Sendable, Equatable {
     public var subtasks: [OperatorSubtaskStateHandle]
 }
 
-/// The `_metadata` file of a completed checkpoint. Written last and atomically: its presence and
+/// What a snapshot is: a checkpoint (owned by the runtime, deleted by retention) or a savepoint
+/// (owned by the user: self-contained in its own folder, never deleted by the runtime).
+public enum SnapshotKind: UInt8, Sendable, Equatable {
+    case checkpoint = 0
+    case savepoint = 1
+}
+
+/// The `_metadata` file of a completed checkpoint or savepoint. Written last and atomically: its presence and
 /// valid checksum is what makes a checkpoint complete.
 public struct CheckpointMetadata: Sendable, Equatable {
-    /// The format this code writes and the only one it reads.
-    public static let formatVersion: UInt32 = 1
+    /// The format this code writes. Version 2 added the snapshot kind.
+    public static let formatVersion: UInt32 = 2
+    /// Versions this code reads; any other is refused.
+    public static let readableVersions: Set<UInt32> = [1, 2]
     static let magic: [UInt8] = Array("SLCKPT01".utf8)
 
     public let checkpointId: Int64
     public let timestamp: Int64
     public let isFinal: Bool
+    public let kind: SnapshotKind
     public let operators: [OperatorCheckpointState]
 
-    public init(checkpointId: Int64, timestamp: Int64, isFinal: Bool, operators: [OperatorCheckpointState]) {
+    public init(checkpointId: Int64, timestamp: Int64, isFinal: Bool, kind: SnapshotKind = .checkpoint, operators: [OperatorCheckpointState]) {
         self.checkpointId = checkpointId
         self.timestamp = timestamp
         self.isFinal = isFinal
+        self.kind = kind
         self.operators = operators
     }
 
@@ -67,6 +78,7 @@ public struct CheckpointMetadata: Sendable, Equatable {
         payload.writeInt64(checkpointId)
         payload.writeInt64(timestamp)
         payload.writeBool(isFinal)
+        payload.writeUInt8(kind.rawValue)
         payload.writeVarUInt(UInt64(operators.count))
         for op in operators {
             payload.writeString(op.operatorID)
@@ -123,7 +135,7 @@ public struct CheckpointMetadata: Sendable, Equatable {
         guard Array(bytes[0..<magic.count]) == magic else { throw CheckpointMetadataError.notMetadata }
         var header = BinaryReader(bytes, range: magic.count..<headerSize)
         let version = try header.readUInt32()
-        guard version == formatVersion else {
+        guard readableVersions.contains(version) else {
             throw CheckpointMetadataError.unsupportedVersion(found: version, supported: formatVersion)
         }
         let length = try header.readUInt64()
@@ -141,6 +153,14 @@ public struct CheckpointMetadata: Sendable, Equatable {
             let id = try reader.readInt64()
             let timestamp = try reader.readInt64()
             let isFinal = try reader.readBool()
+            var kind = SnapshotKind.checkpoint
+            if version >= 2 {
+                let raw = try reader.readUInt8()
+                guard let known = SnapshotKind(rawValue: raw) else {
+                    throw CheckpointMetadataError.malformed("unknown snapshot kind \(raw)")
+                }
+                kind = known
+            }
             let count = try reader.readVarInt()
             var operators: [OperatorCheckpointState] = []
             for _ in 0..<count {
@@ -163,7 +183,7 @@ public struct CheckpointMetadata: Sendable, Equatable {
                 operators.append(OperatorCheckpointState(
                     operatorID: uid, parallelism: parallelism, maxParallelism: maxParallelism, subtasks: subtasks))
             }
-            return CheckpointMetadata(checkpointId: id, timestamp: timestamp, isFinal: isFinal, operators: operators)
+            return CheckpointMetadata(checkpointId: id, timestamp: timestamp, isFinal: isFinal, kind: kind, operators: operators)
         } catch let error as StateSerializationError {
             throw CheckpointMetadataError.malformed(error.description)
         }
@@ -183,7 +203,7 @@ public enum CheckpointMetadataError: Error, CustomStringConvertible, Equatable {
         case .notMetadata:
             return "not a Sluice checkpoint metadata file (wrong magic bytes)"
         case .unsupportedVersion(let found, let supported):
-            return "metadata format version \(found) is not supported by this build (it reads version \(supported)); "
+            return "metadata format version \(found) is not supported by this build (it writes version \(supported) and reads versions 1...\(supported)); "
                 + "restore with the Sluice version that wrote it, or start without this checkpoint"
         case .truncated(let size):
             return "metadata file is truncated or has trailing bytes (\(size) bytes)"

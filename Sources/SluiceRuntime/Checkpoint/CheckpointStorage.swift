@@ -14,6 +14,8 @@ public enum CheckpointStorageError: Error, CustomStringConvertible {
     case missingState(location: String, checkpointId: Int64)
     case stateChecksumMismatch(location: String, checkpointId: Int64)
     case unusableCheckpoint(checkpointId: Int64, path: String, reason: String)
+    /// A savepoint or checkpoint named explicitly to restore from cannot be used.
+    case unusableSnapshot(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,8 @@ public enum CheckpointStorageError: Error, CustomStringConvertible {
             return "State in '\(location)' of checkpoint \(id) fails its checksum: the file is damaged."
         case .unusableCheckpoint(let id, let path, let reason):
             return "Checkpoint \(id) at \(path) is unusable: \(reason)"
+        case .unusableSnapshot(let path, let reason):
+            return "Cannot restore from '\(path)': \(reason). Name a savepoint or checkpoint folder (or its _metadata file) written by a compatible Sluice version."
         }
     }
 }
@@ -56,12 +60,50 @@ public protocol CheckpointStorage: Sendable {
 public final class FileSystemCheckpointStorage: CheckpointStorage {
     public let directory: String
     static let metadataName = "_metadata"
+    /// Set for a self-contained snapshot folder (a savepoint, or a checkpoint opened by path):
+    /// every id lives in this one folder.
+    private let snapshotFolder: String?
 
     public init(directory: String) {
         self.directory = directory
+        self.snapshotFolder = nil
     }
 
-    func folder(_ id: Int64) -> String { "\(directory)/chk-\(id)" }
+    /// Storage of one self-contained snapshot folder (e.g. `<dir>/savepoint-7-1700000000000`).
+    init(snapshotFolder: String) {
+        self.directory = (snapshotFolder as NSString).deletingLastPathComponent
+        self.snapshotFolder = snapshotFolder
+    }
+
+    func folder(_ id: Int64) -> String { snapshotFolder ?? "\(directory)/chk-\(id)" }
+
+    /// Opens a savepoint or checkpoint by path (its folder or its `_metadata` file) and validates
+    /// its metadata (magic, format version, checksum, state files present). Returns the metadata
+    /// and a storage that reads the snapshot's state.
+    public static func openSnapshot(at path: String) throws -> (metadata: CheckpointMetadata, storage: any CheckpointStorage) {
+        var folder = path
+        while folder.count > 1 && folder.hasSuffix("/") { folder.removeLast() }
+        if (folder as NSString).lastPathComponent == metadataName { folder = (folder as NSString).deletingLastPathComponent }
+        let metadataPath = "\(folder)/\(metadataName)"
+        guard let contents = FileManager.default.contents(atPath: metadataPath) else {
+            throw CheckpointStorageError.unusableSnapshot(path: path, reason: "there is no \(metadataName) file at \(metadataPath) (the snapshot does not exist or did not complete)")
+        }
+        let metadata: CheckpointMetadata
+        do {
+            metadata = try CheckpointMetadata.decode([UInt8](contents))
+        } catch let error as CheckpointMetadataError {
+            throw CheckpointStorageError.unusableSnapshot(path: path, reason: error.description)
+        }
+        for op in metadata.operators {
+            for subtask in op.subtasks {
+                for handle in [subtask.operatorState, subtask.keyedState].compactMap({ $0 })
+                where !FileManager.default.fileExists(atPath: "\(folder)/\(handle.location)") {
+                    throw CheckpointStorageError.unusableSnapshot(path: path, reason: "its state file \(handle.location) is missing")
+                }
+            }
+        }
+        return (metadata, FileSystemCheckpointStorage(snapshotFolder: folder))
+    }
 
     public func metadataPath(_ id: Int64) -> String { "\(folder(id))/\(Self.metadataName)" }
 
@@ -112,8 +154,10 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         try Self.fsyncDirectory(dir)
     }
 
-    /// Checkpoint ids of the `chk-<N>` folders, ascending.
+    /// Checkpoint ids of the `chk-<N>` folders, ascending (savepoint folders are never listed,
+    /// so retention and clean-up never touch them).
     func checkpointIDs() -> [Int64] {
+        guard snapshotFolder == nil else { return [] }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.compactMap { name -> Int64? in
             guard name.hasPrefix("chk-") else { return nil }

@@ -5,6 +5,23 @@ public struct CheckpointBarrier: Sendable, Equatable {
     public let timestamp: Int64
     /// The checkpoint taken after all sources reached end of input.
     public let isFinal: Bool
+    /// Set when this barrier takes a savepoint instead of a checkpoint.
+    public let savepoint: SavepointTarget?
+
+    init(checkpointId: Int64, timestamp: Int64, isFinal: Bool, savepoint: SavepointTarget? = nil) {
+        self.checkpointId = checkpointId
+        self.timestamp = timestamp
+        self.isFinal = isFinal
+        self.savepoint = savepoint
+    }
+}
+
+/// Where a savepoint goes and whether the job stops after it (stop-with-savepoint).
+public struct SavepointTarget: Sendable, Equatable {
+    /// The savepoint's own folder; its `_metadata` is written last.
+    public let path: String
+    /// Sources stop after this barrier without emitting the final watermark (no --drain).
+    public let stopsJob: Bool
 }
 
 /// Watermark constants. A watermark `w` says no more records with timestamp <= `w` will arrive.

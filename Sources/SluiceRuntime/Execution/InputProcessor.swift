@@ -103,10 +103,18 @@ final class InputProcessor<In: Sendable>: InputProcessing {
     private var endOfData: [Bool]
     private var endOfPartition: [Bool]
     private var endOfDataSignalled = false
+    /// A channel ended without end-of-data: its producer stopped (stop-with-savepoint without
+    /// draining), so operators are not finished and no final watermark is derived from it.
+    private var stoppedWithoutDrain = false
 
-    init(gate: InputGate<In>, head: Output<In>) {
+    /// Exactly-once mode: block channels that delivered the pending barrier. At-least-once mode:
+    /// keep reading every channel and snapshot once the barrier arrived on all of them.
+    let alignsBarriers: Bool
+
+    init(gate: InputGate<In>, head: Output<In>, alignsBarriers: Bool = true) {
         self.gate = gate
         self.head = head
+        self.alignsBarriers = alignsBarriers
         valve = WatermarkValve(channelCount: gate.channelCount)
         aligner = BarrierAligner(channelCount: gate.channelCount)
         endOfData = Array(repeating: false, count: gate.channelCount)
@@ -141,6 +149,11 @@ final class InputProcessor<In: Sendable>: InputProcessing {
                 case .ignore:
                     break
                 case .block, .restartAndBlock:
+                    guard alignsBarriers else {
+                        // At-least-once: note the barrier, keep reading this channel.
+                        pendingBarrier = barrier
+                        break
+                    }
                     if pendingBarrier.map({ $0.checkpointId != barrier.checkpointId }) ?? false { gate.unblockAll() }
                     pendingBarrier = barrier
                     gate.setBlocked(channel, true)
@@ -157,6 +170,7 @@ final class InputProcessor<In: Sendable>: InputProcessing {
                 try signalEndOfDataIfComplete(delegate)
             case .endOfPartition:
                 endOfPartition[channel] = true
+                if !endOfData[channel] { stoppedWithoutDrain = true }
                 endOfData[channel] = true
                 try signalEndOfDataIfComplete(delegate)
                 if aligner.onChannelFinished(channel), let barrier = pendingBarrier {
@@ -170,7 +184,7 @@ final class InputProcessor<In: Sendable>: InputProcessing {
     }
 
     private func signalEndOfDataIfComplete(_ delegate: any InputProcessorDelegate) throws {
-        guard !endOfDataSignalled, !endOfData.contains(false) else { return }
+        guard !endOfDataSignalled, !stoppedWithoutDrain, !endOfData.contains(false) else { return }
         endOfDataSignalled = true
         try delegate.endOfData()
     }

@@ -3,19 +3,13 @@ import Logging
 import Metrics
 import Synchronization
 
-/// How a job restarts after a failure inside the process.
-public enum RestartStrategy: Sendable, Equatable {
-    /// Fail the job at the first failure.
-    case none
-    /// Restart up to `attempts` times, waiting `delayMillis` before each restart.
-    case fixedDelay(attempts: Int, delayMillis: Int64)
-}
-
 /// How a job ended.
 public struct JobResult: Sendable {
     public enum Status: Sendable, Equatable {
         case finished
         case cancelled
+        /// `JobControl.stopWithSavepoint` completed: the savepoint's folder.
+        case stoppedWithSavepoint(String)
     }
     public let status: Status
     public let restarts: Int
@@ -74,6 +68,51 @@ public final class JobControl: Sendable {
         state.withLock { $0.coordinator }?.requestCheckpoint()
     }
 
+    /// Takes a savepoint into a new folder `<directory>/savepoint-<id>-<time>/` and returns its
+    /// path once its `_metadata` is written. The job keeps running. A savepoint is self-contained
+    /// and never deleted by checkpoint retention; restore from it with
+    /// `RuntimeConfiguration.restoreFrom` or `execute(restoreFrom:)`.
+    /// Blocks the calling thread: call it from a thread of your own (or use the async overload).
+    public func triggerSavepoint(directory: String) throws -> String {
+        try savepoint(directory: directory, stopsJob: false)
+    }
+
+    /// Stops the job with a savepoint (Flink's stop-with-savepoint without --drain): sources stop
+    /// without emitting the final watermark (open event-time windows are not fired), the savepoint
+    /// is taken through the barriers, two-phase-commit sinks commit, and `execute()` returns
+    /// `.stoppedWithSavepoint(path)`. Returns the savepoint's path. If the savepoint fails, the
+    /// job keeps running and this throws. Blocks the calling thread (see `triggerSavepoint`).
+    public func stopWithSavepoint(directory: String) throws -> String {
+        try savepoint(directory: directory, stopsJob: true)
+    }
+
+    /// `triggerSavepoint(directory:)` waiting on a dedicated thread, not on the cooperative pool.
+    public func triggerSavepoint(directory: String) async throws -> String {
+        try await onDedicatedThread { try self.savepoint(directory: directory, stopsJob: false) }
+    }
+
+    /// `stopWithSavepoint(directory:)` waiting on a dedicated thread, not on the cooperative pool.
+    public func stopWithSavepoint(directory: String) async throws -> String {
+        try await onDedicatedThread { try self.savepoint(directory: directory, stopsJob: true) }
+    }
+
+    private func savepoint(directory: String, stopsJob: Bool) throws -> String {
+        guard let coordinator = state.withLock({ $0.coordinator }) else { throw SavepointError.jobNotRunning }
+        let request = SavepointRequest(directory: directory, stopsJob: stopsJob)
+        coordinator.requestSavepoint(request)
+        return try request.wait()
+    }
+
+    private func onDedicatedThread(_ body: @escaping @Sendable () throws -> String) async throws -> String {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
+            let thread = Thread {
+                do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+            }
+            thread.name = "sluice savepoint"
+            thread.start()
+        }
+    }
+
     /// Returns false when cancelled first.
     func attach(_ attempt: AttemptMonitor, coordinator: CheckpointCoordinator) -> Bool {
         state.withLock { s in
@@ -89,6 +128,14 @@ public final class JobControl: Sendable {
             s.attempt = nil
             s.coordinator = nil
         }
+    }
+
+    /// Sleeps `millis` on `clock`, waking early on cancel. A manual clock is polled: the test
+    /// moves it past the deadline.
+    func sleep(millis: Int64, clock: any RuntimeClock) {
+        guard !clock.isRealTime else { return sleep(millis: millis) }
+        let until = clock.nowMillis() + millis
+        while !isCancelled && clock.nowMillis() < until { sleep(millis: 1) }
     }
 
     /// Sleeps up to `millis`, waking early on cancel.
@@ -172,32 +219,50 @@ struct JobExecutor: Sendable {
     let control: JobControl
     let storage: any CheckpointStorage
     let metrics: RuntimeMetrics
+    /// A savepoint or checkpoint named to start from (overrides the checkpoint directory's latest).
+    let initialSnapshot: (path: String, metadata: CheckpointMetadata, storage: any CheckpointStorage)?
+
+    /// The first attempt starts from the named snapshot; later attempts from the newest completed
+    /// checkpoint of the job's storage unless the named snapshot is newer (nothing completed since).
+    private func restorePoint(firstAttempt: Bool, logger: Logger) -> RestoreSource? {
+        let latest = storage.latestCompleted(logger: logger)
+        if let initial = initialSnapshot, firstAttempt || (latest?.checkpointId ?? 0) <= initial.metadata.checkpointId {
+            storage.removeNewer(than: initial.metadata.checkpointId, logger: logger)
+            logger.info("Restoring job '\(configuration.jobName)' from \(initial.metadata.kind) \(initial.metadata.checkpointId) at \(initial.path).")
+            return RestoreSource(metadata: initial.metadata, storage: initial.storage)
+        }
+        storage.removeNewer(than: latest?.checkpointId, logger: logger)
+        if let latest {
+            logger.info("Restoring job '\(configuration.jobName)' from checkpoint \(latest.checkpointId).")
+        }
+        return latest.map { RestoreSource(metadata: $0, storage: storage) }
+    }
 
     func run() throws -> JobResult {
         let logger = configuration.logger
-        var restarts = 0
+        var decider = RestartDecider(configuration.restartStrategy)
+        var restarts: Int { decider.restarts }
         let restartCounter = metrics.jobCounter("sluice_restarts_total")
         while true {
-            let restore = storage.latestCompleted(logger: logger)
-            storage.removeNewer(than: restore?.checkpointId, logger: logger)
-            if let restore {
-                logger.info("Restoring job '\(configuration.jobName)' from checkpoint \(restore.checkpointId).")
-            }
-            let (outcome, lastCompleted) = runAttempt(restore: restore)
+            let restore = restorePoint(firstAttempt: restarts == 0, logger: logger)
+            let (outcome, lastCompleted, stopPath) = runAttempt(restore: restore)
             switch outcome {
             case .finished:
+                if let stopPath {
+                    return JobResult(status: .stoppedWithSavepoint(stopPath), restarts: restarts, lastCompletedCheckpoint: lastCompleted)
+                }
                 return JobResult(status: .finished, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
             case .cancelled:
                 return JobResult(status: .cancelled, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
             case .failed(let error):
-                guard case .fixedDelay(let attempts, let delay) = configuration.restartStrategy, restarts < attempts else {
+                let failedAfter = restarts
+                guard case .restart(let delay) = decider.onFailure(at: configuration.clock.nowMillis()) else {
                     logger.error("Job '\(configuration.jobName)' failed: \(error)")
-                    throw JobFailedError(underlying: error, restarts: restarts)
+                    throw JobFailedError(underlying: error, restarts: failedAfter)
                 }
-                restarts += 1
                 restartCounter.increment()
-                logger.warning("Job '\(configuration.jobName)' failed (\(error)); restart \(restarts) of \(attempts) in \(delay) ms.")
-                control.sleep(millis: delay)
+                logger.warning("Job '\(configuration.jobName)' failed (\(error)); restart \(restarts) in \(delay) ms.")
+                control.sleep(millis: delay, clock: configuration.clock)
                 if control.isCancelled {
                     return JobResult(status: .cancelled, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
                 }
@@ -206,9 +271,9 @@ struct JobExecutor: Sendable {
     }
 
     /// One attempt: plan chains, create gates, start a thread per task subtask and the coordinator.
-    private func runAttempt(restore: CheckpointMetadata?) -> (AttemptMonitor.Outcome, Int64?) {
+    private func runAttempt(restore restoreSource: RestoreSource?) -> (AttemptMonitor.Outcome, Int64?, String?) {
         let logger = configuration.logger
-        let firstCheckpointId = (restore?.checkpointId ?? 0) + 1
+        let firstCheckpointId = (restoreSource?.metadata.checkpointId ?? 0) + 1
         let monitor = AttemptMonitor()
         let coordinator = CheckpointCoordinator(
             config: configuration.checkpointing, storage: storage, clock: configuration.clock, logger: logger,
@@ -218,8 +283,7 @@ struct JobExecutor: Sendable {
         let settings = TaskSettings(
             logger: logger, metrics: metrics, clock: configuration.clock, faultInjector: configuration.faultInjector ?? .disabled,
             storage: storage, batchSize: configuration.batchSize, bufferTimeoutMillis: configuration.bufferTimeoutMillis,
-            sourceIdleWaitMillis: configuration.sourceIdleWaitMillis)
-        let restoreSource = restore.map { RestoreSource(metadata: $0, storage: storage) }
+            sourceIdleWaitMillis: configuration.sourceIdleWaitMillis, checkpointingMode: configuration.checkpointing.mode)
 
         // Inboxes and gates first: producers need their consumers' gates.
         let byVertex = Dictionary(uniqueKeysWithValues: vertices.map { ($0.id, $0) })
@@ -273,7 +337,7 @@ struct JobExecutor: Sendable {
         }
         coordinator.register(tasks: coordinated, vertices: vertices)
         monitor.setUp(inboxes: coordinated.map(\.inbox), coordinator: coordinator, threads: specs.count + 1)
-        guard control.attach(monitor, coordinator: coordinator) else { return (.cancelled, nil) }
+        guard control.attach(monitor, coordinator: coordinator) else { return (.cancelled, nil, nil) }
         defer { control.detach() }
 
         for spec in specs {
@@ -301,7 +365,7 @@ struct JobExecutor: Sendable {
         coordinatorThread.start()
         let outcome = monitor.waitForEnd()
         coordinator.stop()
-        return (outcome, coordinator.lastCompleted)
+        return (outcome, coordinator.lastCompleted, coordinator.stoppedWithSavepoint)
     }
 }
 

@@ -63,7 +63,7 @@ protocol NodeFactory: Sendable {
     /// Creates the operator emitting into `downstream` (an `Output<Out>`).
     func instantiate(setup: OperatorSetup, downstream: AnyObject?, counter: RecordCounter) throws -> ChainLink
     /// The loop that feeds the chain head from its gate.
-    func makeInputProcessor(gate: any AnyInputGate, head: ChainLink) throws -> any InputProcessing
+    func makeInputProcessor(gate: any AnyInputGate, head: ChainLink, alignsBarriers: Bool) throws -> any InputProcessing
 }
 
 /// Internal wiring errors: a bug in the runtime, reported instead of crashing.
@@ -118,10 +118,10 @@ struct TypedNodeFactory<In: Sendable, Out: Sendable>: NodeFactory {
         return ChainLink(op: op, input: ChainingOutput<In>(target: input, counter: counter))
     }
 
-    func makeInputProcessor(gate: any AnyInputGate, head: ChainLink) throws -> any InputProcessing {
+    func makeInputProcessor(gate: any AnyInputGate, head: ChainLink, alignsBarriers: Bool) throws -> any InputProcessing {
         guard let typedGate = gate as? InputGate<In>, let input = head.input as? Output<In> else {
             throw WiringError(description: "input type mismatch for \(In.self)")
         }
-        return InputProcessor(gate: typedGate, head: input)
+        return InputProcessor(gate: typedGate, head: input, alignsBarriers: alignsBarriers)
     }
 }

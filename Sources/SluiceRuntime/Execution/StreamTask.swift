@@ -19,6 +19,7 @@ struct TaskSettings: Sendable {
     let batchSize: Int
     let bufferTimeoutMillis: Int64
     let sourceIdleWaitMillis: Int64
+    let checkpointingMode: CheckpointingMode
 }
 
 /// Where a task restores from.
@@ -57,6 +58,8 @@ final class StreamTask: InputProcessorDelegate {
     private var source: (any SourceDriving)?
     private var terminated = false
     private var finishedOperators = false
+    /// Sources: the stop-with-savepoint this task took; it emits nothing more unless it is aborted.
+    private var stoppingAt: Int64?
     private var lastFlush = DispatchTime.now().uptimeNanoseconds
     private var published: [(in: Int64, out: Int64)] = []
     private var metricCounters: [(in: Counter, out: Counter)] = []
@@ -145,7 +148,8 @@ final class StreamTask: InputProcessorDelegate {
             source = driver
         } else {
             guard let gate = spec.gate else { throw WiringError(description: "task without input gate") }
-            input = try headVertex.factory.makeInputProcessor(gate: gate, head: headLink)
+            input = try headVertex.factory.makeInputProcessor(
+                gate: gate, head: headLink, alignsBarriers: settings.checkpointingMode == .exactlyOnce)
         }
     }
 
@@ -178,7 +182,7 @@ final class StreamTask: InputProcessorDelegate {
                 if terminated { return }
             }
             if inbox.isCancelled.load(ordering: .acquiring) { throw TaskCancelled() }
-            if !ended {
+            if !ended && stoppingAt == nil {
                 switch try source.pollNext() {
                 case .moreAvailable:
                     try flushIfDue()
@@ -192,6 +196,12 @@ final class StreamTask: InputProcessorDelegate {
                     try endOfData()
                     spec.coordinator.sourceFinished(spec.key)
                 }
+            } else if stoppingAt != nil {
+                // Stopped with a savepoint: nothing may follow the barrier (pending timers are in
+                // the savepoint and fire in the resumed job); wait for the end or an abort.
+                try flush()
+                inbox.waitForMail(until: nil)
+                continue
             } else {
                 try flush()
                 inbox.waitForMail(until: timerDeadline())
@@ -255,9 +265,13 @@ final class StreamTask: InputProcessorDelegate {
         switch mail {
         case .triggerCheckpoint(let barrier):
             try performCheckpoint(barrier)
+            // Stop without draining: no more records and no final watermark, so open event-time
+            // windows stay open in the savepoint (Flink's stop-with-savepoint without --drain).
+            if barrier.savepoint?.stopsJob == true { stoppingAt = barrier.checkpointId }
         case .notifyCheckpointComplete(let id):
             for op in operators { try op.notifyCheckpointComplete(id) }
         case .notifyCheckpointAborted(let id):
+            if stoppingAt == id { stoppingAt = nil }
             input?.abortCheckpoint(id)
             for op in operators { try op.notifyCheckpointAborted(id) }
         case .terminate:
@@ -278,7 +292,8 @@ final class StreamTask: InputProcessorDelegate {
                 blobs.append(snapshot.operatorState)
                 blobs.append(snapshot.keyedState)
             }
-            let handles = try spec.settings.storage.writeState(
+            let storage = CheckpointCoordinator.storage(for: barrier, default: spec.settings.storage)
+            let handles = try storage.writeState(
                 checkpointId: id, name: "\(spec.vertices.first?.name ?? "task")-\(spec.subtaskIndex)", blobs: blobs)
             var states: [String: OperatorSubtaskStateHandle] = [:]
             for (i, vertex) in spec.vertices.enumerated() {
