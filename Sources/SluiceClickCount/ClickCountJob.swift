@@ -23,6 +23,8 @@ public struct ClickCountJobOptions: Sendable {
     public var malformedRecords: MalformedRecordPolicy = .fail
     public var restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delayMillis: 1000)
     public var transactionTimeout: Duration = .seconds(900)
+    /// Start from this savepoint or checkpoint (folder or its `_metadata`), e.g. with another parallelism.
+    public var restoreFrom: String?
 
     public init(bootstrapServers: String) {
         self.bootstrapServers = bootstrapServers
@@ -44,6 +46,7 @@ public enum ClickCountJob {
             defaultParallelism: options.parallelism,
             checkpointing: CheckpointConfig(intervalMillis: intervalMillis, directory: options.checkpointDirectory),
             restartStrategy: options.restartStrategy,
+            restoreFrom: options.restoreFrom,
             logger: logger)
         let env = StreamExecutionEnvironment(configuration)
 

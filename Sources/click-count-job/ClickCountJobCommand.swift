@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import SluiceClickCount
 import SluiceKafkaConnector
 import SluiceRuntime
@@ -13,9 +14,11 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         commandName: "click-count-job",
         abstract: "Counts click events per page in 15 s tumbling windows, from Kafka to Kafka, exactly once.",
         discussion: """
-            Restores from the latest completed checkpoint in --checkpoint-dir when there is one.
-            SIGTERM or SIGINT stops it gracefully. For fault injection, SLUICE_CRASH_AT=<point>:<checkpoint>
-            kills the process with SIGKILL at a named crash point (see the README).
+            Restores from the latest completed checkpoint in --checkpoint-dir when there is one, or from
+            --from-savepoint. SIGTERM or SIGINT stops it gracefully (open transactions are aborted).
+            SIGUSR1 stops it with a savepoint in --savepoint-dir (sink transactions committed, windows not fired
+            early) and prints "savepoint: PATH"; SIGUSR2 writes a savepoint and keeps running. For fault
+            injection, SLUICE_CRASH_AT=<point>:<checkpoint> kills the process with SIGKILL at a named crash point.
             """)
 
     @Option(name: [.customLong("bootstrap"), .customLong("bootstrap.servers")], help: "Kafka bootstrap servers (host:port).")
@@ -36,6 +39,9 @@ struct ClickCountJobCommand: AsyncParsableCommand {
     @Option(help: "What to do with malformed events: fail or skip.") var malformed = "fail"
     @Option(help: "Restarts inside the process before giving up.") var restartAttempts = 3
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
+    @Option(help: "Where SIGUSR1 / SIGUSR2 write savepoints (default: <checkpoint-dir>/savepoints).") var savepointDir: String?
+    @Option(help: "Start from this savepoint or checkpoint (folder or its _metadata), e.g. with another -p.")
+    var fromSavepoint: String?
 
     func validate() throws {
         guard DeliveryGuarantee(rawValue: deliveryGuarantee) != nil else {
@@ -64,8 +70,12 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         options.transactionTimeout = .seconds(transactionTimeoutSeconds)
         options.malformedRecords = malformed == "skip" ? .skip : .fail
         options.restartStrategy = restartAttempts > 0 ? .fixedDelay(attempts: restartAttempts, delayMillis: 500) : .none
+        options.restoreFrom = fromSavepoint
 
         let env = try ClickCountJob.environment(options, logger: logger)
+        let savepoints = SavepointSignals(
+            control: env.control, directory: savepointDir ?? (checkpointDir.map { $0 + "/savepoints" }), logger: logger)
+        savepoints.install()
         let job = JobService(environment: env, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: job, successTerminationBehavior: .gracefullyShutdownGroup,
@@ -115,6 +125,54 @@ final class JobService: Service, Sendable {
         } onGracefulShutdown: {
             logger.info("Shutting down: cancelling the job.")
             control.cancel()
+        }
+    }
+}
+
+/// SIGUSR1: stop with a savepoint; SIGUSR2: write a savepoint and keep running. The path goes to
+/// standard output as `savepoint: PATH` for scripts and operators.
+final class SavepointSignals: Sendable {
+    let control: JobControl
+    let directory: String?
+    let logger: Logger
+    private let queue = DispatchQueue(label: "sluice.savepoint-signals")
+    /// Signal sources must stay alive while installed. @unchecked: written once in `install`,
+    /// before any handler can run, and only read afterwards.
+    private struct Sources: @unchecked Sendable { var list: [any DispatchSourceSignal] = [] }
+    private let sources = Mutex(Sources())
+
+    init(control: JobControl, directory: String?, logger: Logger) {
+        self.control = control
+        self.directory = directory
+        self.logger = logger
+    }
+
+    func install() {
+        var installed: [any DispatchSourceSignal] = []
+        for (number, stops) in [(SIGUSR1, true), (SIGUSR2, false)] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [self] in take(stoppingJob: stops) }
+            source.resume()
+            installed.append(source)
+        }
+        sources.withLock { $0.list = installed }
+    }
+
+    private func take(stoppingJob: Bool) {
+        guard let directory else {
+            logger.error("No savepoint directory: start the job with --savepoint-dir or --checkpoint-dir.")
+            return
+        }
+        do {
+            let path = stoppingJob
+                ? try control.stopWithSavepoint(directory: directory)
+                : try control.triggerSavepoint(directory: directory)
+            logger.info("\(stoppingJob ? "Stopped with savepoint" : "Savepoint written"): \(path)")
+            print("savepoint: \(path)")
+            fflush(nil)  // operators and tests read the path from a pipe
+        } catch {
+            logger.error("The savepoint failed: \(error)")
         }
     }
 }
