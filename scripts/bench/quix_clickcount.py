@@ -61,6 +61,8 @@ def main():
 
     sdf = app.dataframe(clicks)
     sdf = sdf.group_by("page")
+    # The repartition topic carries Kafka timestamps (produce time), not event time: set it again.
+    sdf = sdf.set_timestamp(lambda value, key, timestamp, headers: parse_playground_time(value["timestamp"]))
     sdf = sdf.tumbling_window(duration_ms=15_000, grace_ms=200).count().final()
     sdf = sdf.apply(
         lambda window, key, timestamp, headers: {
