@@ -43,6 +43,9 @@ struct Bench {
     let python: String
     let quixScript: String
     let timeout: Double
+    /// Suffix of every topic, transactional id and group of this run, so runs against one external
+    /// broker (KAFKA_BOOTSTRAP) never see each other's data.
+    let runId: String
 
     func createTopic(_ name: String) throws {
         // Explicit retention configs: the embedded broker reports only configs set at creation,
@@ -60,17 +63,17 @@ struct Bench {
             return (selfPath, [
                 "sluice-passthrough", "--bootstrap", bootstrap, "--input", input, "--output", output,
                 "--delivery-guarantee", kind == .sluiceExactlyOnce ? "exactlyOnce" : "atLeastOnce",
-                "--checkpoint-dir", checkpoints, "--transactional-id-prefix", "bench-\(tag)",
+                "--checkpoint-dir", checkpoints, "--transactional-id-prefix", "bench-\(tag)-\(runId)",
             ])
         case .clickCount:
             return (binDir + "/click-count-job", [
                 "--bootstrap", bootstrap, "--input-topic", input, "--output-topic", output, "--checkpointing", "--event-time",
-                "--checkpoint-dir", checkpoints, "--transactional-id-prefix", "bench-\(tag)",
+                "--checkpoint-dir", checkpoints, "--transactional-id-prefix", "bench-\(tag)-\(runId)",
             ])
         case .quix:
             return ("/usr/bin/env", [
                 python, quixScript, "--bootstrap", bootstrap, "--input", input, "--output", output,
-                "--state-dir", "\(work)/\(tag)-quix-state", "--group", "bench-\(tag)",
+                "--state-dir", "\(work)/\(tag)-quix-state", "--group", "bench-\(tag)-\(runId)",
             ])
         }
     }
@@ -81,7 +84,7 @@ struct Bench {
     /// memory and checkpoint figures, then the transaction-aware check of the output.
     func throughput(_ kind: ContenderKind, input: String, events: Int, windows: Int) -> ContenderResult {
         var result = ContenderResult(key: kind.rawValue, label: kind.label, events: events)
-        let output = "bench-out-\(kind.rawValue)"
+        let output = "bench-out-\(kind.rawValue)-\(runId)"
         let expected = kind.isPassThrough ? events : windows * ClickEventSequence.pages.count
         do {
             try createTopic(output)
@@ -140,8 +143,8 @@ struct Bench {
     /// Latency phase: the contender runs on fresh topics while events are written live at `rate`;
     /// latency = time a read_committed consumer first sees the output record − its input's produce time.
     func latency(_ kind: ContenderKind, rate: Double, seconds: Double, into result: inout ContenderResult) {
-        let input = "bench-lat-in-\(kind.rawValue)"
-        let output = "bench-lat-out-\(kind.rawValue)"
+        let input = "bench-lat-in-\(kind.rawValue)-\(runId)"
+        let output = "bench-lat-out-\(kind.rawValue)-\(runId)"
         let count = Int(rate * seconds)
         do {
             try createTopic(input)
@@ -221,8 +224,8 @@ struct Bench {
     /// the new process's start until the committed output grows.
     func restarts(rounds: Int, rate: Double) -> RestartResult {
         var result = RestartResult()
-        let input = "bench-restart-in"
-        let output = "bench-restart-out"
+        let input = "bench-restart-in-\(runId)"
+        let output = "bench-restart-out-\(runId)"
         do {
             try createTopic(input)
             try createTopic(output)

@@ -68,6 +68,8 @@ struct BenchRun: ParsableCommand {
     @Option(help: "Seconds a contender may take before it counts as failed.") var timeout: Double = 900
 
     mutating func run() throws {
+        // Line-buffered even into a file or pipe, so progress shows while it runs.
+        setvbuf(stdout, nil, _IOLBF, 0)
         if quick {
             events = min(events, 20_000)
             latencyRate = min(latencyRate, 5000)
@@ -102,15 +104,17 @@ struct BenchRun: ParsableCommand {
         print("Broker: \(broker.isEmbedded ? "embedded Tansu" : "external") at \(broker.bootstrap)\(brokerPid.map { " (pid \($0))" } ?? "")")
         print("Work folder (logs, checkpoints): \(work)")
 
+        let runId = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let bench = Bench(
             bootstrap: broker.bootstrap, broker: broker, brokerPid: brokerPid, selfPath: selfPath, binDir: bin, work: work,
-            python: python, quixScript: script, timeout: timeout)
+            python: python, quixScript: script, timeout: timeout, runId: runId)
 
+        let input = "bench-input-\(runId)"
         // One input for every contender, written once, as fast as the generator goes.
         let windows = ClickInput.windows(forAtLeast: events)
         let total = ClickInput.eventCount(windows: windows)
-        try bench.createTopic("bench-input")
-        let generator = try ClickInput(bootstrap: broker.bootstrap, topic: "bench-input", partitions: 2)
+        try bench.createTopic(input)
+        let generator = try ClickInput(bootstrap: broker.bootstrap, topic: input, partitions: 2)
         let began = ContinuousClock.now
         try generator.write(from: 0, count: total)
         let generated = (ContinuousClock.now - began) / .seconds(1)
@@ -121,7 +125,7 @@ struct BenchRun: ParsableCommand {
         var results: [ContenderResult] = []
         for kind in kinds {
             print("\n== \(kind.label)")
-            var result = bench.throughput(kind, input: "bench-input", events: total, windows: windows)
+            var result = bench.throughput(kind, input: input, events: total, windows: windows)
             if kind.isPassThrough && result.failure == nil {
                 bench.latency(kind, rate: latencyRate, seconds: latencySeconds, into: &result)
             }

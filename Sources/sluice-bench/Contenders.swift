@@ -75,7 +75,7 @@ struct SluicePassThrough: ParsableCommand {
         let env = StreamExecutionEnvironment(configuration)
         let source = KafkaSource<KafkaRecord>(
             configuration: KafkaSourceConfiguration(
-                bootstrapServers: bootstrap, topics: [input], startingOffsets: .earliest, groupId: "bench-sluice-\(deliveryGuarantee)",
+                bootstrapServers: bootstrap, topics: [input], startingOffsets: .earliest, groupId: transactionalIdPrefix,
                 partitionDiscoveryInterval: nil, consumerSettings: benchConsumerSettings),
             deserializer: { $0 })
         let mapped = env.fromSource(source, name: "Source", parallelism: parallelism)
