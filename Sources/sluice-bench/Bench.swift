@@ -46,6 +46,8 @@ struct Bench {
     /// Suffix of every topic, transactional id and group of this run, so runs against one external
     /// broker (KAFKA_BOOTSTRAP) never see each other's data.
     let runId: String
+    /// Record a CPU profile of each contender's throughput run with `perf record -g -p <pid>`.
+    var profile = false
 
     func createTopic(_ name: String) throws {
         // Explicit retention configs: the embedded broker reports only configs set at creation,
@@ -94,8 +96,19 @@ struct Bench {
             let (executable, arguments) = command(kind, input: input, output: output, tag: kind.rawValue)
             let child = try MeasuredProcess(
                 name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/\(kind.rawValue).log")
+            let profiler = profile ? try? MeasuredProcess(
+                name: "perf", executable: "/usr/bin/env",
+                arguments: ["perf", "record", "-F", "499", "-g", "-p", "\(child.pid)", "-o", "\(work)/\(kind.rawValue).perf.data"],
+                logPath: "\(work)/\(kind.rawValue).perf.log") : nil
             let reached = watcher.waitForTarget(timeout: timeout) { !child.isRunning }
             let usage = child.usage
+            if let profiler {
+                // SIGINT makes perf write its data file and exit.
+                Glibc.kill(profiler.pid, SIGINT)
+                let deadline = Date().addingTimeInterval(30)
+                while profiler.isRunning && Date() < deadline { usleep(20_000) }
+                say("  profile: perf report -i \(work)/\(kind.rawValue).perf.data --no-children")
+            }
             let brokerAfter = brokerCPU()
             child.kill()
             result.checkpoints = CheckpointLogSummary(log: child.log)

@@ -66,10 +66,10 @@ struct BenchRun: ParsableCommand {
     @Option(help: "Folder for logs and checkpoints; default: a fresh temporary one.") var workDir: String?
     @Option(help: "Write the results as JSON here too.") var json: String?
     @Option(help: "Seconds a contender may take before it counts as failed.") var timeout: Double = 900
+    @Flag(help: "Profile each contender's throughput run with perf (perf adds overhead: compare figures of unprofiled runs only).")
+    var profile = false
 
     mutating func run() throws {
-        // Line-buffered even into a file or pipe, so progress shows while it runs.
-        setvbuf(stdout, nil, _IOLBF, 0)
         if quick {
             events = min(events, 20_000)
             latencyRate = min(latencyRate, 5000)
@@ -91,23 +91,24 @@ struct BenchRun: ParsableCommand {
             if skipQuix {
                 kinds.removeAll { $0 == .quix }
             } else if !Self.quixAvailable(python: python) || !FileManager.default.fileExists(atPath: script) {
-                print("Quix Streams is not installed for \(python) (or \(script) is missing): skipping contender (d). "
+                say("Quix Streams is not installed for \(python) (or \(script) is missing): skipping contender (d). "
                     + "Install it with: \(python) -m pip install quixstreams")
                 kinds.removeAll { $0 == .quix }
             }
         }
 
-        print(Machine.describe())
+        say(Machine.describe())
         let broker = try EmbeddedBroker.start()
         defer { broker.stop() }
         let brokerPid = Machine.brokerPid(port: broker.port)
-        print("Broker: \(broker.isEmbedded ? "embedded Tansu" : "external") at \(broker.bootstrap)\(brokerPid.map { " (pid \($0))" } ?? "")")
-        print("Work folder (logs, checkpoints): \(work)")
+        say("Broker: \(broker.isEmbedded ? "embedded Tansu" : "external") at \(broker.bootstrap)\(brokerPid.map { " (pid \($0))" } ?? "")")
+        say("Work folder (logs, checkpoints): \(work)")
 
         let runId = String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        let bench = Bench(
+        var bench = Bench(
             bootstrap: broker.bootstrap, broker: broker, brokerPid: brokerPid, selfPath: selfPath, binDir: bin, work: work,
             python: python, quixScript: script, timeout: timeout, runId: runId)
+        bench.profile = profile
 
         let input = "bench-input-\(runId)"
         // One input for every contender, written once, as fast as the generator goes.
@@ -119,12 +120,12 @@ struct BenchRun: ParsableCommand {
         try generator.write(from: 0, count: total)
         let generated = (ContinuousClock.now - began) / .seconds(1)
         generator.close()
-        print(String(format: "Input: %d click events (%d windows + 600 tail) pre-generated in %.2f s (%.0f events/s), 2 partitions.",
+        say(String(format: "Input: %d click events (%d windows + 600 tail) pre-generated in %.2f s (%.0f events/s), 2 partitions.",
                      total, windows, generated, Double(total) / generated))
 
         var results: [ContenderResult] = []
         for kind in kinds {
-            print("\n== \(kind.label)")
+            say("\n== \(kind.label)")
             var result = bench.throughput(kind, input: input, events: total, windows: windows)
             if kind.isPassThrough && result.failure == nil {
                 bench.latency(kind, rate: latencyRate, seconds: latencySeconds, into: &result)
@@ -133,18 +134,18 @@ struct BenchRun: ParsableCommand {
             results.append(result)
         }
 
-        print("\n== Heap-state checkpoint of \(stateKeys) keys")
+        say("\n== Heap-state checkpoint of \(stateKeys) keys")
         let state = bench.stateCheckpoint(keys: stateKeys)
-        print(state.summary)
+        say(state.summary)
 
         var restart = RestartResult()
         if kinds.contains(.clickCount) && restarts > 0 {
-            print("\n== Restart to first committed output (click-count job, 1 s checkpoints, SIGKILL)")
+            say("\n== Restart to first committed output (click-count job, 1 s checkpoints, SIGKILL)")
             restart = bench.restarts(rounds: restarts, rate: restartRate)
-            print(restart.summary)
+            say(restart.summary)
         }
 
-        print("")
+        say("")
         let checks = Report.checks(results: results, state: state, restart: restart)
         Report.printTable(results: results, state: state, restart: restart, checks: checks)
         if let json {
@@ -169,4 +170,11 @@ struct BenchRun: ParsableCommand {
         guard let status = process.exitStatus else { return false }
         return status == 0
     }
+}
+
+/// Prints and flushes at once, so progress shows while the bench runs even into a file or pipe.
+/// (`fflush(nil)` flushes every stream: Swift 6 refuses to touch the C global `stdout`.)
+func say(_ text: String) {
+    print(text)
+    fflush(nil)
 }

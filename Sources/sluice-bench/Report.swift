@@ -56,6 +56,7 @@ enum Report {
         if !r.topThreads.isEmpty {
             print("  CPU by thread: " + r.topThreads.map { "\($0.name) \(String(format: "%.2f", $0.cpuSeconds)) s" }.joined(separator: ", "))
         }
+        fflush(nil)
     }
 
     static func checks(results: [ContenderResult], state: StateResult, restart: RestartResult) -> [Check] {
