@@ -96,6 +96,8 @@ struct Bench {
             let (executable, arguments) = command(kind, input: input, output: output, tag: kind.rawValue)
             let child = try MeasuredProcess(
                 name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/\(kind.rawValue).log")
+            // perf -p follows only threads that exist when it attaches: give the job time to start its task threads.
+            if profile { usleep(400_000) }
             let profiler = profile ? try? MeasuredProcess(
                 name: "perf", executable: "/usr/bin/env",
                 arguments: ["perf", "record", "-F", "499", "-g", "-p", "\(child.pid)", "-o", "\(work)/\(kind.rawValue).perf.data"],
@@ -187,7 +189,15 @@ struct Bench {
             guard watcher.waitForCount(above: probes + count - 1, timeout: 60) != nil else {
                 throw BenchError.timedOut(what: "latency phase of \(kind.rawValue)", seconds: 60, detail: "\(watcher.count) of \(probes + count) records seen")
             }
-            let latencies = watcher.snapshot.latencies.filter { $0.0 >= measureFrom }.map(\.1).sorted()
+            let samples = watcher.snapshot.latencies.filter { $0.0 >= measureFrom }
+            let latencies = samples.map(\.1).sorted()
+            // Per second of produce time: the p50 and max, to tell a steady cost from a stall.
+            let bySecond = Dictionary(grouping: samples) { ($0.0 - measureFrom) / 1000 }
+            let line = bySecond.keys.sorted().map { second in
+                let values = (bySecond[second] ?? []).map(\.1).sorted()
+                return "\(second)s:\(Int(Percentiles.nearestRank(values, 0.5) ?? 0))/\(Int(values.last ?? 0))"
+            }.joined(separator: " ")
+            say("  latency p50/max (ms) by second of input: \(line)")
             result.latencyP50 = Percentiles.nearestRank(latencies, 0.5)
             result.latencyP99 = Percentiles.nearestRank(latencies, 0.99)
             result.latencySamples = latencies.count
