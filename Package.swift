@@ -159,6 +159,16 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // The benchmark command: raw librdkafka vs Sluice pass-through, click-count vs Quix Streams.
+        .executableTarget(
+            name: "sluice-bench",
+            dependencies: [
+                "SluiceKafka", "SluiceKafkaWire", "SluiceTestKit", "SluiceRuntime", "SluiceKafkaConnector", "SluiceClickCount",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
         // Small programs the integration tests run as child processes and kill.
         .executableTarget(
             name: "sluice-fixture",

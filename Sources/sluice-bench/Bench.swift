@@ -1,0 +1,304 @@
+import Foundation
+import SluiceClickCount
+import SluiceKafkaWire
+import SluiceTestKit
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The 1,000,000-key checkpoint figure.
+struct StateResult {
+    var keys = 0
+    var millis: Double?
+    var bytes: Int?
+    var failure: String?
+
+    var summary: String {
+        if let failure { return "state checkpoint: FAILED: \(failure)" }
+        return String(format: "RESULT state-checkpoint keys=%d ms=%.0f bytes=%d", keys, millis ?? -1, bytes ?? -1)
+    }
+}
+
+/// The restart figures.
+struct RestartResult {
+    var seconds: [Double] = []
+    var failure: String?
+
+    var summary: String {
+        if let failure { return "restart: FAILED: \(failure)" }
+        return "RESULT restart seconds=" + seconds.map { String(format: "%.2f", $0) }.joined(separator: ",")
+    }
+}
+
+/// Runs the measurements against one broker.
+struct Bench {
+    let bootstrap: String
+    let broker: EmbeddedBroker
+    let brokerPid: Int32?
+    let selfPath: String
+    let binDir: String
+    let work: String
+    let python: String
+    let quixScript: String
+    let timeout: Double
+    /// Suffix of every topic, transactional id and group of this run, so runs against one external
+    /// broker (KAFKA_BOOTSTRAP) never see each other's data.
+    let runId: String
+    /// Record a CPU profile of each contender's throughput run with `perf record -g -p <pid>`.
+    var profile = false
+
+    func createTopic(_ name: String) throws {
+        // Explicit retention configs: the embedded broker reports only configs set at creation,
+        // and Quix Streams reads them (kafka-facts).
+        try broker.createTopic(name, partitions: 2, configs: ["retention.ms": "604800000", "retention.bytes": "-1"])
+    }
+
+    /// The contender's command line.
+    func command(_ kind: ContenderKind, input: String, output: String, tag: String) -> (String, [String]) {
+        let checkpoints = "\(work)/\(tag)-checkpoints"
+        switch kind {
+        case .raw:
+            return (selfPath, ["raw-passthrough", "--bootstrap", bootstrap, "--input", input, "--output", output])
+        case .sluiceAtLeastOnce, .sluiceExactlyOnce:
+            return (selfPath, [
+                "sluice-passthrough", "--bootstrap", bootstrap, "--input", input, "--output", output,
+                "--delivery-guarantee", kind == .sluiceExactlyOnce ? "exactlyOnce" : "atLeastOnce",
+                "--checkpoint-dir", checkpoints, "--transactional-id-prefix", "bench-\(tag)-\(runId)",
+            ])
+        case .clickCount:
+            return (binDir + "/click-count-job", [
+                "--bootstrap", bootstrap, "--input-topic", input, "--output-topic", output, "--checkpointing", "--event-time",
+                "--checkpoint-dir", checkpoints, "--transactional-id-prefix", "bench-\(tag)-\(runId)",
+            ])
+        case .quix:
+            return ("/usr/bin/env", [
+                python, quixScript, "--bootstrap", bootstrap, "--input", input, "--output", output,
+                "--state-dir", "\(work)/\(tag)-quix-state", "--group", "bench-\(tag)-\(runId)",
+            ])
+        }
+    }
+
+    func brokerCPU() -> Double? { brokerPid.flatMap { ProcessUsage.read(pid: $0)?.cpuSeconds } }
+
+    /// Records/s from the contender's start until its read_committed output is complete, with CPU,
+    /// memory and checkpoint figures, then the transaction-aware check of the output.
+    func throughput(_ kind: ContenderKind, input: String, events: Int, windows: Int) -> ContenderResult {
+        var result = ContenderResult(key: kind.rawValue, label: kind.label, events: events)
+        let output = "bench-out-\(kind.rawValue)-\(runId)"
+        let expected = kind.isPassThrough ? events : windows * ClickEventSequence.pages.count
+        do {
+            try createTopic(output)
+            let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: expected, recordLatencies: false)
+            defer { watcher.stop() }
+            let brokerBefore = brokerCPU()
+            let (executable, arguments) = command(kind, input: input, output: output, tag: kind.rawValue)
+            let child = try MeasuredProcess(
+                name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/\(kind.rawValue).log")
+            // perf -p follows only threads that exist when it attaches: give the job time to start its task threads.
+            if profile { usleep(400_000) }
+            let profiler = profile ? try? MeasuredProcess(
+                name: "perf", executable: "/usr/bin/env",
+                arguments: ["perf", "record", "-F", "499", "-g", "-p", "\(child.pid)", "-o", "\(work)/\(kind.rawValue).perf.data"],
+                logPath: "\(work)/\(kind.rawValue).perf.log") : nil
+            let reached = watcher.waitForTarget(timeout: timeout) { !child.isRunning }
+            let usage = child.usage
+            if let profiler {
+                // SIGINT makes perf write its data file and exit.
+                Glibc.kill(profiler.pid, SIGINT)
+                let deadline = Date().addingTimeInterval(30)
+                while profiler.isRunning && Date() < deadline { usleep(20_000) }
+                say("  profile: perf report -i \(work)/\(kind.rawValue).perf.data --no-children")
+            }
+            let brokerAfter = brokerCPU()
+            child.kill()
+            result.checkpoints = CheckpointLogSummary(log: child.log)
+            guard let reached else {
+                result.failure = "output incomplete (\(watcher.count) of \(expected) records); log tail:\n\(child.logTail())"
+                result.verdict = "FAILED"
+                return result
+            }
+            result.seconds = (reached - child.started) / .seconds(1)
+            result.cpuSeconds = usage?.cpuSeconds
+            result.peakRSSBytes = usage?.peakRSSBytes
+            result.topThreads = Array((usage?.threads ?? []).prefix(4))
+            if let brokerBefore, let brokerAfter { result.brokerCPUSeconds = brokerAfter - brokerBefore }
+            result.verdict = try verify(kind, topic: output, expected: expected, windows: windows)
+        } catch {
+            result.failure = "\(error)"
+            result.verdict = "FAILED"
+        }
+        return result
+    }
+
+    /// Reads the output with the transaction-aware reader (which honours COMMIT/ABORT markers itself).
+    func verify(_ kind: ContenderKind, topic: String, expected: Int, windows: Int) throws -> String {
+        let reader = try TransactionAwareLogReader(bootstrap: bootstrap)
+        var committed = 0
+        var values: [[UInt8]] = []
+        for partition in 0..<2 {
+            let log = try reader.readPartition(SluiceKafkaWire.TopicPartition(topic, Int32(partition)))
+            let records = log.committedRecordsBelowLastStableOffset
+            committed += records.count
+            if !kind.isPassThrough { values += records.compactMap(\.value) }
+        }
+        if kind.isPassThrough {
+            if committed == expected { return "exact (\(committed))" }
+            if kind.isTransactional || committed < expected {
+                throw BenchError.verificationFailed(name: kind.rawValue, detail: "\(committed) committed records, expected \(expected)")
+            }
+            return "\(committed - expected) duplicates"
+        }
+        let verdict = ClickCountVerdict(outputValues: values, windows: windows, allowFurtherWindows: false)
+        guard verdict.isExact else { throw BenchError.verificationFailed(name: kind.rawValue, detail: "\(verdict)") }
+        return "exact (\(committed) windows×pages)"
+    }
+
+    /// Latency phase: the contender runs on fresh topics while events are written live at `rate`;
+    /// latency = time a read_committed consumer first sees the output record − its input's produce time.
+    func latency(_ kind: ContenderKind, rate: Double, seconds: Double, into result: inout ContenderResult) {
+        let input = "bench-lat-in-\(kind.rawValue)-\(runId)"
+        let output = "bench-lat-out-\(kind.rawValue)-\(runId)"
+        let count = Int(rate * seconds)
+        do {
+            try createTopic(input)
+            try createTopic(output)
+            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2)
+            defer { generator.close() }
+            let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: .max, recordLatencies: true)
+            defer { watcher.stop() }
+            let (executable, arguments) = command(kind, input: input, output: output, tag: "lat-\(kind.rawValue)")
+            let child = try MeasuredProcess(
+                name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/lat-\(kind.rawValue).log")
+            defer { child.kill() }
+            // Probes until the pipeline is live (its startup is not latency).
+            var probes = 0
+            let deadline = Date().addingTimeInterval(60)
+            while watcher.count == 0 {
+                guard Date() < deadline, child.isRunning else {
+                    throw BenchError.timedOut(what: "latency probe of \(kind.rawValue)", seconds: 60, detail: child.logTail())
+                }
+                try generator.produce(index: Int64(probes))
+                probes += 1
+                try generator.flush()
+                usleep(100_000)
+            }
+            let measureFrom = Int64(Date().timeIntervalSince1970 * 1000)
+            try generator.write(from: Int64(probes), count: count, rate: rate)
+            guard watcher.waitForCount(above: probes + count - 1, timeout: 60) != nil else {
+                throw BenchError.timedOut(what: "latency phase of \(kind.rawValue)", seconds: 60, detail: "\(watcher.count) of \(probes + count) records seen")
+            }
+            let samples = watcher.snapshot.latencies.filter { $0.0 >= measureFrom }
+            let latencies = samples.map(\.1).sorted()
+            // Per second of produce time: the p50 and max, to tell a steady cost from a stall.
+            let bySecond = Dictionary(grouping: samples) { ($0.0 - measureFrom) / 1000 }
+            let line = bySecond.keys.sorted().map { second in
+                let values = (bySecond[second] ?? []).map(\.1).sorted()
+                return "\(second)s:\(Int(Percentiles.nearestRank(values, 0.5) ?? 0))/\(Int(values.last ?? 0))"
+            }.joined(separator: " ")
+            say("  latency p50/max (ms) by second of input: \(line)")
+            result.latencyP50 = Percentiles.nearestRank(latencies, 0.5)
+            result.latencyP99 = Percentiles.nearestRank(latencies, 0.99)
+            result.latencySamples = latencies.count
+        } catch {
+            result.failure = "latency phase: \(error)"
+        }
+    }
+
+    /// A periodic checkpoint of `keys` keys of heap keyed state, in a child process.
+    func stateCheckpoint(keys: Int) -> StateResult {
+        var result = StateResult(keys: keys)
+        do {
+            let child = try MeasuredProcess(
+                name: "state", executable: selfPath,
+                arguments: ["state-checkpoint", "--keys", "\(keys)", "--checkpoint-dir", "\(work)/state-checkpoints"],
+                logPath: "\(work)/state-checkpoint.log")
+            let deadline = Date().addingTimeInterval(min(timeout, 300))
+            while child.isRunning && Date() < deadline { usleep(20_000) }
+            child.kill()
+            guard let line = child.log.split(separator: "\n").first(where: { $0.hasPrefix("STATE-CHECKPOINT ") }) else {
+                result.failure = "no figure printed; log tail:\n\(child.logTail())"
+                return result
+            }
+            for field in line.split(separator: " ") {
+                let parts = field.split(separator: "=")
+                guard parts.count == 2 else { continue }
+                if parts[0] == "bytes" { result.bytes = Int(parts[1]) }
+                if parts[0] == "ms" { result.millis = Double(parts[1]) }
+            }
+        } catch {
+            result.failure = "\(error)"
+        }
+        return result
+    }
+
+    /// Committed output records of a topic, by the transaction-aware reader (aborted records, which
+    /// the embedded broker shows to read_committed consumers, do not count).
+    func committedCount(_ topic: String, reader: TransactionAwareLogReader) throws -> Int {
+        var total = 0
+        for partition in 0..<2 {
+            total += try reader.readPartition(SluiceKafkaWire.TopicPartition(topic, Int32(partition))).committedRecordsBelowLastStableOffset.count
+        }
+        return total
+    }
+
+    /// Kills the click-count job with SIGKILL while input arrives live, restarts it, and times from
+    /// the new process's start until the committed output grows.
+    func restarts(rounds: Int, rate: Double) -> RestartResult {
+        var result = RestartResult()
+        let input = "bench-restart-in-\(runId)"
+        let output = "bench-restart-out-\(runId)"
+        do {
+            try createTopic(input)
+            try createTopic(output)
+            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2)
+            let stop = StopFlag()
+            let writer = Thread {
+                try? generator.write(from: 0, count: Int.max / 2, rate: rate) { stop.value.load(ordering: .acquiring) }
+                stop.done.store(true, ordering: .releasing)
+            }
+            writer.start()
+            defer {
+                stop.value.store(true, ordering: .releasing)
+                while !stop.done.load(ordering: .acquiring) { usleep(10_000) }
+                generator.close()
+            }
+            let reader = try TransactionAwareLogReader(bootstrap: bootstrap)
+            let (executable, arguments) = command(.clickCount, input: input, output: output, tag: "restart")
+            var job = try MeasuredProcess(name: "restart-0", executable: executable, arguments: arguments, logPath: "\(work)/restart-0.log")
+            defer { job.kill() }
+            try waitForCommitted(output, above: 11, reader: reader, timeout: 60, job: job)
+            for round in 1...rounds {
+                job.kill()
+                let before = try committedCount(output, reader: reader)
+                job = try MeasuredProcess(
+                    name: "restart-\(round)", executable: executable, arguments: arguments, logPath: "\(work)/restart-\(round).log")
+                let seen = try waitForCommitted(output, above: before, reader: reader, timeout: 60, job: job)
+                result.seconds.append((seen - job.started) / .seconds(1))
+                // Let it run normally for a moment (two more windows) before the next kill.
+                try waitForCommitted(output, above: try committedCount(output, reader: reader) + 11, reader: reader, timeout: 60, job: job)
+            }
+        } catch {
+            result.failure = "\(error)"
+        }
+        return result
+    }
+
+    @discardableResult
+    private func waitForCommitted(_ topic: String, above count: Int, reader: TransactionAwareLogReader, timeout: Double, job: MeasuredProcess) throws -> ContinuousClock.Instant {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try committedCount(topic, reader: reader) > count { return .now }
+            guard job.isRunning else { throw BenchError.contenderFailed(name: job.name, detail: "exited; log tail:\n\(job.logTail())") }
+            usleep(20_000)
+        }
+        throw BenchError.timedOut(what: "committed output of \(job.name)", seconds: timeout, detail: job.logTail())
+    }
+}
+
+/// Stops the restart phase's generator thread.
+final class StopFlag: Sendable {
+    let value = Atomic<Bool>(false)
+    let done = Atomic<Bool>(false)
+}

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import SluiceClickCount
+import SluiceKafkaWire
+import SluiceTestKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The figures of one contender.
+struct ContenderResult {
+    var key: String
+    var label: String
+    var events = 0
+    var seconds: Double?
+    var cpuSeconds: Double?
+    var peakRSSBytes: Int?
+    var brokerCPUSeconds: Double?
+    var latencyP50: Double?
+    var latencyP99: Double?
+    var latencySamples = 0
+    var checkpoints: CheckpointLogSummary?
+    var verdict = "not run"
+    var failure: String?
+    var topThreads: [(name: String, cpuSeconds: Double)] = []
+
+    var recordsPerSecond: Double? { seconds.map { Double(events) / $0 } }
+}
+
+/// The contenders, in the order they run.
+enum ContenderKind: String, CaseIterable, ExpressibleByArgument {
+    case raw, sluiceAtLeastOnce = "sluice-alo", sluiceExactlyOnce = "sluice-eos", clickCount = "click-count", quix
+
+    var label: String {
+        switch self {
+        case .raw: return "(a) raw librdkafka pass-through"
+        case .sluiceAtLeastOnce: return "(b) Sluice pass-through, at-least-once"
+        case .sluiceExactlyOnce: return "(b) Sluice pass-through, exactly-once"
+        case .clickCount: return "(c) Sluice click-count, exactly-once"
+        case .quix: return "(d) Quix Streams click-count, exactly-once"
+        }
+    }
+
+    var isPassThrough: Bool { self == .raw || self == .sluiceAtLeastOnce || self == .sluiceExactlyOnce }
+    var isTransactional: Bool { self != .raw && self != .sluiceAtLeastOnce }
+}
+
+struct BenchRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Runs every contender against one embedded broker and prints the table (the default subcommand).")
+
+    @Option(help: "Input events (at least; rounded up to whole 15 s windows plus a 600-event tail).") var events = 1_000_000
+    @Flag(help: "Tiny run for the smoke test: 20,000 events, short latency phase, 20,000 state keys, one restart.") var quick = false
+    @Option(help: "Contenders to run (raw, sluice-alo, sluice-eos, click-count, quix); default all.") var only: [ContenderKind] = []
+    @Flag(help: "Skip Quix Streams even when it is installed.") var skipQuix = false
+    @Option(help: "Events per second written live during the latency phase.") var latencyRate: Double = 20_000
+    @Option(help: "Seconds of live input in the latency phase.") var latencySeconds: Double = 10
+    @Option(help: "Keys of heap state in the state-checkpoint measurement.") var stateKeys = 1_000_000
+    @Option(help: "Kill-and-restart rounds of the click-count job.") var restarts = 3
+    @Option(help: "Events per second written while measuring restarts (6000 = one window per second).") var restartRate: Double = 6000
+    @Option(help: "Folder of the click-count-job executable; default: next to this one.") var binDir: String?
+    @Option(help: "The Quix Streams app.") var quixScript: String?
+    @Option(help: "Python interpreter with quixstreams installed.") var python = "python3"
+    @Option(help: "Folder for logs and checkpoints; default: a fresh temporary one.") var workDir: String?
+    @Option(help: "Write the results as JSON here too.") var json: String?
+    @Option(help: "Seconds a contender may take before it counts as failed.") var timeout: Double = 900
+    @Flag(help: "Profile each contender's throughput run with perf (perf adds overhead: compare figures of unprofiled runs only).")
+    var profile = false
+
+    mutating func run() throws {
+        if quick {
+            events = min(events, 20_000)
+            latencyRate = min(latencyRate, 5000)
+            latencySeconds = min(latencySeconds, 2)
+            stateKeys = min(stateKeys, 20_000)
+            restarts = min(restarts, 1)
+            timeout = min(timeout, 120)
+        }
+        let selfPath = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let bin = binDir ?? URL(fileURLWithPath: selfPath).deletingLastPathComponent().path
+        let work = workDir ?? NSTemporaryDirectory() + "sluice-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let root = ProcessInfo.processInfo.environment["SLUICE_ROOT"]
+            ?? URL(fileURLWithPath: bin).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let script = quixScript ?? root + "/scripts/bench/quix_clickcount.py"
+
+        var kinds = only.isEmpty ? ContenderKind.allCases : ContenderKind.allCases.filter { only.contains($0) }
+        if kinds.contains(.quix) {
+            if skipQuix {
+                kinds.removeAll { $0 == .quix }
+            } else if !Self.quixAvailable(python: python) || !FileManager.default.fileExists(atPath: script) {
+                say("Quix Streams is not installed for \(python) (or \(script) is missing): skipping contender (d). "
+                    + "Install it with: \(python) -m pip install quixstreams")
+                kinds.removeAll { $0 == .quix }
+            }
+        }
+
+        say(Machine.describe())
+        let broker = try EmbeddedBroker.start()
+        defer { broker.stop() }
+        let brokerPid = Machine.brokerPid(port: broker.port)
+        say("Broker: \(broker.isEmbedded ? "embedded Tansu" : "external") at \(broker.bootstrap)\(brokerPid.map { " (pid \($0))" } ?? "")")
+        say("Work folder (logs, checkpoints): \(work)")
+
+        let runId = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        var bench = Bench(
+            bootstrap: broker.bootstrap, broker: broker, brokerPid: brokerPid, selfPath: selfPath, binDir: bin, work: work,
+            python: python, quixScript: script, timeout: timeout, runId: runId)
+        bench.profile = profile
+
+        let input = "bench-input-\(runId)"
+        // One input for every contender, written once, as fast as the generator goes.
+        let windows = ClickInput.windows(forAtLeast: events)
+        let total = ClickInput.eventCount(windows: windows)
+        try bench.createTopic(input)
+        let generator = try ClickInput(bootstrap: broker.bootstrap, topic: input, partitions: 2)
+        let began = ContinuousClock.now
+        try generator.write(from: 0, count: total)
+        let generated = (ContinuousClock.now - began) / .seconds(1)
+        generator.close()
+        say(String(format: "Input: %d click events (%d windows + 600 tail) pre-generated in %.2f s (%.0f events/s), 2 partitions.",
+                     total, windows, generated, Double(total) / generated))
+
+        var results: [ContenderResult] = []
+        for kind in kinds {
+            say("\n== \(kind.label)")
+            var result = bench.throughput(kind, input: input, events: total, windows: windows)
+            if kind.isPassThrough && result.failure == nil {
+                bench.latency(kind, rate: latencyRate, seconds: latencySeconds, into: &result)
+            }
+            Report.printLine(result)
+            results.append(result)
+        }
+
+        say("\n== Heap-state checkpoint of \(stateKeys) keys")
+        let state = bench.stateCheckpoint(keys: stateKeys)
+        say(state.summary)
+
+        var restart = RestartResult()
+        if kinds.contains(.clickCount) && restarts > 0 {
+            say("\n== Restart to first committed output (click-count job, 1 s checkpoints, SIGKILL)")
+            restart = bench.restarts(rounds: restarts, rate: restartRate)
+            say(restart.summary)
+        }
+
+        say("")
+        let checks = Report.checks(results: results, state: state, restart: restart)
+        Report.printTable(results: results, state: state, restart: restart, checks: checks)
+        if let json {
+            try Report.writeJSON(path: json, results: results, state: state, restart: restart, checks: checks, events: total)
+        }
+        let failed = results.filter { $0.failure != nil }
+        if !failed.isEmpty {
+            throw BenchError.contenderFailed(name: failed.map(\.key).joined(separator: ", "), detail: "see the log files in \(work)")
+        }
+        if state.failure != nil || restart.failure != nil {
+            throw BenchError.contenderFailed(name: "state/restart", detail: (state.failure ?? "") + (restart.failure ?? ""))
+        }
+    }
+
+    static func quixAvailable(python: String) -> Bool {
+        guard let process = try? MeasuredProcess(
+            name: "quix-check", executable: "/usr/bin/env", arguments: [python, "-c", "import quixstreams"],
+            logPath: NSTemporaryDirectory() + "sluice-bench-quix-check.log")
+        else { return false }
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        guard let status = process.exitStatus else { return false }
+        return status == 0
+    }
+}
+
+/// Prints and flushes at once, so progress shows while the bench runs even into a file or pipe.
+/// (`fflush(nil)` flushes every stream: Swift 6 refuses to touch the C global `stdout`.)
+func say(_ text: String) {
+    print(text)
+    fflush(nil)
+}

@@ -1,0 +1,142 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the figures came from.
+enum Machine {
+    static func describe() -> String {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" } ?? "unknown CPU"
+        let meminfo = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
+        let memKB = meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
+            .flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) } } ?? 0
+        let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").split(separator: " ").prefix(3).joined(separator: " ")
+        var name = utsname()
+        uname(&name)
+        let kernel = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return "Machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(model), \(memKB / 1024 / 1024) GiB, Linux \(kernel); load average at start \(load)"
+    }
+
+    /// The embedded broker's process, found by its listener port in /proc/*/cmdline.
+    static func brokerPid(port: Int) -> Int32? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in entries {
+            guard let pid = Int32(entry),
+                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+            else { continue }
+            let command = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            if command.contains("tansu") && command.contains("broker") && command.contains("127.0.0.1:\(port)") { return pid }
+        }
+        return nil
+    }
+}
+
+/// One target, PASS or MISS (or not measured).
+struct Check {
+    var name: String
+    var measured: String
+    var pass: Bool?
+
+    var verdict: String { pass.map { $0 ? "PASS" : "MISS" } ?? "n/a" }
+}
+
+enum Report {
+    static func fmt(_ value: Double?, _ format: String) -> String { value.map { String(format: format, $0) } ?? "-" }
+
+    static func printLine(_ r: ContenderResult) {
+        if let failure = r.failure { print("FAILED \(r.key): \(failure)") }
+        print("RESULT \(r.key) records_per_s=\(fmt(r.recordsPerSecond, "%.0f")) seconds=\(fmt(r.seconds, "%.2f")) "
+            + "p50_ms=\(fmt(r.latencyP50, "%.0f")) p99_ms=\(fmt(r.latencyP99, "%.0f")) cpu_s=\(fmt(r.cpuSeconds, "%.2f")) "
+            + "peak_rss_mb=\(fmt(r.peakRSSBytes.map { Double($0) / 1_048_576 }, "%.0f")) broker_cpu_s=\(fmt(r.brokerCPUSeconds, "%.2f")) "
+            + "checkpoints=\(r.checkpoints?.count ?? 0) checkpoint_median_ms=\(fmt(r.checkpoints?.medianMillis, "%.0f")) "
+            + "checkpoint_max_ms=\(fmt(r.checkpoints?.maxMillis, "%.0f")) checkpoint_bytes=\(r.checkpoints?.lastBytes ?? 0) verdict=\"\(r.verdict)\"")
+        if !r.topThreads.isEmpty {
+            print("  CPU by thread: " + r.topThreads.map { "\($0.name) \(String(format: "%.2f", $0.cpuSeconds)) s" }.joined(separator: ", "))
+        }
+        fflush(nil)
+    }
+
+    static func checks(results: [ContenderResult], state: StateResult, restart: RestartResult) -> [Check] {
+        func rate(_ key: ContenderKind) -> Double? { results.first { $0.key == key.rawValue && $0.failure == nil }?.recordsPerSecond }
+        func ratio(_ name: String, _ a: ContenderKind, _ b: ContenderKind, _ bound: Double) -> Check {
+            guard let x = rate(a), let y = rate(b) else { return Check(name: name, measured: "not measured") }
+            let value = x / y
+            return Check(name: name, measured: String(format: "%.2fx", value), pass: value >= bound)
+        }
+        var checks = [
+            ratio("Sluice exactly-once pass-through >= 0.7x raw librdkafka", .sluiceExactlyOnce, .raw, 0.7),
+            ratio("exactly-once >= 0.9x at-least-once (1 s checkpoints)", .sluiceExactlyOnce, .sluiceAtLeastOnce, 0.9),
+            ratio("click-count exactly-once >= 20x Quix Streams", .clickCount, .quix, 20),
+        ]
+        if let millis = state.millis {
+            checks.append(Check(name: "checkpoint of \(state.keys) keys of heap state < 1 s", measured: String(format: "%.0f ms", millis), pass: millis < 1000))
+        } else {
+            checks.append(Check(name: "checkpoint of \(state.keys) keys of heap state < 1 s", measured: "not measured"))
+        }
+        if let worst = restart.seconds.max() {
+            checks.append(Check(name: "restart to first committed output < 3 s (worst of \(restart.seconds.count))",
+                                measured: String(format: "%.2f s", worst), pass: worst < 3))
+        } else {
+            checks.append(Check(name: "restart to first committed output < 3 s", measured: "not measured"))
+        }
+        return checks
+    }
+
+    static func printTable(results: [ContenderResult], state: StateResult, restart: RestartResult, checks: [Check]) {
+        let header = ["contender", "records/s", "e2e p50", "e2e p99", "CPU s", "peak RSS", "broker CPU s", "checkpoints (n, median, max, size)", "output"]
+        var rows: [[String]] = [header]
+        for r in results {
+            let cp = r.checkpoints.flatMap { $0.count > 0 ? $0 : nil }
+            rows.append([
+                r.label, fmt(r.recordsPerSecond, "%.0f"),
+                fmt(r.latencyP50, "%.0f ms"), fmt(r.latencyP99, "%.0f ms"),
+                fmt(r.cpuSeconds, "%.2f"), fmt(r.peakRSSBytes.map { Double($0) / 1_048_576 }, "%.0f MB"),
+                fmt(r.brokerCPUSeconds, "%.2f"),
+                cp.map { "\($0.count), \(fmt($0.medianMillis, "%.0f")) ms, \(fmt($0.maxMillis, "%.0f")) ms, \($0.lastBytes) B" } ?? "-",
+                r.verdict,
+            ])
+        }
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for (index, row) in rows.enumerated() {
+            print("| " + row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |")
+            if index == 0 { print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|") }
+        }
+        print("")
+        print(state.summary)
+        print(restart.summary)
+        print("")
+        for check in checks {
+            print("\(check.verdict)  \(check.name): \(check.measured)")
+        }
+    }
+
+    static func writeJSON(path: String, results: [ContenderResult], state: StateResult, restart: RestartResult, checks: [Check], events: Int) throws {
+        var contenders: [[String: Any]] = []
+        for r in results {
+            var entry: [String: Any] = ["key": r.key, "label": r.label, "events": r.events, "verdict": r.verdict]
+            if let v = r.recordsPerSecond { entry["recordsPerSecond"] = v }
+            if let v = r.seconds { entry["seconds"] = v }
+            if let v = r.latencyP50 { entry["latencyP50Millis"] = v }
+            if let v = r.latencyP99 { entry["latencyP99Millis"] = v }
+            if let v = r.cpuSeconds { entry["cpuSeconds"] = v }
+            if let v = r.peakRSSBytes { entry["peakRSSBytes"] = v }
+            if let v = r.brokerCPUSeconds { entry["brokerCPUSeconds"] = v }
+            if let cp = r.checkpoints, cp.count > 0 {
+                entry["checkpoints"] = ["count": cp.count, "medianMillis": cp.medianMillis ?? 0, "maxMillis": cp.maxMillis ?? 0, "lastBytes": cp.lastBytes]
+            }
+            if let failure = r.failure { entry["failure"] = failure }
+            contenders.append(entry)
+        }
+        var document: [String: Any] = [
+            "machine": Machine.describe(), "events": events, "contenders": contenders,
+            "checks": checks.map { ["name": $0.name, "measured": $0.measured, "verdict": $0.verdict] },
+            "restartSeconds": restart.seconds,
+        ]
+        if let millis = state.millis { document["stateCheckpoint"] = ["keys": state.keys, "millis": millis, "bytes": state.bytes ?? 0] }
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+}
