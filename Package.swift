@@ -8,6 +8,7 @@
 //   SluiceRuntime                dataflow, state, checkpoints, time and windows, two-phase commit
 //   SluiceKafkaConnector         the partition-aware Kafka source and the transactional Kafka sink
 //   SluiceClickCount             the click-count playground's events, generator and job
+//   SluiceOps                    a job's status and Prometheus metrics over HTTP
 //   SluiceTestKit                embedded broker, child processes and exact-output checks
 //   sluice, click-generator, click-count-job, sluice-fixture   the executables
 import PackageDescription
@@ -36,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C shims.
@@ -106,6 +108,20 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // Operations: a job's status and Prometheus metrics over HTTP.
+        .target(
+            name: "SluiceOps",
+            dependencies: [
+                "SluiceRuntime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
         // The click-count playground.
         .target(
             name: "SluiceClickCount",
@@ -152,9 +168,11 @@ let package = Package(
         .executableTarget(
             name: "click-count-job",
             dependencies: [
-                "SluiceClickCount", "SluiceRuntime", "SluiceKafkaConnector",
+                "SluiceClickCount", "SluiceRuntime", "SluiceKafkaConnector", "SluiceOps",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

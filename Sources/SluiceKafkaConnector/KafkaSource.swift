@@ -135,6 +135,10 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     private var lastDiscovery = ContinuousClock.now
     private var malformedCounter: Counter?
     private var recordsCounter: Counter?
+    private var metricDimensions: [(String, String)] = []
+    private var metricsFactory: (any MetricsFactory)?
+    private var lagGauges: [TopicPartition: Gauge] = [:]
+    private var lastLagReport = ContinuousClock.now
 
     init(configuration: KafkaSourceConfiguration, deserializer: @escaping KafkaSource<Output>.Deserializer,
          partitionLister: KafkaSource<Output>.PartitionLister?) {
@@ -149,6 +153,8 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         parallelism = context.parallelism
         malformedCounter = Counter(label: "sluice_source_malformed_records", dimensions: context.metricDimensions, factory: context.metricsFactory)
         recordsCounter = Counter(label: "sluice_source_kafka_records", dimensions: context.metricDimensions, factory: context.metricsFactory)
+        metricDimensions = context.metricDimensions
+        metricsFactory = context.metricsFactory
 
         // Restored offsets: the union of every old subtask's splits; keep the ones this subtask owns now.
         var restored: [TopicPartition: Int64] = [:]
@@ -165,6 +171,8 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         settings.groupId = configuration.groupId
         settings.isolationLevel = .readCommitted
         settings.clientId = "sluice-source-\(subtaskIndex)"
+        // Consumer lag per partition comes from librdkafka's statistics.
+        settings.statisticsIntervalMs = 1000
         for (key, value) in configuration.consumerSettings { settings[key] = value }
         do {
             consumer = try KafkaConsumer(configuration: settings, logger: logger)
@@ -314,7 +322,23 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
             }
         }
         if produced > 0 { recordsCounter?.increment(by: produced) }
+        reportLag(consumer)
         return events.isEmpty ? .nothingAvailable : .moreAvailable
+    }
+
+    /// `sluice_source_kafka_lag{partition=...}`: records between the position and the partition's end,
+    /// from the consumer's latest statistics (refreshed every second).
+    private func reportLag(_ consumer: KafkaConsumer) {
+        guard ContinuousClock.now - lastLagReport >= .seconds(1), let factory = metricsFactory else { return }
+        lastLagReport = .now
+        guard let statistics = consumer.statistics else { return }
+        for tp in nextOffsets.keys {
+            guard let lag = statistics.partition(tp)?.consumerLag, lag >= 0 else { continue }
+            let gauge = lagGauges[tp] ?? Gauge(
+                label: "sluice_source_kafka_lag", dimensions: metricDimensions + [("partition", tp.description)], factory: factory)
+            lagGauges[tp] = gauge
+            gauge.record(lag)
+        }
     }
 
     public func snapshotState(checkpointId: Int64) throws -> [Data] {

@@ -2,10 +2,13 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 import SluiceClickCount
 import SluiceKafkaConnector
+import SluiceOps
 import SluiceRuntime
 
 @main
@@ -39,6 +42,8 @@ struct ClickCountJobCommand: AsyncParsableCommand {
     @Option(help: "What to do with malformed events: fail or skip.") var malformed = "fail"
     @Option(help: "Restarts inside the process before giving up.") var restartAttempts = 3
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
+    @Option(help: "Serve GET /status (JSON) and /metrics (Prometheus) on this loopback port; 0 picks a free one.")
+    var statusPort: Int?
     @Option(help: "Where SIGUSR1 / SIGUSR2 write savepoints (default: <checkpoint-dir>/savepoints).") var savepointDir: String?
     @Option(help: "Start from this savepoint or checkpoint (folder or its _metadata), e.g. with another -p.")
     var fromSavepoint: String?
@@ -72,7 +77,21 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         options.restartStrategy = restartAttempts > 0 ? .fixedDelay(attempts: restartAttempts, delayMillis: 500) : .none
         options.restoreFrom = fromSavepoint
 
+        // Metrics go to a Prometheus registry that /metrics serves; bootstrapped before the job declares any.
+        let registry = PrometheusCollectorRegistry()
+        if statusPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
         let env = try ClickCountJob.environment(options, logger: logger)
+        var statusServer: StatusServer?
+        if let statusPort {
+            let control = env.control
+            let server = try StatusServer.start(
+                port: statusPort, registry: registry,
+                status: { JobStatusReport(job: "click-count", status: control.status).json() }, logger: logger)
+            print("status: http://127.0.0.1:\(server.port)/status")
+            fflush(nil)  // operators and tests read the address from a pipe
+            statusServer = server
+        }
+        defer { statusServer?.stop() }
         let savepoints = SavepointSignals(
             control: env.control, directory: savepointDir ?? (checkpointDir.map { $0 + "/savepoints" }), logger: logger)
         savepoints.install()

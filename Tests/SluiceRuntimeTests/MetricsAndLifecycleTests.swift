@@ -30,6 +30,24 @@ import Testing
         // in = double 110 + even 110 + out 55; out = numbers 110 + double 110 + even 55.
         #expect(metrics.total("sluice_records_in_total") == 110 + 110 + 55)
         #expect(metrics.total("sluice_records_out_total") == 110 + 110 + 55)
+        // The status a status endpoint shows: ended, one restart, the last checkpoint and its figures.
+        let status = env.control.status
+        #expect(status.phase == .finished)
+        #expect(status.restarts == 1)
+        #expect(status.lastCompletedCheckpoint == result.lastCompletedCheckpoint)
+        #expect(status.lastCheckpointDurationMillis != nil && status.lastCheckpointBytes != nil)
+        #expect(status.lastFailure?.contains("Injected fault") == true)
+    }
+
+    @Test func statusSaysFailedWhenRestartsRunOut() throws {
+        let env = StreamExecutionEnvironment(testConfiguration(restart: .none))
+        env.fromSource(CollectionSource(Array(0..<10), onEmit: { index in
+            if index == 3 { throw InjectedFault(point: .afterSnapshot, checkpointId: 0) }
+        }), name: "numbers")
+            .sinkTo(CollectingSink(into: CollectedValues<Int>()), name: "out")
+        #expect(env.control.status.phase == .created)
+        #expect(throws: JobFailedError.self) { try env.execute() }
+        #expect(env.control.status.phase == .failed)
     }
 
     @Test func asyncExecutionCancelsWithTheTask() async throws {

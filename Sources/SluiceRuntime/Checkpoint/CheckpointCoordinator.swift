@@ -103,6 +103,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private let metrics: RuntimeMetrics
     private let faultInjector: FaultInjector
     private let onFailure: @Sendable (any Error) -> Void
+    /// Told of every completed checkpoint (not savepoints), for the job's status.
+    private let onCompleted: (@Sendable (Int64, Int64, Int64) -> Void)?
     private var tasks: [CoordinatedTask] = []
     private var vertices: [String: (parallelism: Int, maxParallelism: Int)] = [:]
     private var nextId: Int64
@@ -127,8 +129,10 @@ final class CheckpointCoordinator: @unchecked Sendable {
     init(
         config: CheckpointConfig, storage: any CheckpointStorage, clock: any RuntimeClock, logger: Logger,
         metrics: RuntimeMetrics, faultInjector: FaultInjector, firstCheckpointId: Int64,
-        onFailure: @escaping @Sendable (any Error) -> Void
+        onFailure: @escaping @Sendable (any Error) -> Void,
+        onCompleted: (@Sendable (_ id: Int64, _ durationMillis: Int64, _ bytes: Int64) -> Void)? = nil
     ) {
+        self.onCompleted = onCompleted
         self.config = config
         self.storage = storage
         self.clock = clock
@@ -368,6 +372,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
             lastCompletedId = id
             condition.unlock()
             logger.info("Checkpoint \(id) complete (\(metadata.totalStateBytes) bytes, \(duration) ms).")
+            onCompleted?(id, duration, Int64(clamping: metadata.totalStateBytes))
             storage.retainLatest(config.retainedCheckpoints, logger: logger)
         }
         defer { if let target { p.savepoint?.finish(.success(target.path)) } }

@@ -36,6 +36,24 @@ public enum RuntimeConfigurationError: Error, CustomStringConvertible {
     }
 }
 
+/// A running job's state as operators and status endpoints show it.
+public struct JobStatus: Sendable, Codable, Equatable {
+    public enum Phase: String, Sendable, Codable {
+        case created, running, restarting, finished, failed, cancelled, stoppedWithSavepoint
+    }
+
+    public var phase: Phase = .created
+    public var restarts = 0
+    public var lastCompletedCheckpoint: Int64?
+    public var lastCheckpointDurationMillis: Int64?
+    public var lastCheckpointBytes: Int64?
+    /// Wall-clock milliseconds since the epoch when the last checkpoint completed.
+    public var lastCheckpointCompletedAtMillis: Int64?
+    public var lastFailure: String?
+
+    public init() {}
+}
+
 /// Cancels a running job from any thread (e.g. a ServiceLifecycle graceful shutdown), and
 /// triggers checkpoints on demand.
 public final class JobControl: Sendable {
@@ -47,7 +65,16 @@ public final class JobControl: Sendable {
     private let state = Mutex(State())
     private let cancelWake = NSCondition()
 
+    private let currentStatus = Mutex(JobStatus())
+
     public init() {}
+
+    /// The job's phase, restarts and last completed checkpoint, from any thread.
+    public var status: JobStatus { currentStatus.withLock { $0 } }
+
+    func updateStatus(_ change: (inout JobStatus) -> Void) {
+        currentStatus.withLock { change(&$0) }
+    }
 
     /// Stops every task and makes `execute()` return `.cancelled`. Open transactions are aborted.
     public func cancel() {
@@ -245,20 +272,33 @@ struct JobExecutor: Sendable {
         let restartCounter = metrics.jobCounter("sluice_restarts_total")
         while true {
             let restore = restorePoint(firstAttempt: restarts == 0, logger: logger)
+            control.updateStatus { $0.phase = .running }
             let (outcome, lastCompleted, stopPath) = runAttempt(restore: restore)
             switch outcome {
             case .finished:
                 if let stopPath {
+                    control.updateStatus { $0.phase = .stoppedWithSavepoint }
                     return JobResult(status: .stoppedWithSavepoint(stopPath), restarts: restarts, lastCompletedCheckpoint: lastCompleted)
                 }
+                control.updateStatus { $0.phase = .finished }
                 return JobResult(status: .finished, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
             case .cancelled:
+                control.updateStatus { $0.phase = .cancelled }
                 return JobResult(status: .cancelled, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
             case .failed(let error):
                 let failedAfter = restarts
                 guard case .restart(let delay) = decider.onFailure(at: configuration.clock.nowMillis()) else {
                     logger.error("Job '\(configuration.jobName)' failed: \(error)")
+                    control.updateStatus {
+                        $0.phase = .failed
+                        $0.lastFailure = "\(error)"
+                    }
                     throw JobFailedError(underlying: error, restarts: failedAfter)
+                }
+                control.updateStatus {
+                    $0.phase = .restarting
+                    $0.restarts = decider.restarts
+                    $0.lastFailure = "\(error)"
                 }
                 restartCounter.increment()
                 logger.warning("Job '\(configuration.jobName)' failed (\(error)); restart \(restarts) in \(delay) ms.")
@@ -278,7 +318,15 @@ struct JobExecutor: Sendable {
         let coordinator = CheckpointCoordinator(
             config: configuration.checkpointing, storage: storage, clock: configuration.clock, logger: logger,
             metrics: metrics, faultInjector: configuration.faultInjector ?? .disabled, firstCheckpointId: firstCheckpointId,
-            onFailure: { monitor.fail($0) })
+            onFailure: { monitor.fail($0) },
+            onCompleted: { [control] id, durationMillis, bytes in
+                control.updateStatus {
+                    $0.lastCompletedCheckpoint = id
+                    $0.lastCheckpointDurationMillis = durationMillis
+                    $0.lastCheckpointBytes = bytes
+                    $0.lastCheckpointCompletedAtMillis = Int64(Date().timeIntervalSince1970 * 1000)
+                }
+            })
         let chains = ExecutionPlanner.chains(vertices, chaining: configuration.chaining)
         let settings = TaskSettings(
             logger: logger, metrics: metrics, clock: configuration.clock, faultInjector: configuration.faultInjector ?? .disabled,
