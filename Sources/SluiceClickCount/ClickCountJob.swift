@@ -23,6 +23,10 @@ public struct ClickCountJobOptions: Sendable {
     public var malformedRecords: MalformedRecordPolicy = .fail
     public var restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delayMillis: 1000)
     public var transactionTimeout: Duration = .seconds(900)
+    /// A partition without records for this long stops holding the watermark back (the playground's
+    /// 5 s). An outage longer than this can make records late: when the partitions come back one
+    /// after the other, the first one alone moves the watermark (Flink's idleness semantics).
+    public var idlenessMillis: Int64 = ClickCountJob.idlenessMillis
     /// Start from this savepoint or checkpoint (folder or its `_metadata`), e.g. with another parallelism.
     public var restoreFrom: String?
 
@@ -57,7 +61,7 @@ public enum ClickCountJob {
             deserializer: { record in try ClickEvent.decode(record.value ?? []) })
         let watermarks: WatermarkStrategy<ClickEvent> = options.eventTime
             ? WatermarkStrategy<ClickEvent>.boundedOutOfOrderness(outOfOrdernessMillis)
-                .withIdleness(idlenessMillis)
+                .withIdleness(options.idlenessMillis)
                 .withTimestampAssigner { event, _ in event.timestamp }
             : .noWatermarks
         var clicks = env.fromSource(source, name: "ClickEvent Source", parallelism: options.parallelism, watermarkStrategy: watermarks)

@@ -33,6 +33,8 @@ struct ClickCountJobCommand: AsyncParsableCommand {
     @Flag(help: "Checkpoint every --checkpoint-interval-ms (needed for exactly-once).") var checkpointing = false
     @Option(help: "Checkpoint interval in milliseconds.") var checkpointIntervalMs = 1000
     @Flag(help: "Event-time windows (otherwise processing time).") var eventTime = false
+    @Option(help: "Milliseconds without records after which a partition no longer holds the watermark back.")
+    var idlenessMs: Int64 = ClickCountJob.idlenessMillis
     @Flag(help: "Add an operator that sleeps 100 ms per event in even minutes.") var backpressure = false
     @Option(help: "none, atLeastOnce or exactlyOnce.") var deliveryGuarantee = "exactlyOnce"
     @Option(help: "Prefix of the sink's transactional ids (unique per job, stable across restarts).")
@@ -69,6 +71,7 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         options.checkpointDirectory = checkpointDir
         options.checkpointInterval = checkpointing ? .milliseconds(checkpointIntervalMs) : nil
         options.eventTime = eventTime
+        options.idlenessMillis = idlenessMs
         options.backpressure = backpressure
         options.deliveryGuarantee = DeliveryGuarantee(rawValue: deliveryGuarantee) ?? .exactlyOnce
         options.transactionalIdPrefix = transactionalIdPrefix
