@@ -33,11 +33,14 @@ public final class KafkaProducer: Sendable {
     /// and retries, up to `timeout`, then throws `.queueFull`. Other errors (unknown partition, record
     /// too large, fatal producer state) throw at once.
     public func produce(_ record: ProducerRecord, timeout: Duration = .seconds(30)) throws(KafkaError) {
+        // The common case enqueues at once: the clock is read only once the queue is full.
+        guard let first = enqueue(record, waiter: nil) else { return }
+        guard first.kind == .queueFull else { throw first }
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while true {
+            rd_kafka_poll(client.pointer, 10)
             guard let error = enqueue(record, waiter: nil) else { return }
             guard error.kind == .queueFull, ContinuousClock.now < deadline else { throw error }
-            rd_kafka_poll(client.pointer, 10)
         }
     }
 
