@@ -52,6 +52,22 @@ struct BrokerDownTests {
         error.kind == .brokerUnreachable || error.kind == .timedOut
     }
 
+    /// Waits for the job to end and returns the error its failure wraps, recording an issue (and
+    /// returning nil) when it did not fail or failed with something else than `E`.
+    static func failure<E: Error>(of job: RunningJob, as _: E.Type, timeout: TimeInterval) async throws -> E? {
+        let outcome = try await job.ended(timeout: timeout)
+        guard case .failure(let error) = outcome else {
+            Issue.record("the job did not fail: \(outcome)")
+            return nil
+        }
+        let failure = try #require(error as? JobFailedError, "\(error)")
+        guard let typed = failure.underlying as? E else {
+            Issue.record("not a \(E.self): \(failure.underlying)")
+            return nil
+        }
+        return typed
+    }
+
     @Test func sourceFailsWithATypedError() async throws {
         let job = RunningJob.start {
             let env = StreamExecutionEnvironment(runtimeConfiguration("source-down", parallelism: 1))
@@ -61,14 +77,9 @@ struct BrokerDownTests {
                 .sinkTo(DiscardingSink<String>(), name: "sink")
             return env
         }
-        let outcome = try await job.ended(timeout: 60)
-        guard case .failure(let error) = outcome else {
-            Issue.record("the job did not fail: \(outcome)")
-            return
-        }
-        let failure = try #require(error as? JobFailedError, "\(error)")
-        guard case .kafka(let kafkaError, let context) = failure.underlying as? KafkaSourceError else {
-            Issue.record("not a Kafka source error: \(failure.underlying)")
+        guard let error = try await Self.failure(of: job, as: KafkaSourceError.self, timeout: 60) else { return }
+        guard case .kafka(let kafkaError, let context) = error else {
+            Issue.record("not a Kafka error: \(error)")
             return
         }
         #expect(Self.isUnreachable(kafkaError), "\(kafkaError)")
@@ -85,14 +96,9 @@ struct BrokerDownTests {
                 .sinkTo(KafkaExactlyOnceSink(configuration: sink, serializer: textRecord), name: "sink")
             return env
         }
-        let outcome = try await job.ended(timeout: 90)
-        guard case .failure(let error) = outcome else {
-            Issue.record("the job did not fail: \(outcome)")
-            return
-        }
-        let failure = try #require(error as? JobFailedError, "\(error)")
-        guard case .kafka(let kafkaError, let context) = failure.underlying as? KafkaSinkError else {
-            Issue.record("not a Kafka sink error: \(failure.underlying)")
+        guard let error = try await Self.failure(of: job, as: KafkaSinkError.self, timeout: 90) else { return }
+        guard case .kafka(let kafkaError, let context) = error else {
+            Issue.record("not a Kafka error: \(error)")
             return
         }
         #expect(Self.isUnreachable(kafkaError), "\(kafkaError)")
@@ -110,14 +116,9 @@ struct BrokerDownTests {
                 .sinkTo(KafkaAtLeastOnceSink(configuration: sink, serializer: textRecord), name: "sink")
             return env
         }
-        let outcome = try await job.ended(timeout: 60)
-        guard case .failure(let error) = outcome else {
-            Issue.record("the job did not fail: \(outcome)")
-            return
-        }
-        let failure = try #require(error as? JobFailedError, "\(error)")
-        guard case .deliveryFailed(let count, let first) = failure.underlying as? KafkaSinkError else {
-            Issue.record("not a delivery failure: \(failure.underlying)")
+        guard let error = try await Self.failure(of: job, as: KafkaSinkError.self, timeout: 60) else { return }
+        guard case .deliveryFailed(let count, let first) = error else {
+            Issue.record("not a delivery failure: \(error)")
             return
         }
         #expect(count == 3)
