@@ -353,7 +353,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
     public func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle {
         // A savepoint folder never references shared/: it must stay self-contained.
         let scope: StateFileScope = snapshotFolder == nil ? scope : .exclusive
-        let placeholder = StateFileHandle(name: Self.sanitize(name), scope: scope, length: 0, checksum: 0)
+        let placeholder = StateFileHandle(name: Self.sanitizeFileName(name), scope: scope, length: 0, checksum: 0)
         let destination = stateFileLocation(placeholder, checkpointId: checkpointId)
         let dir = (destination as NSString).deletingLastPathComponent
         try Self.makeDirectory(dir)
@@ -425,6 +425,11 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
     }
 
+    /// Like `sanitize`, keeping dots after the first character (file extensions of state files).
+    static func sanitizeFileName(_ name: String) -> String {
+        String(name.enumerated().map { i, c in c.isLetter || c.isNumber || c == "-" || c == "_" || (c == "." && i > 0) ? c : "_" })
+    }
+
     static func makeDirectory(_ path: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -486,7 +491,7 @@ public final class InMemoryCheckpointStorage: CheckpointStorage {
     public func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle {
         let dir = filesFolder(checkpointId)
         try FileSystemCheckpointStorage.makeDirectory(dir)
-        let safe = FileSystemCheckpointStorage.sanitize(name)
+        let safe = FileSystemCheckpointStorage.sanitizeFileName(name)
         let (length, checksum) = try StateFiles.copyDurably(from: localPath, to: "\(dir)/\(safe)")
         return StateFileHandle(name: safe, scope: .exclusive, length: length, checksum: checksum)
     }
