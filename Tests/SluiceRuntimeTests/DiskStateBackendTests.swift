@@ -465,3 +465,61 @@ func read(_ keys: [String], from backend: DiskKeyedStateBackend<String>, state: 
         #expect(onDisk == referenced)
     }
 }
+
+/// Speed of the on-disk backend. Measurements, not assertions: run only with SLUICE_BENCH=1, in release:
+/// `SLUICE_BENCH=1 swift test -c release -Xswiftc -enable-testing --filter DiskStateBenchmarks`.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["SLUICE_BENCH"] != nil), .serialized)
+struct DiskStateBenchmarks {
+    func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    @Test func millionKeysAndCheckpoints() throws {
+        let keys = 1_000_000
+        let root = temporaryDirectory("diskbench")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let storage = FileSystemCheckpointStorage(directory: "\(root)/checkpoints")
+        let options = DiskStateBackendOptions(directory: "\(root)/work", cacheBytes: 64 << 20)
+        let range = KeyGroupRange(start: 0, end: 127)
+        func make(_ restore: KeyedStateRestore?) throws -> DiskKeyedStateBackend<Int> {
+            try DiskKeyedStateBackend<Int>(
+                options: options, operatorID: "count", subtaskIndex: 0, keyGroupRange: range, maxParallelism: 128,
+                keySerializer: AnyStateSerializer(BinaryCodableSerializer<Int>()), restore: restore)
+        }
+        let backend = try make(nil)
+        let state = try backend.valueState(ValueStateDescriptor<Int>("count"))
+        let put = try seconds {
+            for key in 0..<keys {
+                backend.setCurrentKey(key, keyGroup: KeyGroups.keyGroup(for: key, maxParallelism: 128))
+                state.update(key &* 7)
+            }
+            try backend.throwIfFailed()
+        }
+        var sum = 0
+        let get = try seconds {
+            for key in 0..<keys {
+                backend.setCurrentKey(key, keyGroup: KeyGroups.keyGroup(for: key, maxParallelism: 128))
+                sum &+= state.value() ?? 0
+            }
+            try backend.throwIfFailed()
+        }
+        var full = KeyedStateSnapshot(blob: [], files: [])
+        let fullTime = try seconds { full = try backend.snapshot(checkpointId: 1, storage: storage) }
+        for key in 0..<1_000 {
+            backend.setCurrentKey(key, keyGroup: KeyGroups.keyGroup(for: key, maxParallelism: 128))
+            state.update(-key)
+        }
+        var incremental = KeyedStateSnapshot(blob: [], files: [])
+        let incrementalTime = try seconds { incremental = try backend.snapshot(checkpointId: 2, storage: storage) }
+        let handle = try storage.writeState(checkpointId: 2, name: "count-0", blobs: [incremental.blob])[0]
+        let blob = try storage.read(try #require(handle), checkpointId: 2)
+        let restoreTime = try seconds { _ = try make(KeyedStateRestore(checkpointId: 2, blobs: [blob], storage: storage)) }
+        let fullBytes = full.files.reduce(0) { $0 + $1.length }
+        let added = incremental.files.filter { !full.files.contains($0) }.reduce(0) { $0 + $1.length }
+        print(String(format: "BENCH disk backend, %d keys: put %.2f s (%.0f/s), get %.2f s (%.0f/s) [%d]", keys, put, Double(keys) / put, get, Double(keys) / get, sum & 1))
+        print(String(format: "BENCH disk backend: full checkpoint %.3f s, %llu bytes; after 1,000 changes incremental %.3f s, %llu bytes; restore %.3f s",
+                     fullTime, fullBytes, incrementalTime, added, restoreTime))
+    }
+}

@@ -214,7 +214,14 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
                 }
             }
         }
-        return (metadata, FileSystemCheckpointStorage(snapshotFolder: folder))
+        let storage = FileSystemCheckpointStorage(snapshotFolder: folder)
+        for file in metadata.stateFiles {
+            let location = storage.stateFileLocation(file, checkpointId: metadata.checkpointId)
+            guard FileManager.default.fileExists(atPath: location) else {
+                throw CheckpointStorageError.unusableSnapshot(path: path, reason: "its state file \(location) is missing")
+            }
+        }
+        return (metadata, storage)
     }
 
     public func metadataPath(_ id: Int64) -> String { "\(folder(id))/\(Self.metadataName)" }
