@@ -466,6 +466,35 @@ func read(_ keys: [String], from backend: DiskKeyedStateBackend<String>, state: 
     }
 }
 
+/// Event-time windows (map state + timers) on the on-disk backend with the in-memory checkpoint
+/// storage (full copies), a crash and an in-process restart: exactly the windows of a clean run.
+@Suite struct DiskStateBackendWindowTests {
+    @Test func windowsSurviveAnInProcessRestart() throws {
+        let clicks = (0..<400).map { Click(page: "p\($0 % 7)", ts: Int64($0) * 10) }
+        let store = InMemoryTransactionalStore<String>()
+        let faults = FaultInjector(point: .afterCheckpointCompleteBeforeCommit, checkpointId: 3)
+        var config = testConfiguration(restart: .fixedDelay(attempts: 2, delayMillis: 0), faults: faults, parallelism: 2)
+        let work = temporaryDirectory("diskwindows")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        config.stateBackend = .disk(directory: work)
+        let env = StreamExecutionEnvironment(config)
+        env.fromSource(
+            CollectionSource(clicks, recordsPerPoll: 5, checkpointEvery: 40), name: "clicks", parallelism: 1,
+            watermarkStrategy: WatermarkStrategy<Click>.boundedOutOfOrderness(0).withTimestampAssigner { click, _ in click.ts })
+            .keyBy { $0.page }
+            .window(TumblingEventTimeWindows(sizeMillis: 1000))
+            .count()
+            .map { "\($0.key)@\($0.window.start)=\($0.value)" }
+            .sinkTo(TransactionalCollectingSink(store: store), name: "sink")
+        let result = try env.execute()
+        #expect(faults.hasFired)
+        #expect(result.restarts == 1)
+        var counts: [String: Int] = [:]
+        for click in clicks { counts["\(click.page)@\(click.ts / 1000 * 1000)", default: 0] += 1 }
+        #expect(store.committedValues.sorted() == counts.map { "\($0.key)=\($0.value)" }.sorted())
+    }
+}
+
 /// Speed of the on-disk backend. Measurements, not assertions: run only with SLUICE_BENCH=1, in release:
 /// `SLUICE_BENCH=1 swift test -c release -Xswiftc -enable-testing --filter DiskStateBenchmarks`.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["SLUICE_BENCH"] != nil), .serialized)
