@@ -191,6 +191,24 @@ func read(_ keys: [String], from backend: DiskKeyedStateBackend<String>, state: 
         #expect(read(keys, from: restored, state: try restored.valueState(valueDescriptor)) == expected)
     }
 
+    /// Working folders of killed processes are removed when a backend starts; live ones are kept.
+    @Test func leftoverWorkingFoldersOfDeadProcessesAreRemoved() throws {
+        let harness = DiskCheckpointHarness()
+        try FileManager.default.createDirectory(atPath: harness.options.directory, withIntermediateDirectories: true)
+        // A child that exits at once: its pid is then not running.
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        let dead = "\(harness.options.directory)/count-0-abcdef12.pid\(child.processIdentifier)"
+        let alive = "\(harness.options.directory)/count-1-abcdef12.pid1"
+        for folder in [dead, alive] { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        let backend = try harness.backend(DiskCheckpointHarness.range(0, of: 1))
+        #expect(!FileManager.default.fileExists(atPath: dead))
+        #expect(FileManager.default.fileExists(atPath: alive))
+        #expect(backend.keyGroupRange.count == 16)
+    }
+
     /// A shared file is deleted exactly when the last retained checkpoint referencing it is dropped.
     @Test func sharedFilesAreDeletedWhenNoRetainedCheckpointNeedsThem() throws {
         let harness = DiskCheckpointHarness(maxTrackedChanges: 50)

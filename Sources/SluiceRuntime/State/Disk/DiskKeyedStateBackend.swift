@@ -57,7 +57,8 @@ final class DiskKeyedStateBackend<Key: Hashable & Sendable>: KeyedStateBackend {
         let safeID = FileSystemCheckpointStorage.sanitize(operatorID)
         let unique = UUID().uuidString.prefix(8).lowercased()
         fileStem = "\(safeID)-\(subtaskIndex)-\(unique)"
-        workDirectory = "\(options.directory)/\(fileStem)"
+        Self.removeLeftovers(in: options.directory)
+        workDirectory = "\(options.directory)/\(fileStem).pid\(getpid())"
         try FileSystemCheckpointStorage.makeDirectory(workDirectory)
         let databasePath = "\(workDirectory)/state.db"
 
@@ -110,6 +111,20 @@ final class DiskKeyedStateBackend<Key: Hashable & Sendable>: KeyedStateBackend {
     deinit {
         store.close()
         try? FileManager.default.removeItem(atPath: workDirectory)
+    }
+
+    /// Removes working folders of processes that no longer run (killed before they could clean up).
+    /// Folders end in `.pid<N>`; only those whose process is gone are touched, so jobs of other live
+    /// processes sharing the directory keep theirs.
+    static func removeLeftovers(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names {
+            guard let marker = name.range(of: ".pid", options: .backwards),
+                  let pid = Int32(name[marker.upperBound...]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
+            }
+        }
     }
 
     // MARK: keys
