@@ -484,6 +484,44 @@ func read(_ keys: [String], from backend: DiskKeyedStateBackend<String>, state: 
     }
 }
 
+extension DiskStateBackendJobTests {
+    /// A restarted job whose latest checkpoint lost a shared file fails with the typed error instead
+    /// of starting with empty state.
+    @Test func jobWithAMissingSharedFileFailsInsteadOfLosingState() throws {
+        let words = (0..<300).map { "k\($0 % 5)" }
+        let directory = temporaryDirectory("diskmissing")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = InMemoryTransactionalStore<String>()
+        func run(crashAt: Int64?) throws {
+            var config = testConfiguration(
+                checkpointing: CheckpointConfig(directory: "\(directory)/checkpoints"),
+                faults: crashAt.map { FaultInjector(point: .afterCheckpointCompleteBeforeCommit, checkpointId: $0) } ?? .disabled)
+            config.stateBackend = .disk(directory: "\(directory)/work")
+            let env = StreamExecutionEnvironment(config)
+            env.fromSource(CollectionSource(words, recordsPerPoll: 10, checkpointEvery: 50), name: "words")
+                .keyBy { $0 }
+                .process(name: "count", RunningCount())
+                .sinkTo(TransactionalCollectingSink(store: store), name: "sink")
+            _ = try env.execute()
+        }
+        #expect(throws: JobFailedError.self) { try run(crashAt: 3) }
+        let storage = FileSystemCheckpointStorage(directory: "\(directory)/checkpoints")
+        let latest = try #require(storage.latestCompleted(logger: Logger(label: "test")))
+        let full = try #require(latest.stateFiles.first { $0.name.hasSuffix(".db") })
+        try FileManager.default.removeItem(atPath: "\(storage.sharedDirectory)/\(full.name)")
+        do {
+            try run(crashAt: nil)
+            Issue.record("the job started without its state")
+        } catch let error as JobFailedError {
+            guard case CheckpointStorageError.missingStateFile(let path, let id)? = error.underlying as? CheckpointStorageError else {
+                Issue.record("unexpected failure: \(error)")
+                return
+            }
+            #expect(path.hasSuffix(full.name) && id == latest.checkpointId)
+        }
+    }
+}
+
 /// Event-time windows (map state + timers) on the on-disk backend with the in-memory checkpoint
 /// storage (full copies), a crash and an in-process restart: exactly the windows of a clean run.
 @Suite struct DiskStateBackendWindowTests {
