@@ -400,6 +400,14 @@ func read(_ keys: [String], from backend: DiskKeyedStateBackend<String>, state: 
         #expect(read(["a", "b"], from: restored, state: try restored.valueState(valueDescriptor)) == ["a": "2", "b": "1"])
     }
 
+    @Test func invalidOptionsAreRefusedByExecute() throws {
+        var config = testConfiguration()
+        config.stateBackend = .disk(DiskStateBackendOptions(directory: "", cacheBytes: 0))
+        let env = StreamExecutionEnvironment(config)
+        env.fromSource(CollectionSource([1]), name: "one").sinkTo(CollectingSink(into: CollectedValues<Int>()))
+        #expect(throws: RuntimeConfigurationError.self) { try env.execute() }
+    }
+
     @Test func metadataCarriesStateFiles() throws {
         let file = StateFileHandle(name: "7-count-0-abc.db", scope: .shared, length: 123, checksum: 0xDEAD)
         let metadata = CheckpointMetadata(

@@ -10,6 +10,16 @@ public enum StateBackendChoice: Sendable, Equatable {
 
     /// The on-disk backend with default options, its working files under `directory`.
     public static func disk(directory: String) -> StateBackendChoice { .disk(DiskStateBackendOptions(directory: directory)) }
+
+    func validate() throws {
+        guard case .disk(let options) = self else { return }
+        guard !options.directory.isEmpty, options.cacheBytes > 0, options.maxTrackedChanges > 0,
+              options.maxChangeLogRatio > 0, options.maxChangeLogRatio.isFinite else {
+            throw RuntimeConfigurationError.invalid(
+                "The on-disk state backend needs a directory, cacheBytes > 0, maxTrackedChanges > 0 and a positive maxChangeLogRatio "
+                    + "(got '\(options.directory)', \(options.cacheBytes), \(options.maxTrackedChanges), \(options.maxChangeLogRatio)).")
+        }
+    }
 }
 
 /// Settings of the on-disk keyed state backend.
