@@ -318,4 +318,10 @@ final class GeneralWindowOperator<Key: StateKey, In: Sendable, Acc, Out: Sendabl
     }
 
     var droppedLateRecords: Int64 { lateDropped }
+
+    /// Entries in all window state tables and timers (zero once every window was cleaned up).
+    var stateEntryCount: Int {
+        windowContents.totalCount + mergingSet.totalCount + triggerValues.totalCount + windowTimers.totalCount
+            + timers.eventTimers.count + timers.processingTimers.count
+    }
 }

@@ -74,6 +74,9 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
 
     func isEmpty(keyGroupIndex index: Int) -> Bool { maps[index].isEmpty }
 
+    /// Entries over all keys (tests check that state is cleaned up).
+    var totalCount: Int { maps.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } } }
+
     func write(keyGroupIndex index: Int, to writer: inout BinaryWriter) throws {
         let map = maps[index]
         writer.writeVarUInt(UInt64(map.count))
