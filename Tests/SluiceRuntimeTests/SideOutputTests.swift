@@ -92,6 +92,13 @@ struct SideOutputJob {
         #expect(throws: RuntimeConfigurationError.self) { try env.execute() }
     }
 
+    @Test func settingsOnASideOutputItselfAreRefused() throws {
+        let env = StreamExecutionEnvironment(testConfiguration())
+        let split = env.fromCollection([Click(page: "a", ts: 1)]).keyBy { $0.page }.process(OddSplitter())
+        split.sideOutput(OddSplitter.odd).setParallelism(3).sinkTo(CollectingSink(into: CollectedValues<Click>()))
+        #expect(throws: RuntimeConfigurationError.self) { try env.execute() }
+    }
+
     @Test func lateWindowDataGoesToItsSideOutputInAJob() throws {
         // One record per poll and no out-of-orderness: the watermark follows each record.
         let clicks = [1, 5, 12, 3, 14, 2, 30].map { Click(page: "a", ts: Int64($0)) }

@@ -81,6 +81,7 @@ public struct DataStream<T: Sendable> {
 
     @discardableResult
     public func setParallelism(_ parallelism: Int) -> DataStream<T> {
+        guard refuseOnSideOutput("setParallelism") else { return self }
         env.draft(nodeId)?.parallelism = parallelism
         return self
     }
@@ -88,8 +89,17 @@ public struct DataStream<T: Sendable> {
     /// Starts a new chain at this operator (it gets its own thread).
     @discardableResult
     public func disableChaining() -> DataStream<T> {
+        guard refuseOnSideOutput("disableChaining") else { return self }
         env.draft(nodeId)?.chainable = false
         return self
+    }
+
+    /// A side output is no operator of its own: settings on it would change its producer.
+    private func refuseOnSideOutput(_ call: String) -> Bool {
+        guard let sideOutput, let draft = env.draft(nodeId) else { return true }
+        draft.declarationErrors.append(
+            "\(call)() was called on side output '\(sideOutput)' of '\(draft.name)': call it on the operator that reads the side output.")
+        return false
     }
 
     /// Writes to a two-phase-commit sink (exactly-once). `sink` is evaluated once per subtask
