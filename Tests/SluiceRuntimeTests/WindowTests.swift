@@ -226,3 +226,101 @@ struct EarlyOn42Trigger: Trigger {
         #expect(h.output.emitted == [result("a", window(0, 25), 3)])
     }
 }
+
+/// Sum of timestamps, mergeable (for sessions).
+struct SumOfTimestamps: MergeableAggregateFunction {
+    func createAccumulator() -> Int64 { 0 }
+    func add(_ value: Click, to accumulator: inout Int64) { accumulator += value.ts }
+    func result(_ accumulator: Int64) -> Int64 { accumulator }
+    func merge(_ a: Int64, _ b: Int64) -> Int64 { a + b }
+}
+
+@Suite struct WindowFunctionTests {
+    @Test func aggregateWithProcessWindowFunctionSeesTheResultAndTheWindow() throws {
+        let describe = ProcessWindowClosure<String, Int64, String> { key, context, results, out in
+            try out.collect("\(key) \(context.window) \(results) wm=\(context.currentWatermark)")
+        }
+        let h = try OperatorHarness<Click, String> {
+            $0.keyBy { $0.page }.window(EventTimeSessionWindows(gapMillis: 10)).aggregate(SumOfTimestamps(), process: describe)
+        }
+        for ts: Int64 in [1, 30, 5, 33] { try h.element(click("a", ts), ts) }
+        try h.watermark(100)
+        #expect(h.output.records == ["a [1, 15) [6] wm=100", "a [30, 43) [63] wm=100"])
+    }
+
+    @Test func mergeableAggregateOnSessionsAndUnmergeableIsRefused() throws {
+        let h = try OperatorHarness<Click, WindowResult<String, Int64>> {
+            $0.keyBy { $0.page }.window(EventTimeSessionWindows(gapMillis: 10)).aggregate(SumOfTimestamps())
+        }
+        for ts: Int64 in [1, 12, 6] { try h.element(click("a", ts), ts) }
+        try h.watermark(100)
+        #expect(h.output.records == [WindowResult(key: "a", window: window(1, 22), value: 19)])
+        #expect(throws: WindowError.self) {
+            _ = try OperatorHarness<Click, WindowResult<String, Int64>> {
+                $0.keyBy { $0.page }.window(EventTimeSessionWindows(gapMillis: 10)).aggregate(AverageTimestamp())
+            }
+        }
+    }
+
+    @Test func eventTimeWindowsRefuseRecordsWithoutTimestamp() throws {
+        let h = try OperatorHarness<Click, WindowResult<String, Int>> {
+            $0.keyBy { $0.page }.window(SlidingEventTimeWindows(sizeMillis: 10, slideMillis: 5)).count()
+        }
+        #expect(throws: WindowError.self) { try h.element(click("a", 1), nil) }
+    }
+}
+
+/// Session windows in a running job with checkpoints: a crash and restart, and a restore with
+/// another parallelism, give exactly the sessions of an undisturbed run.
+struct SessionJob {
+    /// Per page, bursts of 20 clicks 10 ms apart, then 200 ms of silence: sessions of 20.
+    let clicks: [Click] = (0..<200).filter { ($0 / 20) % 2 == 0 }.flatMap { i in
+        (0..<3).map { page in Click(page: "p\(page)", ts: Int64(i * 10 + page)) }
+    }
+    let store = InMemoryTransactionalStore<String>()
+    let directory = temporaryDirectory("sessions")
+
+    @discardableResult
+    func run(parallelism: Int, faults: FaultInjector = .disabled, restart: RestartStrategy = .none) throws -> JobResult {
+        let env = StreamExecutionEnvironment(testConfiguration(
+            checkpointing: CheckpointConfig(directory: directory), restart: restart, faults: faults, parallelism: parallelism))
+        let strategy = WatermarkStrategy<Click>.boundedOutOfOrderness(0).withTimestampAssigner { click, _ in click.ts }
+        env.fromSource(CollectionSource(clicks, recordsPerPoll: 5, checkpointEvery: 40), name: "clicks", parallelism: 1, watermarkStrategy: strategy)
+            .keyBy { $0.page }
+            .window(EventTimeSessionWindows(gapMillis: 50))
+            .count(name: "sessions")
+            .map(name: "format") { "\($0.key) \($0.window) \($0.value)" }
+            .sinkTo(TransactionalCollectingSink(store: store, name: "sessions"), name: "sink")
+        return try env.execute()
+    }
+
+    var expected: [String] {
+        (0..<3).flatMap { page in
+            stride(from: 0, to: 200, by: 40).map { first in
+                "p\(page) [\(first * 10 + page), \((first + 19) * 10 + page + 50)) 20"
+            }
+        }.sorted()
+    }
+}
+
+@Suite struct SessionJobTests {
+    @Test func sessionsAreExactlyOnceAcrossARestart() throws {
+        let job = SessionJob()
+        let faults = FaultInjector(point: .afterSnapshot, checkpointId: 4)
+        let result = try job.run(parallelism: 2, faults: faults, restart: .fixedDelay(attempts: 2, delayMillis: 0))
+        #expect(faults.hasFired)
+        #expect(result.restarts == 1)
+        #expect(job.store.committedValues.sorted() == job.expected)
+    }
+
+    @Test func openSessionsMoveToAnotherParallelism() throws {
+        let job = SessionJob()
+        #expect(throws: JobFailedError.self) {
+            try job.run(parallelism: 2, faults: FaultInjector(point: .afterCheckpointCompleteBeforeCommit, checkpointId: 5))
+        }
+        let result = try job.run(parallelism: 3)
+        #expect(result.status == .finished)
+        #expect(job.store.committedValues.sorted() == job.expected)
+        #expect(job.store.unfinishedTransactions.isEmpty)
+    }
+}
