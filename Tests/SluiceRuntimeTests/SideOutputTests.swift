@@ -127,3 +127,48 @@ struct SideOutputJob {
         #expect(late.values == [2])
     }
 }
+
+/// Records the watermarks and idle status a side-output writer gets.
+final class WatermarkLog: WatermarkTarget {
+    var events: [String] = []
+    func emitWatermark(_ watermark: Int64) throws { events.append("wm \(watermark)") }
+    func emitIdleStatus(_ idle: Bool) throws { events.append("idle \(idle)") }
+}
+
+@Suite struct SideOutputUnitTests {
+    @Test func processWindowFunctionEmitsToASideOutput() throws {
+        let notes = OutputTag<String>("notes")
+        let h = try OperatorHarness<Click, Int> {
+            $0.keyBy { $0.page }.window(TumblingEventTimeWindows(sizeMillis: 10)).process(ProcessWindowClosure<String, Click, Int> { key, context, elements, out in
+                try out.collect(elements.count)
+                try context.output(notes, "\(key) \(context.window)")
+            })
+        }
+        try h.element(Click(page: "a", ts: 3), 3)
+        try h.element(Click(page: "a", ts: 4), 4)
+        try h.watermark(20)
+        #expect(h.output.emitted == [.record(2, timestamp: 9), .watermark(20)])
+        #expect(h.notes.emitted == [.record("a [0, 10)", timestamp: 9)])
+    }
+
+    @Test func operatorsWithSideOutputsSendWatermarksAndIdlenessDownThem() throws {
+        let log = WatermarkLog()
+        let main = CapturingOutput<String>()
+        let factory = TypedNodeFactory<String, String> { setup, output in
+            MapOperator(setup: setup, output: output, function: { $0 })
+        }
+        let env = StreamExecutionEnvironment(testConfiguration())
+        let setup = OperatorSetup(
+            operatorID: "map", subtaskIndex: 0, parallelism: 1, maxParallelism: 128, logger: env.configuration.logger,
+            metrics: RuntimeMetrics(factory: TestMetrics(), jobName: "test"), restore: nil, clock: ManualClock(),
+            faultInjector: .disabled, services: TaskServices(requestCheckpoint: {}, firstCheckpointId: 1),
+            sideOutputs: SideOutputs(outputs: [:], watermarkTargets: [log]))
+        let link = try factory.instantiate(setup: setup, downstream: main, counter: RecordCounter())
+        let op = try #require(link.op as? MapOperator<String, String>)
+        try op.processElement("x", timestamp: 1)
+        try op.processWatermark(5)
+        try op.processIdleStatus(true)
+        #expect(main.emitted == [.record("x", timestamp: 1), .watermark(5)])
+        #expect(log.events == ["wm 5", "idle true"])
+    }
+}

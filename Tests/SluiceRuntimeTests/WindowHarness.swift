@@ -32,6 +32,8 @@ final class OperatorHarness<In: Sendable & Equatable, Out: Sendable & Equatable>
     let output = CapturingOutput<Out>()
     let late = CapturingOutput<In>()
     let lateTag: String?
+    /// Side output of strings (tag id `notes`), e.g. from a process window function.
+    let notes = CapturingOutput<String>()
     let metrics = TestMetrics()
     private(set) var op: OneInputOperator<In, Out>
 
@@ -48,11 +50,12 @@ final class OperatorHarness<In: Sendable & Equatable, Out: Sendable & Equatable>
         self.factory = factory
         self.clock = clock
         self.lateTag = lateTag
-        op = try Self.instantiate(factory, clock: clock, late: late, lateTag: lateTag, metrics: metrics, output: output, keyedState: keyedState)
+        let sides = Self.sides(notes: notes, late: late, lateTag: lateTag)
+        op = try Self.instantiate(factory, clock: clock, sides: sides, metrics: metrics, output: output, keyedState: keyedState)
     }
 
     private static func instantiate(
-        _ factory: TypedNodeFactory<In, Out>, clock: ManualClock, late: CapturingOutput<In>, lateTag: String?, metrics: TestMetrics,
+        _ factory: TypedNodeFactory<In, Out>, clock: ManualClock, sides: [String: AnyObject], metrics: TestMetrics,
         output: CapturingOutput<Out>, keyedState: [UInt8]?
     ) throws -> OneInputOperator<In, Out> {
         var logger = Logger(label: "sluice.test")
@@ -62,12 +65,20 @@ final class OperatorHarness<In: Sendable & Equatable, Out: Sendable & Equatable>
             operatorID: "window", subtaskIndex: 0, parallelism: 1, maxParallelism: 128, logger: logger,
             metrics: RuntimeMetrics(factory: metrics, jobName: "test"), restore: restore, clock: clock, faultInjector: .disabled,
             services: TaskServices(requestCheckpoint: {}, firstCheckpointId: 1),
-            sideOutputs: SideOutputs(outputs: lateTag.map { [$0: late] } ?? [:]))
+            sideOutputs: SideOutputs(outputs: sides))
         guard let op = try factory.make(setup, output) as? OneInputOperator<In, Out> else {
             throw WiringError(description: "not a one-input operator")
         }
         try op.open()
         return op
+    }
+
+    private var sides: [String: AnyObject] { Self.sides(notes: notes, late: late, lateTag: lateTag) }
+
+    private static func sides(notes: CapturingOutput<String>, late: CapturingOutput<In>, lateTag: String?) -> [String: AnyObject] {
+        var sides: [String: AnyObject] = ["notes": notes]
+        if let lateTag { sides[lateTag] = late }
+        return sides
     }
 
     func element(_ value: In, _ timestamp: Int64?) throws { try op.processElement(value, timestamp: timestamp) }
@@ -82,6 +93,6 @@ final class OperatorHarness<In: Sendable & Equatable, Out: Sendable & Equatable>
     func snapshotAndRestore() throws {
         let snapshot = try op.snapshotState(checkpointId: 1)
         op.close(failed: true)
-        op = try Self.instantiate(factory, clock: clock, late: late, lateTag: lateTag, metrics: metrics, output: output, keyedState: snapshot.keyedState)
+        op = try Self.instantiate(factory, clock: clock, sides: sides, metrics: metrics, output: output, keyedState: snapshot.keyedState)
     }
 }
