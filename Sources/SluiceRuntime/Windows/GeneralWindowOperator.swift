@@ -74,14 +74,14 @@ final class GeneralWindowOperator<Key: StateKey, In: Sendable, Acc, Out: Sendabl
             valueSerializer: AnyStateSerializer(BinaryCodableSerializer<[TimeWindow]>()))
         try super.init(setup: setup, output: output, keySelector: keySelector)
         windowContents = try KeyedMapTable.register(
-            "window-contents", in: backend, mapKeySerializer: windowSerializer, valueSerializer: contents.serializer)
+            "windows-contents", in: backend, mapKeySerializer: windowSerializer, valueSerializer: contents.serializer)
         mergingSet = try KeyedMapTable.register(
-            "window-merging-set", in: backend, mapKeySerializer: windowSerializer, valueSerializer: windowSerializer)
+            "windows-merging-set", in: backend, mapKeySerializer: windowSerializer, valueSerializer: windowSerializer)
         triggerValues = try KeyedMapTable.register(
-            "window-trigger-values", in: backend, mapKeySerializer: AnyStateSerializer(BinaryCodableSerializer<TriggerValueKey>()),
+            "windows-trigger-values", in: backend, mapKeySerializer: AnyStateSerializer(BinaryCodableSerializer<TriggerValueKey>()),
             valueSerializer: AnyStateSerializer(BinaryCodableSerializer<Int64>()))
         windowTimers = try KeyedMapTable.register(
-            "window-timers", in: backend, mapKeySerializer: AnyStateSerializer(BinaryCodableSerializer<WindowTimerSlot>()),
+            "windows-timers", in: backend, mapKeySerializer: AnyStateSerializer(BinaryCodableSerializer<WindowTimerSlot>()),
             valueSerializer: AnyStateSerializer(BinaryCodableSerializer<[TimeWindow]>()))
     }
 
