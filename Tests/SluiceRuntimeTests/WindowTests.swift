@@ -235,7 +235,29 @@ struct SumOfTimestamps: MergeableAggregateFunction {
     func merge(_ a: Int64, _ b: Int64) -> Int64 { a + b }
 }
 
+/// A process window function with per-subtask mutable state: numbers the windows it fires.
+final class NumberedWindows: ProcessWindowFunction {
+    typealias Key = String
+    typealias Input = Click
+    typealias Output = String
+    private var fired = 0
+    init() {}
+    func process(key: String, context: ProcessWindowContext, elements: [Click], out: Collector<String>) throws {
+        fired += 1
+        try out.collect("#\(fired) \(key) \(context.window) \(elements.count)")
+    }
+}
+
 @Suite struct WindowFunctionTests {
+    @Test func processWindowFunctionClassKeepsItsOwnState() throws {
+        let h = try OperatorHarness<Click, String> {
+            $0.keyBy { $0.page }.window(TumblingEventTimeWindows(sizeMillis: 10)).process(NumberedWindows())
+        }
+        for (page, ts) in [("a", 1), ("b", 2), ("a", 3), ("a", 15)] { try h.element(click(page, Int64(ts)), Int64(ts)) }
+        try h.watermark(Watermark.max)
+        #expect(h.output.records == ["#1 a [0, 10) 2", "#2 b [0, 10) 1", "#3 a [10, 20) 1"])
+    }
+
     @Test func aggregateWithProcessWindowFunctionSeesTheResultAndTheWindow() throws {
         let describe = ProcessWindowClosure<String, Int64, String> { key, context, results, out in
             try out.collect("\(key) \(context.window) \(results) wm=\(context.currentWatermark)")

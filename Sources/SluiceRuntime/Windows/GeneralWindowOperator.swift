@@ -2,13 +2,14 @@ import Metrics
 
 /// How a window operator keeps its contents and evaluates them when the window fires: an
 /// incremental accumulator, or the buffered records (for evictors and process functions).
-struct WindowContents<Key, In, Acc, Out: Sendable>: Sendable {
+/// Made per operator subtask on its task thread, so its closures may hold per-subtask functions.
+struct WindowContents<Key, In, Acc, Out: Sendable> {
     /// Adds a record (with its timestamp) to the contents.
-    let add: @Sendable (inout Acc?, In, Int64?) -> Void
+    let add: (inout Acc?, In, Int64?) -> Void
     /// Combines two windows' contents (session windows); nil when the function cannot.
-    let merge: (@Sendable (Acc, Acc) -> Acc)?
+    let merge: ((Acc, Acc) -> Acc)?
     /// Emits the window's result; returns the contents to keep (evictors may drop records).
-    let emit: @Sendable (Key, Acc, ProcessWindowContext, EvictorContext, Collector<Out>) throws -> Acc?
+    let emit: (Key, Acc, ProcessWindowContext, EvictorContext, Collector<Out>) throws -> Acc?
     let serializer: AnyStateSerializer<Acc>
     /// What the contents are, for error messages.
     let what: String

@@ -33,8 +33,9 @@ public protocol MergeableAggregateFunction<Input, Accumulator, Result>: Aggregat
 
 /// Processes all records of a window at once, with the window's metadata (Flink's
 /// ProcessWindowFunction). Records are buffered in the window's state until it fires, so `Input`
-/// must be `BinaryCodable` or `Codable`.
-public protocol ProcessWindowFunction<Key, Input, Output>: Sendable {
+/// must be `BinaryCodable` or `Codable`. One instance per parallel subtask (`process` evaluates
+/// its argument once per subtask), used on that subtask's thread only.
+public protocol ProcessWindowFunction<Key, Input, Output>: SendableMetatype {
     associatedtype Key: StateKey
     associatedtype Input
     associatedtype Output: Sendable
@@ -42,7 +43,7 @@ public protocol ProcessWindowFunction<Key, Input, Output>: Sendable {
 }
 
 /// A `ProcessWindowFunction` from a closure.
-public struct ProcessWindowClosure<Key: StateKey, Input, Output: Sendable>: ProcessWindowFunction {
+public struct ProcessWindowClosure<Key: StateKey, Input, Output: Sendable>: ProcessWindowFunction, Sendable {
     let body: @Sendable (Key, ProcessWindowContext, [Input], Collector<Output>) throws -> Void
     public init(_ body: @escaping @Sendable (Key, ProcessWindowContext, [Input], Collector<Output>) throws -> Void) {
         self.body = body

@@ -67,14 +67,16 @@ public struct WindowedStream<Key: StateKey, T: Sendable> {
         }
     }
 
-    /// Buffered records run through the evictor, then `evaluate` on what is left.
+    /// Buffered records run through the evictor, then through the evaluation `makeEvaluate` makes
+    /// (once per subtask) on what is left.
     private func buffered<Out: Sendable>(
         _ name: String, what: String,
-        evaluate: @escaping @Sendable (Key, [T], ProcessWindowContext, Collector<Out>) throws -> Void
+        makeEvaluate: @escaping @Sendable () -> (Key, [T], ProcessWindowContext, Collector<Out>) throws -> Void
     ) -> DataStream<Out> {
         let evictor = customEvictor
         return general(name) {
-            WindowContents<Key, T, [TimestampedValue<T>], Out>(
+            let evaluate = makeEvaluate()
+            return WindowContents<Key, T, [TimestampedValue<T>], Out>(
                 add: { list, value, timestamp in
                     if list == nil { list = [] }
                     list?.append(TimestampedValue(value, timestamp: timestamp))
@@ -103,11 +105,13 @@ public struct WindowedStream<Key: StateKey, T: Sendable> {
             }
         }
         if customEvictor != nil {
-            return buffered(name, what: what) { key, values, context, out in
-                guard let first = values.first else { return }
-                var acc = fold(nil, first)
-                for value in values.dropFirst() { acc = fold(acc, value) }
-                try out.collect(WindowResult(key: key, window: context.window, value: finish(acc)))
+            return buffered(name, what: what) {
+                { key, values, context, out in
+                    guard let first = values.first else { return }
+                    var acc = fold(nil, first)
+                    for value in values.dropFirst() { acc = fold(acc, value) }
+                    try out.collect(WindowResult(key: key, window: context.window, value: finish(acc)))
+                }
             }
         }
         return general(name) {
@@ -155,35 +159,43 @@ public struct WindowedStream<Key: StateKey, T: Sendable> {
 
     /// Processes all records of a window at once when it fires, with its metadata (Flink's
     /// `process(ProcessWindowFunction)`). The window buffers its records: `T` must be
-    /// `BinaryCodable` or `Codable`.
-    public func process<F: ProcessWindowFunction>(name: String = "WindowProcess", _ function: F) -> DataStream<F.Output>
-    where F.Key == Key, F.Input == T {
-        buffered(name, what: "process function") { key, values, context, out in
-            try function.process(key: key, context: context, elements: values, out: out)
+    /// `BinaryCodable` or `Codable`. `function` is evaluated once per subtask.
+    public func process<F: ProcessWindowFunction>(
+        name: String = "WindowProcess", _ function: @autoclosure @escaping @Sendable () -> F
+    ) -> DataStream<F.Output> where F.Key == Key, F.Input == T {
+        buffered(name, what: "process function") {
+            let instance = function()
+            return { key, values, context, out in
+                try instance.process(key: key, context: context, elements: values, out: out)
+            }
         }
     }
 
     /// Aggregates incrementally and hands the single result to a process window function with the
     /// window's metadata (Flink's `aggregate(AggregateFunction, ProcessWindowFunction)`).
     public func aggregate<F: AggregateFunction, P: ProcessWindowFunction>(
-        name: String = "WindowAggregate", _ function: F, process: P
+        name: String = "WindowAggregate", _ function: F, process: @autoclosure @escaping @Sendable () -> P
     ) -> DataStream<P.Output> where F.Input == T, P.Key == Key, P.Input == F.Result {
         let fold = Self.folding(function)
         if customEvictor != nil {
-            return buffered(name, what: "the aggregate function \(F.self)") { key, values, context, out in
-                guard let first = values.first else { return }
-                var acc = fold(nil, first)
-                for value in values.dropFirst() { acc = fold(acc, value) }
-                try process.process(key: key, context: context, elements: [function.result(acc)], out: out)
+            return buffered(name, what: "the aggregate function \(F.self)") {
+                let processor = process()
+                return { key, values, context, out in
+                    guard let first = values.first else { return }
+                    var acc = fold(nil, first)
+                    for value in values.dropFirst() { acc = fold(acc, value) }
+                    try processor.process(key: key, context: context, elements: [function.result(acc)], out: out)
+                }
             }
         }
         let merge = Self.merger(function)
         return general(name) {
-            WindowContents<Key, T, F.Accumulator, P.Output>(
+            let processor = process()
+            return WindowContents<Key, T, F.Accumulator, P.Output>(
                 add: { acc, value, _ in acc = fold(acc, value) },
                 merge: merge,
                 emit: { key, acc, context, _, out in
-                    try process.process(key: key, context: context, elements: [function.result(acc)], out: out)
+                    try processor.process(key: key, context: context, elements: [function.result(acc)], out: out)
                     return acc
                 },
                 serializer: try AnyStateSerializer<F.Accumulator>.automatic(),
