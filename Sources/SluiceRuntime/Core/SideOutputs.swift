@@ -20,8 +20,6 @@ final class SideOutputs {
 
     var isEmpty: Bool { outputs.isEmpty }
 
-    func has<T>(_ tag: OutputTag<T>) -> Bool { outputs[tag.id] is Output<T> }
-
     func emit<T>(_ tag: OutputTag<T>, _ value: T, timestamp: Int64?) throws {
         // The job graph checked that every consumer of `tag.id` reads the type `T`.
         guard let output = outputs[tag.id] as? Output<T> else { return }
