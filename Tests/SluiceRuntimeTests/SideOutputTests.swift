@@ -97,6 +97,11 @@ struct SideOutputJob {
         let split = env.fromCollection([Click(page: "a", ts: 1)]).keyBy { $0.page }.process(OddSplitter())
         split.sideOutput(OddSplitter.odd).setParallelism(3).sinkTo(CollectingSink(into: CollectedValues<Click>()))
         #expect(throws: RuntimeConfigurationError.self) { try env.execute() }
+
+        let other = StreamExecutionEnvironment(testConfiguration())
+        let odd = other.fromCollection([Click(page: "a", ts: 1)]).keyBy { $0.page }.process(OddSplitter()).sideOutput(OddSplitter.odd)
+        odd.sideOutput(OddSplitter.notes).sinkTo(CollectingSink(into: CollectedValues<String>()))
+        #expect(throws: RuntimeConfigurationError.self) { try other.execute() }
     }
 
     @Test func lateWindowDataGoesToItsSideOutputInAJob() throws {

@@ -25,7 +25,10 @@ public struct DataStream<T: Sendable> {
     /// keyBy, checkpoints (barriers and watermarks flow down side edges too).
     public func sideOutput<U: Sendable>(_ tag: OutputTag<U>) -> DataStream<U> {
         if let draft = env.draft(nodeId) {
-            if let existing = draft.sideOutputs[tag.id], existing.typeID != ObjectIdentifier(U.self) {
+            if let own = sideOutput {
+                draft.declarationErrors.append(
+                    "sideOutput('\(tag.id)') was called on side output '\(own)' of '\(draft.name)': only operators have side outputs.")
+            } else if let existing = draft.sideOutputs[tag.id], existing.typeID != ObjectIdentifier(U.self) {
                 draft.declarationErrors.append(
                     "Side output '\(tag.id)' of '\(draft.name)' is read as \(U.self) and as \(existing.typeName): use one type per tag id.")
             } else {
