@@ -4,7 +4,7 @@ import Testing
 /// docker-compose.yml is for users with a Docker engine; none runs here, so the file is checked with
 /// docker-compose's own parser (`config`), which needs no engine.
 @Suite struct DockerComposeTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
 
     func compose(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let tool = Self.root + "/.tools/compose-venv/bin/docker-compose"
