@@ -72,7 +72,9 @@ public struct StatusClient: Sendable {
         do {
             channel = try bootstrap.connect(host: host, port: port).wait()
         } catch {
-            throw StatusClientError.unreachable(url: baseURL, reason: "\(error)")
+            let failure = StatusClientError.unreachable(url: baseURL, reason: "\(error)")
+            response.fail(failure)  // a promise must be completed before it is dropped
+            throw failure
         }
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "\(host):\(port)")
@@ -135,6 +137,10 @@ final class ResponseCollector: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         promise.fail(error)
         context.close(promise: nil)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        promise.fail(StatusClientError.unreachable(url: "the job", reason: "the connection closed before an answer"))
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -5,7 +5,7 @@ import Testing
 /// `/status` shows lag per partition and time backpressured from the metrics connectors already
 /// report; everything else is ignored.
 @Suite struct StatusMetricsCaptureTests {
-    @Test func keepsTheLatestLagPerPartitionAndSumsBackpressure() {
+    @Test func keepsTheLatestLagPerPartitionAndSumsBackpressure() throws {
         let capture = StatusMetricsCapture()
         let dims = [("job", "click-count"), ("subtask", "0")]
         let lag0 = Gauge(label: StatusMetricsCapture.lagLabel, dimensions: dims + [("partition", "input-0")], factory: capture)
