@@ -166,12 +166,12 @@ struct DemoCommand: ParsableCommand {
             counts[stats.windowStart, default: [:]][stats.page, default: []].append(stats.count)
         }
         let pages = ClickEventSequence.pages
-        var lines = ["window start              " + pages.map { $0.padding(toLength: 8, withPad: " ", startingAt: 0) }.joined()]
+        var lines = ["window start              " + pages.map { $0.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined()]
         for start in counts.keys.sorted().suffix(6) {
             let cells = pages.map { page -> String in
                 let entries = counts[start]?[page] ?? []
                 let text = entries.isEmpty ? "-" : entries.map(String.init).joined(separator: "+")
-                return text.padding(toLength: 8, withPad: " ", startingAt: 0)
+                return text.padding(toLength: 10, withPad: " ", startingAt: 0)
             }
             lines.append(PlaygroundTimestamp.format(millisecondsSinceEpoch: start) + "   " + cells.joined())
         }

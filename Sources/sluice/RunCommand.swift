@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceOps
 
 #if canImport(Glibc)
 import Glibc
@@ -19,6 +20,11 @@ struct RunCommand: ParsableCommand {
             (a savepoint or checkpoint folder; -p may differ from the one it was taken with). Options after --
             go to click-count-job unchanged (see click-count-job --help), e.g. -- --backpressure.
 
+            Resuming happens once: the first run from a savepoint leaves a note in --checkpoint-dir, and a later
+            run with the same savepoint (a restart by a supervisor or a container's restart policy) restores the
+            newest checkpoint taken since instead of going back — Flink's JobManager does the same. Pass
+            --force-savepoint to go back to the savepoint anyway (its later output is then produced again).
+
             Example:
               sluice run -p 2 --checkpoint-dir /tmp/chk --status-port 8081
               sluice stop --status-url http://127.0.0.1:8081
@@ -29,7 +35,10 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Parallelism of the job.") var parallelism = 2
     @Option(help: "Folder of the job's checkpoints, kept across restarts (savepoints go to its savepoints/ subfolder).")
     var checkpointDir: String
-    @Option(help: "Resume from this savepoint or checkpoint folder (or its _metadata).") var fromSavepoint: String?
+    @Option(help: "Resume from this savepoint or checkpoint folder (or its _metadata); default: $SLUICE_FROM_SAVEPOINT.")
+    var fromSavepoint: String?
+    @Flag(help: "Resume from --from-savepoint even if this job already resumed from it and checkpointed since.")
+    var forceSavepoint = false
     @Option(help: "Serve status, metrics and savepoint requests on this port (0: a free one; the address is printed).")
     var statusPort: Int?
     @Option(help: "Topic of click events.") var inputTopic = "input"
@@ -42,7 +51,7 @@ struct RunCommand: ParsableCommand {
         guard parallelism >= 1 else { throw ValidationError("-p must be at least 1") }
     }
 
-    func jobArguments(bootstrap: String) -> [String] {
+    func jobArguments(bootstrap: String, fromSavepoint: String?) -> [String] {
         var arguments = [
             "--bootstrap", bootstrap, "--input-topic", inputTopic, "--output-topic", outputTopic,
             "--parallelism", String(parallelism), "--checkpoint-dir", checkpointDir, "--checkpointing", "--event-time",
@@ -60,7 +69,19 @@ struct RunCommand: ParsableCommand {
         guard let bootstrap = kafka.environment()["KAFKA_BOOTSTRAP"], !bootstrap.isEmpty else {
             throw ValidationError("Give --bootstrap host:port or set KAFKA_BOOTSTRAP (start a broker with `sluice broker`).")
         }
-        let arguments = [executable] + jobArguments(bootstrap: bootstrap)
+        var resumeFrom: String?
+        let requested = fromSavepoint ?? ProcessInfo.processInfo.environment["SLUICE_FROM_SAVEPOINT"].flatMap { $0.isEmpty ? nil : $0 }
+        if let fromSavepoint = requested {
+            switch try ResumeDecision.decide(savepoint: fromSavepoint, checkpointDirectory: checkpointDir, force: forceSavepoint,
+                                             nowMillis: Int64(Date().timeIntervalSince1970 * 1000)) {
+            case .savepoint(let path):
+                resumeFrom = path
+            case .newerCheckpoint(let id, let savepoint):
+                print("[sluice run] \(savepoint) was resumed from before and checkpoint \(id) completed since: restoring the newest "
+                    + "checkpoint of \(checkpointDir) instead (--force-savepoint goes back to the savepoint).")
+            }
+        }
+        let arguments = [executable] + jobArguments(bootstrap: bootstrap, fromSavepoint: resumeFrom)
         if dryRun {
             print(arguments.joined(separator: " "))
             return
