@@ -153,8 +153,10 @@ struct DemoCommand: ParsableCommand {
         try admin.createTopics(names.map { NewTopic(name: $0, partitions: Int32(partitions)) })
     }
 
+    /// The folder of this executable, also when it was started through PATH (argv[0] is then a bare name).
     static func ownFolder() throws -> String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        return executable.resolvingSymlinksInPath().deletingLastPathComponent().path
     }
 
     /// The latest windows as a table: one row per window, one column per page; then the job's

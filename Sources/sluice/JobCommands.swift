@@ -50,9 +50,28 @@ struct StopCommand: ParsableCommand {
     var dir: String?
     @Option(help: "Seconds to wait for the savepoint.") var timeout: Int64 = 120
 
+    @Flag(help: "Return once the savepoint is written, without waiting for the job's process to exit.") var noWait = false
+
     func run() throws {
-        let path = try job.client(timeoutSeconds: timeout).savepoint(stoppingJob: true, directory: dir)
+        let client = try job.client(timeoutSeconds: timeout)
+        let path = try client.savepoint(stoppingJob: true, directory: dir)
         print("savepoint: \(path)")
+        fflush(nil)  // scripts read the path from a pipe
+        guard !noWait else { return }
+        // The job commits its last transactions and exits; wait until its status server is gone, so
+        // the next `sluice run` can take the same port.
+        let deadline = Date().addingTimeInterval(Double(timeout))
+        while Date() < deadline {
+            do {
+                _ = try StatusClient(baseURL: client.baseURL, timeoutSeconds: 2).status()
+            } catch {
+                print("job stopped")
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        print("the job has not exited \(timeout) s after its savepoint; check its log")
+        throw ExitCode(1)
     }
 }
 
