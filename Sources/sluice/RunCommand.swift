@@ -18,7 +18,8 @@ struct RunCommand: ParsableCommand {
         discussion: """
             Restarts from the newest valid checkpoint in --checkpoint-dir, or resumes from --from-savepoint
             (a savepoint or checkpoint folder; -p may differ from the one it was taken with). Options after --
-            go to click-count-job unchanged (see click-count-job --help), e.g. -- --backpressure.
+            go to click-count-job unchanged (see click-count-job --help), e.g. -- --backpressure; so do the
+            space-separated options in $SLUICE_JOB_OPTIONS.
 
             Resuming happens once: the first run from a savepoint leaves a note in --checkpoint-dir, and a later
             run with the same savepoint (a restart by a supervisor or a container's restart policy) restores the
@@ -58,7 +59,9 @@ struct RunCommand: ParsableCommand {
         ]
         if let fromSavepoint { arguments += ["--from-savepoint", fromSavepoint] }
         if let statusPort { arguments += ["--status-port", String(statusPort)] }
-        return arguments + jobOptions
+        // Containers set options through the environment (docker-compose.yml: JOB_OPTIONS=--backpressure).
+        let fromEnvironment = (ProcessInfo.processInfo.environment["SLUICE_JOB_OPTIONS"] ?? "").split(separator: " ").map(String.init)
+        return arguments + fromEnvironment + jobOptions
     }
 
     func run() throws {
