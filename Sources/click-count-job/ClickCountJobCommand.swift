@@ -45,6 +45,8 @@ struct ClickCountJobCommand: AsyncParsableCommand {
     @Option(help: "Transaction timeout in seconds (at most the broker's transaction.max.timeout.ms).")
     var transactionTimeoutSeconds = 900
     @Option(help: "What to do with malformed events: fail or skip.") var malformed = "fail"
+    @Option(help: "Skip malformed events and write them to this topic (at least once), with headers naming their origin.")
+    var deadLetterTopic: String?
     @Option(help: "Restarts inside the process before giving up.") var restartAttempts = 3
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
     @Option(help: "Serve GET /status (JSON), GET /metrics (Prometheus), POST /savepoints and POST /stop on this port; 0 picks a free one.")
@@ -84,7 +86,7 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         options.deliveryGuarantee = DeliveryGuarantee(rawValue: deliveryGuarantee) ?? .exactlyOnce
         options.transactionalIdPrefix = transactionalIdPrefix
         options.transactionTimeout = .seconds(transactionTimeoutSeconds)
-        options.malformedRecords = malformed == "skip" ? .skip : .fail
+        options.malformedRecords = deadLetterTopic.map { .deadLetter(topic: $0) } ?? (malformed == "skip" ? .skip : .fail)
         options.restartStrategy = restartAttempts > 0 ? .fixedDelay(attempts: restartAttempts, delayMillis: 500) : .none
         options.restoreFrom = fromSavepoint
 
