@@ -193,6 +193,8 @@ final class StatusHandler: ChannelInboundHandler {
             let thread = Thread {
                 let reply = routes.blockingReply(uri: uri)
                 loop.execute {
+                    // The client may have given up while the savepoint was taken.
+                    guard bound.value.context.channel.isActive else { return }
                     bound.value.handler.send(reply, context: bound.value.context, keepAlive: false)
                 }
             }
