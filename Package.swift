@@ -123,10 +123,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
+        .testTarget(name: "SluiceOpsTests", dependencies: ["SluiceOps", "SluiceRuntime"], swiftSettings: strictSwift),
 
         // The click-count playground.
         .target(
@@ -146,10 +148,12 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
-        // End-to-end tests against the embedded broker, with processes killed by SIGKILL.
+        // The fault-injection suite: end-to-end scenarios against the embedded broker, with jobs
+        // killed by SIGKILL, stopped with savepoints, rescaled and backpressured (in `integration/`).
         .testTarget(
             name: "SluiceIntegrationTests",
-            dependencies: ["SluiceTestKit", "SluiceKafka", "SluiceKafkaWire", "SluiceClickCount"],
+            dependencies: ["SluiceTestKit", "SluiceKafka", "SluiceKafkaWire", "SluiceClickCount", "SluiceOps"],
+            path: "integration",
             swiftSettings: strictSwift
         ),
 
@@ -157,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceKafka", "SluiceKafkaWire", "SluiceTestKit", "SluiceClickCount",
+                "SluiceKafka", "SluiceKafkaWire", "SluiceTestKit", "SluiceClickCount", "SluiceOps", "SluiceRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -20,6 +20,7 @@ public final class KeyedContext<Key: StateKey> {
     public let operatorStateStore: OperatorStateStore
     /// Timestamp of the element being processed, or of the timer firing.
     public internal(set) var timestamp: Int64?
+    let sideOutputs: SideOutputs
     /// Set while `onTimer` runs.
     public internal(set) var timeDomain: TimeDomain?
 
@@ -30,12 +31,18 @@ public final class KeyedContext<Key: StateKey> {
         self.parallelism = setup.parallelism
         self.logger = setup.logger
         self.operatorStateStore = operatorStateStore
+        self.sideOutputs = setup.sideOutputs
     }
 
     /// The key of the element or timer being processed.
     public var currentKey: Key {
         guard let key = backend.context.key else { preconditionFailure("currentKey was read outside of a keyed context.") }
         return key
+    }
+
+    /// Emits `value` to the side output `tag`, with the timestamp of the element or timer.
+    public func output<T: Sendable>(_ tag: OutputTag<T>, _ value: T) throws {
+        try sideOutputs.emit(tag, value, timestamp: timestamp)
     }
 
     public func state<V>(_ descriptor: ValueStateDescriptor<V>) throws -> ValueState<V> { try backend.valueState(descriptor) }
