@@ -131,10 +131,7 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
     }
 
     override func snapshotState(checkpointId: Int64) throws -> OperatorSnapshot {
-        guard let storage = setup.services.snapshotStorage.storage else {
-            throw StateError.corruptSnapshot("no checkpoint storage was set for checkpoint \(checkpointId) (a runtime bug)")
-        }
-        let keyed = try backend.snapshot(checkpointId: checkpointId, storage: storage)
+        let keyed = try backend.snapshot(checkpointId: checkpointId, storage: setup.services.snapshotStorage.storage)
         return OperatorSnapshot(
             operatorState: try operatorStateStore.snapshot(), keyedState: keyed.blob,
             keyGroupRange: backend.keyGroupRange, stateFiles: keyed.files)

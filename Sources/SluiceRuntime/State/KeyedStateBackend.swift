@@ -56,6 +56,7 @@ struct KeyedStateSnapshot {
 protocol KeyedStateBackend<Key>: AnyObject {
     associatedtype Key: Hashable & Sendable
     var keyGroupRange: KeyGroupRange { get }
+    var keySerializer: AnyStateSerializer<Key> { get }
     var context: KeyContext<Key> { get }
     func setCurrentKey(_ key: Key, keyGroup: Int)
     func valueState<V>(_ descriptor: ValueStateDescriptor<V>) throws -> ValueState<V>
@@ -63,15 +64,16 @@ protocol KeyedStateBackend<Key>: AnyObject {
     func mapState<MK: Hashable, MV>(_ descriptor: MapStateDescriptor<MK, MV>) throws -> MapState<MK, MV>
     /// Timer sets and other heap tables (kept in memory by every backend, but checkpointed).
     func registerTable<T: KeyGroupPartitionedTable>(_ name: String, kind: KeyedStateKind, make: () -> T) throws -> T
-    /// Writes a snapshot into `storage` (the checkpoint's or savepoint's).
-    func snapshot(checkpointId: Int64, storage: any CheckpointStorage) throws -> KeyedStateSnapshot
+    /// Writes a snapshot; state files go into `storage` (the checkpoint's or savepoint's), which
+    /// the heap backend does not need.
+    func snapshot(checkpointId: Int64, storage: (any CheckpointStorage)?) throws -> KeyedStateSnapshot
     /// State accessors cannot throw: a failure they hit (e.g. a disk error) is kept and thrown here,
     /// which the operator calls after each element and timer.
     func throwIfFailed() throws
 }
 
 extension HeapKeyedStateBackend: KeyedStateBackend {
-    func snapshot(checkpointId: Int64, storage: any CheckpointStorage) throws -> KeyedStateSnapshot {
+    func snapshot(checkpointId: Int64, storage: (any CheckpointStorage)?) throws -> KeyedStateSnapshot {
         KeyedStateSnapshot(blob: try snapshot(), files: [])
     }
 

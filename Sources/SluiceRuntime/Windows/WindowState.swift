@@ -11,7 +11,7 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
     private var maps: [[Key: [MapKey: Value]]]
 
     init(
-        name: String, backend: HeapKeyedStateBackend<Key>,
+        name: String, backend: any KeyedStateBackend<Key>,
         mapKeySerializer: AnyStateSerializer<MapKey>, valueSerializer: AnyStateSerializer<Value>
     ) {
         self.name = name
@@ -22,7 +22,7 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
         maps = Array(repeating: [:], count: backend.keyGroupRange.count)
     }
 
-    static func register(_ name: String, in backend: HeapKeyedStateBackend<Key>, mapKeySerializer: AnyStateSerializer<MapKey>, valueSerializer: AnyStateSerializer<Value>) throws -> KeyedMapTable {
+    static func register(_ name: String, in backend: any KeyedStateBackend<Key>, mapKeySerializer: AnyStateSerializer<MapKey>, valueSerializer: AnyStateSerializer<Value>) throws -> KeyedMapTable {
         try backend.registerTable(name, kind: .map) {
             KeyedMapTable(name: name, backend: backend, mapKeySerializer: mapKeySerializer, valueSerializer: valueSerializer)
         }

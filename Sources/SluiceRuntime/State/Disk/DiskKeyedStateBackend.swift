@@ -291,8 +291,11 @@ final class DiskKeyedStateBackend<Key: Hashable & Sendable>: KeyedStateBackend {
         (chain.first?.length ?? 0, chain.dropFirst().reduce(0) { $0 + $1.length })
     }
 
-    func snapshot(checkpointId: Int64, storage: any CheckpointStorage) throws -> KeyedStateSnapshot {
+    func snapshot(checkpointId: Int64, storage: (any CheckpointStorage)?) throws -> KeyedStateSnapshot {
         try throwIfFailed()
+        guard let storage else {
+            throw StateError.corruptSnapshot("the on-disk backend got no checkpoint storage for checkpoint \(checkpointId) (a runtime bug)")
+        }
         try store.commit()
         let namespace = storage.sharedStateNamespace
         let files: [StateFileHandle]
