@@ -280,6 +280,13 @@ final class DiskKeyedStateBackend<Key: Hashable & Sendable>: KeyedStateBackend {
         }
     }
 
+    /// Rows of a map state over all keys (tests check that window state is cleaned up).
+    func rowCount(mapState name: String) -> Int {
+        guard let groups = keyGroupRange.keyGroups else { return 0 }
+        let tag = Self.tag(name, .map)
+        return groups.reduce(0) { $0 + scan(prefix: Self.keyGroupPrefix($1) + tag).count }
+    }
+
     func registerTable<T: KeyGroupPartitionedTable>(_ name: String, kind: KeyedStateKind, make: () -> T) throws -> T {
         try heap.registerTable(name, kind: kind, make: make)
     }
