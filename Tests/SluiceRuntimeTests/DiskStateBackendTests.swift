@@ -176,6 +176,8 @@ func read(_ keys: [String], from backend: DiskKeyedStateBackend<String>, state: 
         #expect(added.count == 1)
         let log = try #require(added.first)
         #expect(log.length * 100 < full.length)
+        #expect(second.writtenStateBytes < first.writtenStateBytes / 50)
+        #expect(second.totalStateBytes > first.totalStateBytes)
         #expect(harness.sharedFiles == [full.name, log.name])
 
         // Nothing changed: the next checkpoint adds no file at all.

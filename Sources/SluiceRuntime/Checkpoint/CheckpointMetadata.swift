@@ -115,6 +115,18 @@ public struct CheckpointMetadata: Sendable, Equatable {
         }
     }
 
+    /// Bytes this snapshot wrote itself: its state blobs and the state files it created (an
+    /// incremental checkpoint reuses older shared files without writing them again).
+    public var writtenStateBytes: UInt64 {
+        operators.reduce(0) { sum, op in
+            sum + op.subtasks.reduce(0) { total, subtask in
+                total + (subtask.operatorState?.length ?? 0) + (subtask.keyedState?.length ?? 0)
+                    + subtask.stateFiles.filter { $0.scope == .exclusive || StateFiles.creatorCheckpoint(of: $0.name) == checkpointId }
+                        .reduce(0) { $0 + $1.length }
+            }
+        }
+    }
+
     /// Every state file this snapshot references.
     public var stateFiles: Set<StateFileHandle> {
         Set(operators.flatMap { $0.subtasks.flatMap(\.stateFiles) })
