@@ -720,3 +720,46 @@ final class DiskOperatorHarness<In: Sendable & Equatable, Out: Sendable & Equata
         #expect(h.output.emitted == [result("a", 0, 25, 3)])
     }
 }
+
+/// Stop-with-savepoint on the on-disk backend: the savepoint restores without the checkpoint
+/// directory (self-contained), with other parallelisms.
+@Suite struct DiskSavepointJobTests {
+    @Test func stopWithSavepointAndResumeWithoutTheCheckpointDirectory() throws {
+        let job = SavepointCountJob()
+        let work = temporaryDirectory("disksp-work")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        func environment(parallelism: Int, gate: SourceGate) -> StreamExecutionEnvironment {
+            var config = testConfiguration(checkpointing: CheckpointConfig(intervalMillis: 1, retainedCheckpoints: 2, directory: job.checkpoints))
+            config.stateBackend = .disk(directory: work)
+            let env = StreamExecutionEnvironment(config)
+            env.fromSource(GatedSource(elements: job.words, gate: gate), name: "words")
+                .keyBy { $0 }
+                .process(name: "count", RunningCount()).setParallelism(parallelism)
+                .sinkTo(TransactionalCollectingSink(store: job.store), name: "sink", parallelism: parallelism)
+            return env
+        }
+        func runAndStop(parallelism: Int, restoreFrom: String?, stopAt: Int) throws -> String {
+            let gate = SourceGate()
+            gate.open(to: stopAt)
+            let env = environment(parallelism: parallelism, gate: gate)
+            let run = try BackgroundJob(env, restoreFrom: restoreFrom)
+            #expect(gate.waitUntilReached(stopAt))
+            let path = try env.control.stopWithSavepoint(directory: job.savepoints)
+            #expect(try run.result().status == .stoppedWithSavepoint(path))
+            return path
+        }
+        let first = try runAndStop(parallelism: 1, restoreFrom: nil, stopAt: 200)
+        let metadata = try FileSystemCheckpointStorage.openSnapshot(at: first).metadata
+        #expect(!metadata.stateFiles.isEmpty && metadata.stateFiles.allSatisfy { $0.scope == .exclusive })
+        try FileManager.default.removeItem(atPath: job.checkpoints)
+        let second = try runAndStop(parallelism: 3, restoreFrom: first, stopAt: 400)
+        #expect(job.store.committedValues.sorted() == job.expected(0..<400))
+        try FileManager.default.removeItem(atPath: job.checkpoints)
+        let gate = SourceGate()
+        gate.open(to: job.words.count)
+        let result = try environment(parallelism: 2, gate: gate).execute(restoreFrom: second)
+        #expect(result.status == .finished)
+        #expect(job.store.committedValues.sorted() == job.expected(0..<job.words.count))
+        #expect(job.store.unfinishedTransactions.isEmpty)
+    }
+}
