@@ -47,7 +47,8 @@ final class DiskKeyedStateBackend<Key: Hashable & Sendable>: KeyedStateBackend {
         maxParallelism: Int, keySerializer: AnyStateSerializer<Key>, restore: KeyedStateRestore?
     ) throws {
         guard maxParallelism <= 1 << 16 else {
-            throw StateError.corruptSnapshot("the on-disk backend supports maxParallelism up to 65536, not \(maxParallelism)")
+            throw RuntimeConfigurationError.invalid(
+                "The on-disk state backend supports maxParallelism up to 65536 (got \(maxParallelism)): lower maxParallelism or use the heap backend.")
         }
         self.options = options
         self.keyGroupRange = keyGroupRange
