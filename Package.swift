@@ -2,7 +2,7 @@
 // Sluice: Kafka-to-Kafka stream pipelines with exactly-once results.
 //
 // Layout, from the bottom up:
-//   CRdKafka, CKafkaCompression  C shims over Debian libraries (librdkafka; zlib, lz4, zstd, snappy)
+//   CRdKafka, CKafkaCompression, CSQLite  C shims over Debian libraries (librdkafka; zlib, lz4, zstd, snappy; SQLite)
 //   SluiceKafka                  the Kafka client layer over librdkafka
 //   SluiceKafkaWire              the few wire-protocol pieces librdkafka lacks (EndTxn, a log reader)
 //   SluiceRuntime                dataflow, state, checkpoints, time and windows, two-phase commit
@@ -50,6 +50,11 @@ let package = Package(
             name: "CKafkaCompression",
             providers: [.apt(["zlib1g-dev", "liblz4-dev", "libzstd-dev", "libsnappy-dev"])]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
 
         // Kafka client layer.
         .target(
@@ -83,6 +88,7 @@ let package = Package(
         .target(
             name: "SluiceRuntime",
             dependencies: [
+                "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Collections", package: "swift-collections"),
