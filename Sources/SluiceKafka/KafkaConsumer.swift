@@ -70,6 +70,8 @@ public final class KafkaConsumer: Sendable {
     public func poll(maxRecords: Int = 10_000, timeout: Duration) throws(KafkaError) -> [KafkaConsumerEvent] {
         try ensureOpen("poll")
         var events: [KafkaConsumerEvent] = []
+        events.reserveCapacity(min(maxRecords, 1024))
+        var topics = TopicNameCache()
         var wait = KafkaClient.milliseconds(timeout)
         while events.count < maxRecords {
             guard let message = rd_kafka_consumer_poll(client.pointer, wait) else { break }
@@ -78,7 +80,7 @@ public final class KafkaConsumer: Sendable {
             let m = message.pointee
             switch m.err {
             case RD_KAFKA_RESP_ERR_NO_ERROR:
-                events.append(.record(Self.record(from: message)))
+                events.append(.record(Self.record(from: message, topic: topics.name(of: m.rkt))))
             case RD_KAFKA_RESP_ERR__PARTITION_EOF:
                 let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
                 events.append(.endOfPartition(TopicPartition(topic, m.partition), offset: m.offset))
@@ -251,14 +253,19 @@ public final class KafkaConsumer: Sendable {
     }
 
     static func record(from message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
+        var topics = TopicNameCache()
+        return record(from: message, topic: topics.name(of: message.pointee.rkt))
+    }
+
+    static func record(from message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String) -> KafkaRecord {
         let m = message.pointee
-        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
         let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) }
         var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let timestamp = rd_kafka_message_timestamp(message, &type)
         var headers: [KafkaHeader] = []
         var list: OpaquePointer?
+        // Most records carry no headers: librdkafka answers _NOENT without allocating.
         if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
             var index = 0
             var name: UnsafePointer<CChar>?
@@ -274,5 +281,22 @@ public final class KafkaConsumer: Sendable {
             topic: topic, partition: m.partition, offset: m.offset, key: key, value: value, headers: headers,
             timestamp: type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp,
             timestampType: ClientState.timestampType(type))
+    }
+}
+
+/// The topic name of the records of one poll, converted once per topic handle rather than per record:
+/// a name longer than 15 bytes is a heap-allocated String, and records of one poll share their
+/// few topic handles (and then share one String storage, which also makes comparisons cheap).
+struct TopicNameCache {
+    private var handle: OpaquePointer?
+    private var cached = ""
+
+    mutating func name(of topic: OpaquePointer?) -> String {
+        guard let topic else { return "" }
+        if topic != handle {
+            handle = topic
+            cached = String(cString: rd_kafka_topic_name(topic))
+        }
+        return cached
     }
 }

@@ -284,16 +284,28 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
             throw KafkaSourceError.kafka(error, context: "polling")
         }
         var produced = 0
+        // Records come in runs of one partition: its position, split name and timestamp floor are
+        // looked up once per run, not hashed per record, and written back when the run ends.
+        var run: PartitionRun?
+        defer { if let run { nextOffsets[run.tp] = run.nextOffset } }
         for event in events {
             switch event {
             case .record(let record):
-                let tp = record.topicPartition
+                if run == nil || run?.matches(record) != true {
+                    if let ended = run { nextOffsets[ended.tp] = ended.nextOffset }
+                    let tp = record.topicPartition
+                    run = PartitionRun(tp: tp, split: splitName(tp), nextOffset: nextOffsets[tp] ?? -1,
+                                       hasFloor: timestampFloors[tp] != nil)
+                }
+                guard var current = run else { continue }
                 // A record below the checkpointed position can arrive after a seek race; never emit it twice.
-                if let expected = nextOffsets[tp], expected >= 0, record.offset < expected { continue }
-                nextOffsets[tp] = record.offset + 1
-                if let floor = timestampFloors[tp] {
+                if current.nextOffset >= 0, record.offset < current.nextOffset { continue }
+                current.nextOffset = record.offset + 1
+                run = current
+                if current.hasFloor, let floor = timestampFloors[current.tp] {
                     if (record.timestamp ?? Int64.min) < floor { continue }
-                    timestampFloors[tp] = nil
+                    timestampFloors[current.tp] = nil
+                    run?.hasFloor = false
                 }
                 let value: Output?
                 do {
@@ -305,15 +317,19 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
                             topic: record.topic, partition: record.partition, offset: record.offset, reason: "\(error)")
                     case .skip:
                         malformedCounter?.increment()
-                        logger.warning("Skipping malformed record \(tp)@\(record.offset): \(error)")
+                        logger.warning("Skipping malformed record \(current.tp)@\(record.offset): \(error)")
                         continue
                     }
                 }
                 if let value {
-                    try output.collect(value, timestamp: record.timestamp, split: tp.description)
+                    try output.collect(value, timestamp: record.timestamp, split: current.split)
                     produced += 1
                 }
             case .endOfPartition(let tp, let offset):
+                if let ended = run {
+                    nextOffsets[ended.tp] = ended.nextOffset
+                    run = nil
+                }
                 // Reaching the end moves the position even when transaction markers were skipped.
                 if let current = nextOffsets[tp], current < offset { nextOffsets[tp] = offset }
             case .error(let error):
@@ -328,6 +344,30 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
 
     /// `sluice_source_kafka_lag{partition=...}`: records between the position and the partition's end,
     /// from the consumer's latest statistics (refreshed every second).
+    /// The split name of a partition ("topic-3"), made once per partition: one shared String keeps
+    /// the watermark multiplexer's per-record lookup cheap.
+    private var splitNames: [TopicPartition: String] = [:]
+
+    private func splitName(_ tp: TopicPartition) -> String {
+        if let name = splitNames[tp] { return name }
+        let name = tp.description
+        splitNames[tp] = name
+        return name
+    }
+
+    /// The partition of the current run of records in `pollNext`.
+    private struct PartitionRun {
+        let tp: TopicPartition
+        let split: String
+        /// -1 (or another logical offset) until a record resolved it.
+        var nextOffset: Int64
+        var hasFloor: Bool
+
+        func matches(_ record: KafkaRecord) -> Bool {
+            record.partition == tp.partition && record.topic == tp.topic
+        }
+    }
+
     private func reportLag(_ consumer: KafkaConsumer) {
         guard ContinuousClock.now - lastLagReport >= .seconds(1), let factory = metricsFactory else { return }
         lastLagReport = .now
