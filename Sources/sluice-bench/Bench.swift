@@ -210,8 +210,9 @@ struct Bench {
     /// output record = the moment a read_committed consumer first sees it − the produce time of the
     /// LAST input event of its (window, page), i.e. the earliest moment the result could be known.
     /// It includes the 200 ms event-time out-of-orderness bound (at `rate` = 6,000/s event time runs
-    /// at wall-clock speed, so ~200 ms pass before the watermark can close the window), the runtime's
-    /// path and, for exactly-once, the wait for the checkpoint whose transaction commits the result.
+    /// at wall-clock speed; at 7,000/s about 170 ms pass before the watermark can close the window),
+    /// the runtime's path and, for exactly-once, the wait for the checkpoint whose transaction
+    /// commits the result (Quix: its commit every second).
     /// A first window and its closing tail are written at once and awaited (startup is not latency);
     /// then events are written live at `rate`, and only windows written entirely live are measured.
     func windowLatency(_ kind: ContenderKind, rate: Double, seconds: Double, into result: inout ContenderResult) {

@@ -51,13 +51,21 @@ import Testing
         }
     }
 
-    /// The decoder must agree with Foundation's JSONSerialization on the playground's events
-    /// (the format it replaced), including every generated page and a day boundary.
-    @Test func agreesWithTheGeneratorsOutput() throws {
-        for index in [Int64(0), 1, 5, 6, 5999, 6000, 5_760_000 * 6, 123_456_789] {
-            let event = ClickEventSequence.event(at: index)
-            #expect(try ClickEvent.decode(event.jsonBytes()) == event)
-            #expect(try ClickEvent.decode(event.jsonBytes()[...]) == event)
+    /// The decoder must agree with Foundation's JSONSerialization (the decoder it replaced) on the
+    /// generator's events, including every page, a day boundary, and a time past 12 hours of a day
+    /// (where the 12-hour clock without AM/PM reads the hour as AM, as the playground does).
+    @Test func agreesWithJSONSerializationOnTheGeneratorsOutput() throws {
+        let indices: [Int64] = [0, 1, 5, 6, 5999, 6000, 5_760_000 * 6, 123_456_789]
+        for index in indices {
+            let bytes = ClickEventSequence.event(at: index).jsonBytes()
+            let fields = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+            let text = try #require(fields["timestamp"] as? String)
+            let reference = ClickEvent(timestamp: try #require(PlaygroundTimestamp.parse(text)), page: try #require(fields["page"] as? String))
+            #expect(try ClickEvent.decode(bytes) == reference)
+            #expect(try ClickEvent.decode(bytes[...]) == reference)
         }
+        // Within the first 12 hours the round trip is exact.
+        let event = ClickEventSequence.event(at: 5999)
+        #expect(try ClickEvent.decode(event.jsonBytes()) == event)
     }
 }
