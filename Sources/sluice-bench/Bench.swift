@@ -100,7 +100,7 @@ struct Bench {
             if profile { usleep(400_000) }
             let profiler = profile ? try? MeasuredProcess(
                 name: "perf", executable: "/usr/bin/env",
-                arguments: ["perf", "record", "-F", "499", "-g", "-p", "\(child.pid)", "-o", "\(work)/\(kind.rawValue).perf.data"],
+                arguments: ["perf", "record", "-F", "999", "-g", "-p", "\(child.pid)", "-o", "\(work)/\(kind.rawValue).perf.data"],
                 logPath: "\(work)/\(kind.rawValue).perf.log") : nil
             let reached = watcher.waitForTarget(timeout: timeout) { !child.isRunning }
             let usage = child.usage

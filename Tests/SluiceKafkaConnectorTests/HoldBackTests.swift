@@ -35,6 +35,9 @@ import Testing
             guard let committable = try sink.preCommit(&first) else { throw ConnectorTestFailure(description: "no committable") }
             var second = try sink.beginTransaction(checkpointId: 2)
             for i in 0..<5 { try sink.write("two-\(i)", timestamp: nil, to: &second) }
+            // Whatever the sink handed to its producer reaches the broker before the commit (without
+            // holding back, checkpoint 2's transaction would now be open on the partition).
+            try sink.producer(second.slot).flush(timeout: .seconds(30))
             try sink.commit(committable)
             // The second transaction's records are now on the broker, in an open transaction.
             try sink.producer(second.slot).flush(timeout: .seconds(30))
