@@ -277,73 +277,83 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         if nextOffsets.isEmpty {
             return .nothingAvailable
         }
-        let events: [KafkaConsumerEvent]
-        do {
-            events = try consumer.poll(maxRecords: configuration.maxRecordsPerPoll, timeout: .milliseconds(20))
-        } catch {
-            throw KafkaSourceError.kafka(error, context: "polling")
-        }
         var produced = 0
         // Records come in runs of one partition: its position, split name and timestamp floor are
         // looked up once per run, not hashed per record, and written back when the run ends.
         var run: PartitionRun?
         defer { if let run { nextOffsets[run.tp] = run.nextOffset } }
-        for event in events {
-            switch event {
-            case .record(let record):
-                if run == nil || run?.matches(record) != true {
-                    if let ended = run { nextOffsets[ended.tp] = ended.nextOffset }
-                    let tp = record.topicPartition
-                    run = PartitionRun(tp: tp, split: splitName(tp), nextOffset: nextOffsets[tp] ?? -1,
-                                       hasFloor: timestampFloors[tp] != nil)
-                }
-                guard var current = run else { continue }
-                // A record below the checkpointed position can arrive after a seek race; never emit it twice.
-                if current.nextOffset >= 0, record.offset < current.nextOffset { continue }
-                current.nextOffset = record.offset + 1
-                run = current
-                if current.hasFloor, let floor = timestampFloors[current.tp] {
-                    if (record.timestamp ?? Int64.min) < floor { continue }
-                    timestampFloors[current.tp] = nil
-                    run?.hasFloor = false
-                }
-                let value: Output?
+        var failedDownstream = false
+        let polled: Int
+        do {
+            polled = try consumer.poll(maxEvents: configuration.maxRecordsPerPoll, timeout: .milliseconds(20)) { event in
                 do {
-                    value = try deserializer(record)
+                    try handle(event, output: output, run: &run, produced: &produced)
                 } catch {
-                    switch configuration.malformedRecords {
-                    case .fail:
-                        throw KafkaSourceError.malformedRecord(
-                            topic: record.topic, partition: record.partition, offset: record.offset, reason: "\(error)")
-                    case .skip:
-                        malformedCounter?.increment()
-                        logger.warning("Skipping malformed record \(current.tp)@\(record.offset): \(error)")
-                        continue
-                    }
+                    failedDownstream = true
+                    throw error
                 }
-                if let value {
-                    try output.collect(value, timestamp: record.timestamp, split: current.split)
-                    produced += 1
-                }
-            case .endOfPartition(let tp, let offset):
-                if let ended = run {
-                    nextOffsets[ended.tp] = ended.nextOffset
-                    run = nil
-                }
-                // Reaching the end moves the position even when transaction markers were skipped.
-                if let current = nextOffsets[tp], current < offset { nextOffsets[tp] = offset }
-            case .error(let error):
-                if error.isFatal { throw KafkaSourceError.kafka(error, context: "consuming") }
-                logger.debug("Kafka source subtask \(subtaskIndex): \(error)")
             }
+        } catch let error as KafkaError where !failedDownstream {
+            throw KafkaSourceError.kafka(error, context: "polling")
         }
         if produced > 0 { recordsCounter?.increment(by: produced) }
         reportLag(consumer)
-        return events.isEmpty ? .nothingAvailable : .moreAvailable
+        return polled == 0 ? .nothingAvailable : .moreAvailable
     }
 
-    /// `sluice_source_kafka_lag{partition=...}`: records between the position and the partition's end,
-    /// from the consumer's latest statistics (refreshed every second).
+    /// One polled event: a record goes downstream (or is skipped), end-of-partition moves the position.
+    private func handle(
+        _ event: KafkaConsumerEvent, output: SourceOutput<Output>, run: inout PartitionRun?, produced: inout Int
+    ) throws {
+        switch event {
+        case .record(let record):
+            if run == nil || run?.matches(record) != true {
+                if let ended = run { nextOffsets[ended.tp] = ended.nextOffset }
+                let tp = record.topicPartition
+                run = PartitionRun(tp: tp, split: splitName(tp), nextOffset: nextOffsets[tp] ?? -1,
+                                   hasFloor: timestampFloors[tp] != nil)
+            }
+            guard var current = run else { return }
+            // A record below the checkpointed position can arrive after a seek race; never emit it twice.
+            if current.nextOffset >= 0, record.offset < current.nextOffset { return }
+            current.nextOffset = record.offset + 1
+            run = current
+            if current.hasFloor, let floor = timestampFloors[current.tp] {
+                if (record.timestamp ?? Int64.min) < floor { return }
+                timestampFloors[current.tp] = nil
+                run?.hasFloor = false
+            }
+            let value: Output?
+            do {
+                value = try deserializer(record)
+            } catch {
+                switch configuration.malformedRecords {
+                case .fail:
+                    throw KafkaSourceError.malformedRecord(
+                        topic: record.topic, partition: record.partition, offset: record.offset, reason: "\(error)")
+                case .skip:
+                    malformedCounter?.increment()
+                    logger.warning("Skipping malformed record \(current.tp)@\(record.offset): \(error)")
+                    return
+                }
+            }
+            if let value {
+                try output.collect(value, timestamp: record.timestamp, split: current.split)
+                produced += 1
+            }
+        case .endOfPartition(let tp, let offset):
+            if let ended = run {
+                nextOffsets[ended.tp] = ended.nextOffset
+                run = nil
+            }
+            // Reaching the end moves the position even when transaction markers were skipped.
+            if let current = nextOffsets[tp], current < offset { nextOffsets[tp] = offset }
+        case .error(let error):
+            if error.isFatal { throw KafkaSourceError.kafka(error, context: "consuming") }
+            logger.debug("Kafka source subtask \(subtaskIndex): \(error)")
+        }
+    }
+
     /// The split name of a partition ("topic-3"), made once per partition: one shared String keeps
     /// the watermark multiplexer's per-record lookup cheap.
     private var splitNames: [TopicPartition: String] = [:]
@@ -368,6 +378,8 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         }
     }
 
+    /// `sluice_source_kafka_lag{partition=...}`: records between the position and the partition's end,
+    /// from the consumer's latest statistics (refreshed every second).
     private func reportLag(_ consumer: KafkaConsumer) {
         guard ContinuousClock.now - lastLagReport >= .seconds(1), let factory = metricsFactory else { return }
         lastLagReport = .now
