@@ -388,7 +388,8 @@ func runBlocking<T: Sendable>(_ name: String, _ body: @escaping @Sendable () thr
 
 /// The first offset written to each partition in the current transaction, from delivery reports.
 /// Kept by topic handle and partition so that the per-record update is a short linear scan with no
-/// String: a transaction touches few partitions. Names are resolved once per new partition.
+/// String: a transaction touches few partitions. Names are resolved once per new partition. (librdkafka
+/// keeps a topic's handle for the client's whole life, so one handle never stands for two topics.)
 struct TransactionFirstOffsets: Sendable {
     private struct Entry: Sendable {
         let handle: UInt
