@@ -157,7 +157,7 @@ final class MeasuredProcess {
     deinit { kill() }
 }
 
-/// The runtime's checkpoint log lines: "Checkpoint N complete (B bytes, D ms)."
+/// The runtime's checkpoint log lines: "Checkpoint N complete (B bytes, W of them written now, D ms)."
 struct CheckpointLogSummary: Sendable {
     var count = 0
     var durationsMillis: [Double] = []
@@ -182,12 +182,12 @@ struct CheckpointLogSummary: Sendable {
             }
             guard let range = line.range(of: "Checkpoint "), line.contains(" complete (") else { continue }
             let tail = line[range.upperBound...]
-            // "<id> complete (<bytes> bytes, <ms> ms)."
+            // "<id> complete (<bytes> bytes[, <written> of them written now], <ms> ms)."
             guard let open = tail.firstIndex(of: "("), let close = tail.firstIndex(of: ")") else { continue }
             let inside = tail[tail.index(after: open)..<close].split(separator: ",")
-            guard inside.count == 2,
-                  let bytes = Int(inside[0].trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? ""),
-                  let millis = Double(inside[1].trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
+            guard inside.count >= 2, let first = inside.first, let last = inside.last,
+                  let bytes = Int(first.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? ""),
+                  let millis = Double(last.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
             else { continue }
             count += 1
             durationsMillis.append(millis)
