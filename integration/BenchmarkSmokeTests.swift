@@ -23,6 +23,10 @@ import Testing
             let rate = line.flatMap { Self.field("records_per_s", in: $0) }.flatMap(Double.init)
             #expect((rate ?? 0) > 0, "no records/s for \(contender): \(line ?? "")")
             #expect(line?.contains("verdict=\"exact") == true, "the output of \(contender) was not exact: \(line ?? "")")
+            if contender == "sluice-eos" || contender == "click-count" {
+                let checkpoints = line.flatMap { Self.field("checkpoints", in: $0) }.flatMap(Int.init)
+                #expect((checkpoints ?? 0) > 0, "no checkpoint figures for \(contender): \(line ?? "")")
+            }
             if contender != "click-count" {
                 #expect(line.flatMap { Self.field("p99_ms", in: $0) }.flatMap(Double.init) != nil, "no latency for \(contender)")
             }
