@@ -162,7 +162,8 @@ final class TtlCleanup<Key: StateKey> {
                 budget -= 1
                 context.key = due.key
                 context.index = due.keyGroupIndex
-                if let next = entry.state.removeExpiredOfCurrentKey(now: now) {
+                // `next > now` always holds (what remains is unexpired); checked so a pass can never loop.
+                if let next = entry.state.removeExpiredOfCurrentKey(now: now), next > now {
                     entry.queue.register(key: due.key, keyGroupIndex: due.keyGroupIndex, timestamp: next)
                 }
             }
