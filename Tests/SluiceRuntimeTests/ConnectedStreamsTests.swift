@@ -354,3 +354,68 @@ final class FraudDetector: KeyedProcessFunction {
         #expect(out.values.sorted() == ["alert:A@20000", "alert:D@89999", "alert:E@95000"])
     }
 }
+
+// MARK: - Broadcast and reducing state through a savepoint with rescaling (whole job)
+
+/// Sums, per word, the broadcast "weight" (reducing state); announces each rule it receives.
+final class WeightedCount: KeyedBroadcastProcessFunction {
+    typealias Key = String
+    typealias Input = String
+    typealias BroadcastInput = Int
+    typealias Output = String
+    static let weights = MapStateDescriptor<String, Int>("weights")
+    private var sum: ReducingState<Int>?
+
+    func open(_ context: KeyedContext<String>) throws {
+        sum = try context.reducingState(ReducingStateDescriptor<Int>("sum") { $0 + $1 })
+    }
+
+    func processElement(_ value: String, context: KeyedContext<String>, out: Collector<String>) throws {
+        try sum?.add(try context.broadcastState(Self.weights).get("weight") ?? 1)
+        try out.collect("\(value):\(sum?.get() ?? 0)")
+    }
+
+    func processBroadcastElement(_ value: Int, context: BroadcastContext, out: Collector<String>) throws {
+        try context.broadcastState(Self.weights).put("weight", value)
+        try out.collect("rule@\(context.subtaskIndex)")
+    }
+}
+
+@Suite struct BroadcastSavepointTests {
+    @Test func broadcastAndReducingStateSurviveASavepointWithRescale() throws {
+        let words = (0..<300).map { "k\($0 % 7)" }
+        let out = CollectedValues<String>()
+        let savepoints = temporaryDirectory("bsp")
+        func environment(_ gate: SourceGate, parallelism: Int) -> StreamExecutionEnvironment {
+            let env = StreamExecutionEnvironment(testConfiguration(checkpointing: CheckpointConfig(directory: temporaryDirectory("bchk"))))
+            env.fromSource(GatedSource(elements: words, gate: gate), name: "words")
+                .keyBy { $0 }
+                .connect(env.fromCollection([10], name: "weights").broadcast(WeightedCount.weights))
+                .process(name: "weighted", WeightedCount()).setParallelism(parallelism)
+                .sinkTo(CollectingSink(into: out), name: "sink", parallelism: 1)
+            return env
+        }
+        // Parallelism 2: the rule reaches both subtasks before any word is let through.
+        let gate = SourceGate()
+        let env = environment(gate, parallelism: 2)
+        let job = try BackgroundJob(env)
+        #expect(eventually { out.values.filter { $0.hasPrefix("rule@") }.count == 2 })
+        gate.open(to: 140)
+        #expect(gate.waitUntilReached(140))
+        let path = try env.control.stopWithSavepoint(directory: savepoints)
+        #expect(try job.result().status == .stoppedWithSavepoint(path))
+
+        // Parallelism 3: the rule is not sent again (its source is at its end); every subtask
+        // restores the broadcast copy, and the sums continue from the savepoint.
+        let resumed = SourceGate()
+        resumed.open(to: words.count)
+        #expect(try environment(resumed, parallelism: 3).execute(restoreFrom: path).status == .finished)
+        var counts: [String: Int] = [:]
+        let expected = words.map { word -> String in
+            counts[word, default: 0] += 1
+            return "\(word):\((counts[word] ?? 0) * 10)"
+        }
+        #expect(out.values.filter { !$0.hasPrefix("rule@") }.sorted() == expected.sorted())
+        #expect(out.values.filter { $0.hasPrefix("rule@") }.count == 2)
+    }
+}
