@@ -240,7 +240,7 @@ final class Labeller: BroadcastProcessFunction {
         func makeOperator(_ index: Int, _ parallelism: Int, restore: OperatorRestore?) throws -> KeyedBroadcastProcessOperator<LimitChecker> {
             let op = try KeyedBroadcastProcessOperator(
                 setup: operatorSetup(clock: clock, restore: restore, subtask: index, parallelism: parallelism),
-                output: CapturingOutput<String>(), keySelector: { $0.user }, declared: ["limits"], function: LimitChecker())
+                output: ProbeOutput<String>(), keySelector: { $0.user }, declared: ["limits"], function: LimitChecker())
             try op.open()
             return op
         }

@@ -5,7 +5,7 @@ import Testing
 @testable import SluiceRuntime
 
 /// An operator output that records what it was given (no threads, no channels).
-final class CapturingOutput<T: Sendable>: Output<T> {
+final class ProbeOutput<T: Sendable>: Output<T> {
     var records: [T] = []
     override func collect(_ value: T, timestamp: Int64?) throws { records.append(value) }
 }
@@ -48,7 +48,7 @@ struct ProbedOperator {
     init(clock: any RuntimeClock, restore: OperatorRestore? = nil) throws {
         let probe = StateProbe()
         op = try KeyedProcessOperator(
-            setup: operatorSetup(clock: clock, restore: restore), output: CapturingOutput<String>(), keySelector: { $0 }, function: probe)
+            setup: operatorSetup(clock: clock, restore: restore), output: ProbeOutput<String>(), keySelector: { $0 }, function: probe)
         try op.open()
         context = try #require(probe.context)
     }
@@ -124,7 +124,7 @@ struct AverageInt: AggregateFunction {
             let restore = try restoreFrom([snapshot], parallelism: 2, index: index)
             let probe = StateProbe()
             let op = try KeyedProcessOperator(
-                setup: operatorSetup(clock: clock, restore: restore, subtask: index, parallelism: 2), output: CapturingOutput<String>(),
+                setup: operatorSetup(clock: clock, restore: restore, subtask: index, parallelism: 2), output: ProbeOutput<String>(),
                 keySelector: { $0 }, function: probe)
             try op.open()
             let context = try #require(probe.context)

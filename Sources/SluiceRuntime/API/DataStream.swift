@@ -7,14 +7,36 @@ public struct DataStream<T: Sendable> {
     let nodeId: Int
     /// The partitioner of the next edge out of this stream.
     let partitioner: EdgePartitioner
+    /// Set when this stream is a side output (tag id) of node `nodeId`.
+    let sideOutput: String?
 
-    init(env: StreamExecutionEnvironment, nodeId: Int, partitioner: EdgePartitioner = .automatic) {
+    init(env: StreamExecutionEnvironment, nodeId: Int, partitioner: EdgePartitioner = .automatic, sideOutput: String? = nil) {
         self.env = env
         self.nodeId = nodeId
         self.partitioner = partitioner
+        self.sideOutput = sideOutput
     }
 
-    var edge: StreamEdge { StreamEdge(source: nodeId, partitioner: partitioner) }
+    var edge: StreamEdge { StreamEdge(source: nodeId, partitioner: partitioner, sideOutput: sideOutput) }
+
+    /// The records this stream's operator emitted to `tag` (Flink's getSideOutput): from a keyed
+    /// process function's `context.output(tag, value)`, a window function's, or a window's late
+    /// data (`WindowedStream.sideOutputLateData`). It is an ordinary stream: any parallelism,
+    /// keyBy, checkpoints (barriers and watermarks flow down side edges too).
+    public func sideOutput<U: Sendable>(_ tag: OutputTag<U>) -> DataStream<U> {
+        if let draft = env.draft(nodeId) {
+            if let own = sideOutput {
+                draft.declarationErrors.append(
+                    "sideOutput('\(tag.id)') was called on side output '\(own)' of '\(draft.name)': only operators have side outputs.")
+            } else if let existing = draft.sideOutputs[tag.id], existing.typeID != ObjectIdentifier(U.self) {
+                draft.declarationErrors.append(
+                    "Side output '\(tag.id)' of '\(draft.name)' is read as \(U.self) and as \(existing.typeName): use one type per tag id.")
+            } else {
+                draft.sideOutputs[tag.id] = TypedSideOutput<U>()
+            }
+        }
+        return DataStream<U>(env: env, nodeId: nodeId, sideOutput: tag.id)
+    }
 
     func then<Out: Sendable>(
         _ name: String, _ make: @escaping @Sendable (OperatorSetup, Output<Out>) throws -> StreamOperatorBase
@@ -52,16 +74,17 @@ public struct DataStream<T: Sendable> {
     }
 
     /// Spreads records round-robin over the next operator's subtasks.
-    public func rebalance() -> DataStream<T> { DataStream(env: env, nodeId: nodeId, partitioner: .rebalance) }
+    public func rebalance() -> DataStream<T> { DataStream(env: env, nodeId: nodeId, partitioner: .rebalance, sideOutput: sideOutput) }
 
     /// Sends every record to every subtask of the next operator.
-    public func broadcast() -> DataStream<T> { DataStream(env: env, nodeId: nodeId, partitioner: .broadcast) }
+    public func broadcast() -> DataStream<T> { DataStream(env: env, nodeId: nodeId, partitioner: .broadcast, sideOutput: sideOutput) }
 
     /// Keeps records on the same subtask index (requires equal parallelism).
-    public func forward() -> DataStream<T> { DataStream(env: env, nodeId: nodeId, partitioner: .forward) }
+    public func forward() -> DataStream<T> { DataStream(env: env, nodeId: nodeId, partitioner: .forward, sideOutput: sideOutput) }
 
     @discardableResult
     public func setParallelism(_ parallelism: Int) -> DataStream<T> {
+        guard refuseOnSideOutput("setParallelism") else { return self }
         env.draft(nodeId)?.parallelism = parallelism
         return self
     }
@@ -69,8 +92,17 @@ public struct DataStream<T: Sendable> {
     /// Starts a new chain at this operator (it gets its own thread).
     @discardableResult
     public func disableChaining() -> DataStream<T> {
+        guard refuseOnSideOutput("disableChaining") else { return self }
         env.draft(nodeId)?.chainable = false
         return self
+    }
+
+    /// A side output is no operator of its own: settings on it would change its producer.
+    private func refuseOnSideOutput(_ call: String) -> Bool {
+        guard let sideOutput, let draft = env.draft(nodeId) else { return true }
+        draft.declarationErrors.append(
+            "\(call)() was called on side output '\(sideOutput)' of '\(draft.name)': call it on the operator that reads the side output.")
+        return false
     }
 
     /// Writes to a two-phase-commit sink (exactly-once). `sink` is evaluated once per subtask
@@ -127,7 +159,8 @@ public struct KeyedStream<Key: StateKey, T: Sendable> {
         let selector = keySelector
         let maxParallelism = env.configuration.maxParallelism
         let keyGroupOf: @Sendable (T) -> Int = { KeyGroups.keyGroup(for: selector($0), maxParallelism: maxParallelism) }
-        return StreamEdge(source: stream.nodeId, partitioner: .hash(keyGroupOf: keyGroupOf, maxParallelism: maxParallelism))
+        return StreamEdge(
+            source: stream.nodeId, partitioner: .hash(keyGroupOf: keyGroupOf, maxParallelism: maxParallelism), sideOutput: stream.sideOutput)
     }
 
     func keyedThen<Out: Sendable>(

@@ -12,6 +12,10 @@ final class NodeDraft {
     let factory: any NodeFactory
     let commitsOnComplete: Bool
     var chainable = true
+    /// Side outputs read by some stream: tag id -> typed writer factory.
+    var sideOutputs: [String: any SideOutputWiring] = [:]
+    /// Problems found while declaring (e.g. one side-output id read with two types).
+    var declarationErrors: [String] = []
 
     init(id: Int, name: String, parallelism: Int?, inputs: [StreamEdge], role: VertexRole, factory: any NodeFactory, commitsOnComplete: Bool) {
         self.id = id
@@ -91,6 +95,7 @@ public final class StreamExecutionEnvironment {
     func jobGraph() throws -> [JobVertex] {
         guard !drafts.isEmpty else { throw RuntimeConfigurationError.invalid("The job has no operators: add a source and a sink before execute().") }
         let parallelism = Dictionary(uniqueKeysWithValues: drafts.map { ($0.id, $0.parallelism ?? configuration.defaultParallelism) })
+        if let problem = drafts.lazy.flatMap(\.declarationErrors).first { throw RuntimeConfigurationError.invalid(problem) }
         return try drafts.map { draft in
             let p = parallelism[draft.id] ?? 1
             guard p >= 1, p <= configuration.maxParallelism else {
@@ -114,7 +119,7 @@ public final class StreamExecutionEnvironment {
             return JobVertex(
                 id: draft.id, name: draft.name, parallelism: p, maxParallelism: configuration.maxParallelism,
                 inputs: inputs, role: draft.role, factory: draft.factory, chainable: draft.chainable,
-                commitsOnComplete: draft.commitsOnComplete)
+                commitsOnComplete: draft.commitsOnComplete, sideOutputs: draft.sideOutputs)
         }
     }
 

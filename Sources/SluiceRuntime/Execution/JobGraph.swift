@@ -17,6 +17,8 @@ enum EdgePartitioner: Sendable {
 struct StreamEdge: Sendable {
     let source: Int
     var partitioner: EdgePartitioner
+    /// The side output (tag id) of `source` this edge reads; nil: its main output.
+    var sideOutput: String? = nil
 }
 
 enum VertexRole: Sendable {
@@ -38,6 +40,8 @@ struct JobVertex: Sendable {
     let chainable: Bool
     /// A two-phase-commit sink: its subtasks are notified of completed checkpoints one at a time.
     let commitsOnComplete: Bool
+    /// Side outputs that some vertex reads: tag id -> typed writer factory.
+    var sideOutputs: [String: any SideOutputWiring] = [:]
 }
 
 /// An outgoing edge as the producer's writer sees it.
@@ -80,27 +84,7 @@ struct TypedNodeFactory<In: Sendable, Out: Sendable>: NodeFactory {
     }
 
     func makeWriter(edges: [OutgoingEdge], subtaskIndex: Int, batchSize: Int, counter: RecordCounter) throws -> (any ChannelWriter, AnyObject) {
-        var writers: [EdgeWriter<Out>] = []
-        for edge in edges {
-            let gates = try edge.gates.map { gate -> InputGate<Out> in
-                guard let typed = gate as? InputGate<Out> else { throw WiringError(description: "gate type mismatch for \(Out.self)") }
-                return typed
-            }
-            let partitioning: Partitioning<Out>
-            switch edge.partitioner {
-            case .forward: partitioning = .forward
-            case .automatic, .rebalance: partitioning = .rebalance
-            case .broadcast: partitioning = .broadcast
-            case .hash(let any, let maxParallelism):
-                guard let keyGroupOf = any as? @Sendable (Out) -> Int else {
-                    throw WiringError(description: "key selector type mismatch for \(Out.self)")
-                }
-                partitioning = .hash(keyGroupOf, maxParallelism: maxParallelism)
-            }
-            writers.append(EdgeWriter(
-                gates: gates, channel: edge.channel, partitioning: partitioning, batchSize: batchSize, subtaskIndex: subtaskIndex))
-        }
-        let writer = RecordWriter<Out>(edges: writers, counter: counter)
+        let writer: RecordWriter<Out> = try makeRecordWriter(edges: edges, subtaskIndex: subtaskIndex, batchSize: batchSize, counter: counter)
         return (writer, writer)
     }
 
@@ -112,7 +96,8 @@ struct TypedNodeFactory<In: Sendable, Out: Sendable>: NodeFactory {
         } else {
             output = DiscardingOutput<Out>()
         }
-        let op = try make(setup, output)
+        let sideWatermarks = setup.sideOutputs.watermarkTargets
+        let op = try make(setup, sideWatermarks.isEmpty ? output : SideWatermarkOutput(main: output, sides: sideWatermarks))
         if In.self == Never.self { return ChainLink(op: op, input: nil) }
         guard let input = op as? any ElementInput<In> else { throw WiringError(description: "operator \(type(of: op)) does not take \(In.self)") }
         return ChainLink(op: op, input: ChainingOutput<In>(target: input, counter: counter))
@@ -124,4 +109,29 @@ struct TypedNodeFactory<In: Sendable, Out: Sendable>: NodeFactory {
         }
         return InputProcessor(gate: typedGate, head: input, alignsBarriers: alignsBarriers)
     }
+}
+
+/// The writer of one typed output (main or side) over its outgoing edges.
+func makeRecordWriter<Out: Sendable>(edges: [OutgoingEdge], subtaskIndex: Int, batchSize: Int, counter: RecordCounter) throws -> RecordWriter<Out> {
+    var writers: [EdgeWriter<Out>] = []
+    for edge in edges {
+        let gates = try edge.gates.map { gate -> InputGate<Out> in
+            guard let typed = gate as? InputGate<Out> else { throw WiringError(description: "gate type mismatch for \(Out.self)") }
+            return typed
+        }
+        let partitioning: Partitioning<Out>
+        switch edge.partitioner {
+        case .forward: partitioning = .forward
+        case .automatic, .rebalance: partitioning = .rebalance
+        case .broadcast: partitioning = .broadcast
+        case .hash(let any, let maxParallelism):
+            guard let keyGroupOf = any as? @Sendable (Out) -> Int else {
+                throw WiringError(description: "key selector type mismatch for \(Out.self)")
+            }
+            partitioning = .hash(keyGroupOf, maxParallelism: maxParallelism)
+        }
+        writers.append(EdgeWriter(
+            gates: gates, channel: edge.channel, partitioning: partitioning, batchSize: batchSize, subtaskIndex: subtaskIndex))
+    }
+    return RecordWriter<Out>(edges: writers, counter: counter)
 }

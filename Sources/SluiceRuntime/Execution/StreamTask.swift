@@ -38,6 +38,8 @@ struct TaskSpec: Sendable {
     let inbox: TaskInbox
     let gate: (any AnyInputGate)?
     let outgoing: [OutgoingEdge]
+    /// Side-output edges of the chain's vertices: vertex id -> tag id -> edges.
+    var sideOutgoing: [Int: [String: [OutgoingEdge]]] = [:]
     let restore: RestoreSource?
     let settings: TaskSettings
     let coordinator: CheckpointCoordinator
@@ -106,10 +108,11 @@ final class StreamTask: InputProcessorDelegate {
     private func build() throws {
         let settings = spec.settings
         var downstream: AnyObject?
+        var channelWriters: [any ChannelWriter] = []
         if !spec.outgoing.isEmpty, let tail = spec.vertices.last {
             let (channelWriter, output) = try tail.factory.makeWriter(
                 edges: spec.outgoing, subtaskIndex: spec.subtaskIndex, batchSize: settings.batchSize, counter: outCounter)
-            writer = channelWriter
+            channelWriters.append(channelWriter)
             downstream = output
         }
         let coordinator = spec.coordinator
@@ -117,11 +120,20 @@ final class StreamTask: InputProcessorDelegate {
         var links: [ChainLink] = []
         var counters: [RecordCounter] = []
         for vertex in spec.vertices.reversed() {
+            var sideOutputs: [String: AnyObject] = [:]
+            var sideWatermarks: [any WatermarkTarget] = []
+            for (tag, edges) in (spec.sideOutgoing[vertex.id] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard let wiring = vertex.sideOutputs[tag] else { throw WiringError(description: "side output '\(tag)' of '\(vertex.name)' is not declared") }
+                let made = try wiring.makeWriter(edges: edges, subtaskIndex: spec.subtaskIndex, batchSize: settings.batchSize)
+                channelWriters.append(made.writer)
+                sideOutputs[tag] = made.output
+                sideWatermarks.append(made.watermarks)
+            }
             let setup = OperatorSetup(
                 operatorID: vertex.name, subtaskIndex: spec.subtaskIndex, parallelism: vertex.parallelism,
                 maxParallelism: vertex.maxParallelism, logger: settings.logger, metrics: settings.metrics,
                 restore: try restoreState(for: vertex), clock: settings.clock, faultInjector: settings.faultInjector,
-                services: services)
+                services: services, sideOutputs: SideOutputs(outputs: sideOutputs, watermarkTargets: sideWatermarks))
             let counter = RecordCounter()
             let link = try vertex.factory.instantiate(setup: setup, downstream: downstream, counter: counter)
             links.append(link)
@@ -130,6 +142,7 @@ final class StreamTask: InputProcessorDelegate {
         }
         links.reverse()
         counters.reverse()
+        writer = channelWriters.count > 1 ? CompositeChannelWriter(channelWriters) : channelWriters.first
         operators = links.map(\.op)
         inCounters = counters
         for vertex in spec.vertices {

@@ -20,6 +20,7 @@ public final class KeyedContext<Key: StateKey> {
     public let operatorStateStore: OperatorStateStore
     /// Timestamp of the element being processed, or of the timer firing.
     public internal(set) var timestamp: Int64?
+    let sideOutputs: SideOutputs
     /// Set while `onTimer` runs.
     public internal(set) var timeDomain: TimeDomain?
 
@@ -39,6 +40,7 @@ public final class KeyedContext<Key: StateKey> {
         self.parallelism = setup.parallelism
         self.logger = setup.logger
         self.operatorStateStore = operatorStateStore
+        self.sideOutputs = setup.sideOutputs
     }
 
     /// The key of the element or timer being processed.
@@ -47,7 +49,12 @@ public final class KeyedContext<Key: StateKey> {
         return key
     }
 
-    // Reducing, aggregating and TTL states: KeyedContext+States.swift.
+    /// Emits `value` to the side output `tag`, with the timestamp of the element or timer.
+    public func output<T: Sendable>(_ tag: OutputTag<T>, _ value: T) throws {
+        try sideOutputs.emit(tag, value, timestamp: timestamp)
+    }
+
+    // Value, list, map, reducing, aggregating and TTL states: KeyedContext+States.swift.
 }
 
 /// A function over a keyed stream with keyed state and timers (Flink's KeyedProcessFunction).

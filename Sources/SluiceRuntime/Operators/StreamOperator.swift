@@ -31,12 +31,15 @@ final class OperatorSetup {
     let clock: any RuntimeClock
     let faultInjector: FaultInjector
     let services: TaskServices
+    /// The side outputs of this operator that have consumers.
+    let sideOutputs: SideOutputs
 
     init(
         operatorID: String, subtaskIndex: Int, parallelism: Int, maxParallelism: Int, logger: Logger,
         metrics: RuntimeMetrics, restore: OperatorRestore?, clock: any RuntimeClock,
-        faultInjector: FaultInjector, services: TaskServices
+        faultInjector: FaultInjector, services: TaskServices, sideOutputs: SideOutputs = SideOutputs()
     ) {
+        self.sideOutputs = sideOutputs
         self.operatorID = operatorID
         self.subtaskIndex = subtaskIndex
         self.parallelism = parallelism

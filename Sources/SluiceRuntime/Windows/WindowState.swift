@@ -1,0 +1,163 @@
+/// Per key, a map `MapKey -> Value` with in-place updates, snapshotted per key group in the same
+/// format as `HeapMapState`. The window operator keeps its contents, merging-window set, trigger
+/// values and window timers in such tables (Flink keeps them in state namespaced by window).
+final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: KeyGroupPartitionedTable {
+    let name: String
+    var kind: KeyedStateKind { .map }
+    private let context: KeyContext<Key>
+    private let keySerializer: AnyStateSerializer<Key>
+    private let mapKeySerializer: AnyStateSerializer<MapKey>
+    private let valueSerializer: AnyStateSerializer<Value>
+    private var maps: [[Key: [MapKey: Value]]]
+
+    init(
+        name: String, backend: HeapKeyedStateBackend<Key>,
+        mapKeySerializer: AnyStateSerializer<MapKey>, valueSerializer: AnyStateSerializer<Value>
+    ) {
+        self.name = name
+        self.context = backend.context
+        self.keySerializer = backend.keySerializer
+        self.mapKeySerializer = mapKeySerializer
+        self.valueSerializer = valueSerializer
+        maps = Array(repeating: [:], count: backend.keyGroupRange.count)
+    }
+
+    static func register(_ name: String, in backend: HeapKeyedStateBackend<Key>, mapKeySerializer: AnyStateSerializer<MapKey>, valueSerializer: AnyStateSerializer<Value>) throws -> KeyedMapTable {
+        try backend.registerTable(name, kind: .map) {
+            KeyedMapTable(name: name, backend: backend, mapKeySerializer: mapKeySerializer, valueSerializer: valueSerializer)
+        }
+    }
+
+    /// The table is only used inside a keyed context (the operator sets the key first).
+    private var key: Key? { context.key }
+
+    func get(_ mapKey: MapKey) -> Value? {
+        guard let key else { return nil }
+        return maps[context.index][key]?[mapKey]
+    }
+
+    func put(_ mapKey: MapKey, _ value: Value?) {
+        guard let key else { return }
+        let index = context.index
+        if let value {
+            maps[index][key, default: [:]][mapKey] = value
+        } else if maps[index][key] != nil {
+            maps[index][key]?[mapKey] = nil
+            if maps[index][key]?.isEmpty == true { maps[index][key] = nil }
+        }
+    }
+
+    @discardableResult
+    func remove(_ mapKey: MapKey) -> Value? {
+        let old = get(mapKey)
+        if old != nil { put(mapKey, nil) }
+        return old
+    }
+
+    /// Updates the value in place (no copy of a buffered list); nil afterwards removes it.
+    func modify<R>(_ mapKey: MapKey, _ body: (inout Value?) throws -> R) rethrows -> R {
+        guard let key else {
+            var none: Value?
+            return try body(&none)
+        }
+        let index = context.index
+        let result = try body(&maps[index][key, default: [:]][mapKey])
+        if maps[index][key]?.isEmpty == true { maps[index][key] = nil }
+        return result
+    }
+
+    /// All entries of the current key.
+    var entries: [MapKey: Value] {
+        guard let key else { return [:] }
+        return maps[context.index][key] ?? [:]
+    }
+
+    func isEmpty(keyGroupIndex index: Int) -> Bool { maps[index].isEmpty }
+
+    /// Entries over all keys (tests check that state is cleaned up).
+    var totalCount: Int { maps.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } } }
+
+    func write(keyGroupIndex index: Int, to writer: inout BinaryWriter) throws {
+        let map = maps[index]
+        writer.writeVarUInt(UInt64(map.count))
+        for (key, inner) in map {
+            try keySerializer.serialize(key, into: &writer)
+            writer.writeVarUInt(UInt64(inner.count))
+            for (mapKey, value) in inner {
+                try mapKeySerializer.serialize(mapKey, into: &writer)
+                try valueSerializer.serialize(value, into: &writer)
+            }
+        }
+    }
+
+    func read(keyGroupIndex index: Int, from reader: inout BinaryReader) throws {
+        let count = try reader.readVarInt()
+        for _ in 0..<count {
+            let key = try keySerializer.deserialize(from: &reader)
+            let n = try reader.readVarInt()
+            var inner: [MapKey: Value] = [:]
+            inner.reserveCapacity(min(n, reader.remaining))
+            for _ in 0..<n {
+                let mapKey = try mapKeySerializer.deserialize(from: &reader)
+                inner[mapKey] = try valueSerializer.deserialize(from: &reader)
+            }
+            maps[index][key] = inner
+        }
+    }
+}
+
+/// A timer of the window operator: time and clock; the windows waiting for it are the value.
+struct WindowTimerSlot: Hashable, BinaryCodable {
+    let timestamp: Int64
+    let domain: TimeDomain
+
+    init(timestamp: Int64, domain: TimeDomain) {
+        self.timestamp = timestamp
+        self.domain = domain
+    }
+
+    func encode(to writer: inout BinaryWriter) {
+        writer.writeInt64(timestamp)
+        writer.writeUInt8(domain == .eventTime ? 0 : 1)
+    }
+
+    init(from reader: inout BinaryReader) throws {
+        timestamp = try reader.readInt64()
+        domain = try reader.readUInt8() == 0 ? .eventTime : .processingTime
+    }
+}
+
+/// A trigger's named value for one window.
+struct TriggerValueKey: Hashable, BinaryCodable {
+    let window: TimeWindow
+    let name: String
+
+    init(window: TimeWindow, name: String) {
+        self.window = window
+        self.name = name
+    }
+
+    func encode(to writer: inout BinaryWriter) {
+        window.encode(to: &writer)
+        writer.writeString(name)
+    }
+
+    init(from reader: inout BinaryReader) throws {
+        window = try TimeWindow(from: &reader)
+        name = try reader.readString()
+    }
+}
+
+/// Merges overlapping windows (Flink's `TimeWindow.mergeWindows`): sorted by start, a window that
+/// intersects the running cover joins it. Returns only covers of two or more windows.
+func mergeOverlapping(_ windows: [TimeWindow]) -> [(cover: TimeWindow, members: [TimeWindow])] {
+    var groups: [(cover: TimeWindow, members: [TimeWindow])] = []
+    for window in windows.sorted() {
+        if let last = groups.last, last.cover.intersects(window) {
+            groups[groups.count - 1] = (last.cover.cover(window), last.members + [window])
+        } else {
+            groups.append((window, [window]))
+        }
+    }
+    return groups.filter { $0.members.count > 1 }
+}
