@@ -81,6 +81,16 @@ final class SideCounter: CoProcessFunction {
     func processElement2(_ value: String, context: CoProcessContext, out: Collector<String>) throws { try out.collect("str:\(value)") }
 }
 
+/// Numbers to the main output, words to a side output.
+final class Splitter: CoProcessFunction {
+    typealias Input1 = Int
+    typealias Input2 = String
+    typealias Output = Int
+    static let words = OutputTag<String>("words")
+    func processElement1(_ value: Int, context: CoProcessContext, out: Collector<Int>) throws { try out.collect(value) }
+    func processElement2(_ value: String, context: CoProcessContext, out: Collector<Int>) throws { try context.output(Self.words, value) }
+}
+
 @Suite struct ConnectedStreamsTests {
     func orderStrategy() -> WatermarkStrategy<Order> { WatermarkStrategy<Order>.monotonousTimestamps.withTimestampAssigner { o, _ in o.ts } }
     func paymentStrategy() -> WatermarkStrategy<Payment> { WatermarkStrategy<Payment>.monotonousTimestamps.withTimestampAssigner { p, _ in p.ts } }
@@ -96,6 +106,23 @@ final class SideCounter: CoProcessFunction {
         try env.execute()
         #expect(mapped.values.sorted() == ["n1", "n2", "n3", "sa", "sb"])
         #expect(processed.values.sorted() == ["int:1", "int:2", "int:3", "str:a", "str:b"])
+    }
+
+    @Test func coProcessSideOutputCanItselfBeConnected() throws {
+        let env = StreamExecutionEnvironment(testConfiguration(parallelism: 2))
+        let main = CollectedValues<Int>()
+        let side = CollectedValues<String>()
+        let split = env.fromCollection([1, 2, 3], name: "ints")
+            .connect(env.fromCollection(["a", "b"], name: "strings"))
+            .process(name: "split", Splitter())
+        split.sinkTo(CollectingSink(into: main), name: "main")
+        split.sideOutput(Splitter.words)
+            .connect(env.fromCollection([100], name: "more"))
+            .map({ "w:\($0)" }, { "n:\($0)" })
+            .sinkTo(CollectingSink(into: side), name: "side")
+        try env.execute()
+        #expect(main.values.sorted() == [1, 2, 3])
+        #expect(side.values.sorted() == ["n:100", "w:a", "w:b"])
     }
 
     @Test func keyedCoProcessJoinsBothSidesOnTheKey() throws {

@@ -30,7 +30,7 @@ extension DataStream {
     ) -> DataStream<Tagged> {
         let draft = env.add(
             name: name, parallelism: env.draft(nodeId)?.parallelism,
-            inputs: [StreamEdge(source: nodeId, partitioner: .automatic)], role: .transform,
+            inputs: [StreamEdge(source: nodeId, partitioner: .automatic, sideOutput: sideOutput)], role: .transform,
             factory: TypedNodeFactory<T, Tagged> { setup, output in MapOperator(setup: setup, output: output, function: tag) })
         return DataStream<Tagged>(env: env, nodeId: draft.id)
     }

@@ -11,11 +11,19 @@ public final class BroadcastContext {
     /// The operator's watermark: the minimum over both inputs.
     public internal(set) var currentWatermark: Int64 = Watermark.min
 
+    let sideOutputs: SideOutputs
+
     init(states: BroadcastStateStore, setup: OperatorSetup) {
         self.states = states
         subtaskIndex = setup.subtaskIndex
         parallelism = setup.parallelism
         logger = setup.logger
+        sideOutputs = setup.sideOutputs
+    }
+
+    /// Emits `value` to the side output `tag`, with the timestamp of the element.
+    public func output<T: Sendable>(_ tag: OutputTag<T>, _ value: T) throws {
+        try sideOutputs.emit(tag, value, timestamp: timestamp)
     }
 
     /// A declared broadcast state; every subtask applies the same broadcast elements to its copy.
@@ -32,10 +40,18 @@ public final class ReadOnlyBroadcastContext {
     public internal(set) var timestamp: Int64?
     public internal(set) var currentWatermark: Int64 = Watermark.min
 
+    let sideOutputs: SideOutputs
+
     init(states: BroadcastStateStore, setup: OperatorSetup) {
         self.states = states
         subtaskIndex = setup.subtaskIndex
         parallelism = setup.parallelism
+        sideOutputs = setup.sideOutputs
+    }
+
+    /// Emits `value` to the side output `tag`, with the timestamp of the element.
+    public func output<T: Sendable>(_ tag: OutputTag<T>, _ value: T) throws {
+        try sideOutputs.emit(tag, value, timestamp: timestamp)
     }
 
     public func broadcastState<K: Hashable, V>(_ descriptor: MapStateDescriptor<K, V>) throws -> ReadOnlyBroadcastState<K, V> {

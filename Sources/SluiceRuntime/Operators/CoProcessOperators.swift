@@ -18,12 +18,19 @@ public final class CoProcessContext {
     public internal(set) var timestamp: Int64?
     /// The operator's watermark: the minimum over both inputs.
     public internal(set) var currentWatermark: Int64 = Watermark.min
+    let sideOutputs: SideOutputs
 
     init(setup: OperatorSetup, operatorStateStore: OperatorStateStore) {
+        sideOutputs = setup.sideOutputs
         subtaskIndex = setup.subtaskIndex
         parallelism = setup.parallelism
         logger = setup.logger
         self.operatorStateStore = operatorStateStore
+    }
+
+    /// Emits `value` to the side output `tag`, with the timestamp of the element.
+    public func output<T: Sendable>(_ tag: OutputTag<T>, _ value: T) throws {
+        try sideOutputs.emit(tag, value, timestamp: timestamp)
     }
 }
 
