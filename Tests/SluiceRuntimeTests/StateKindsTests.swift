@@ -380,3 +380,55 @@ struct AverageInt: AggregateFunction {
 extension TtlValue: Equatable where Value: Equatable {
     public static func == (a: Self, b: Self) -> Bool { a.value == b.value && a.timestamp == b.timestamp }
 }
+
+/// Emits a word unless it was seen within the TTL (a value state with TTL per word).
+final class TtlDeduplicator: KeyedProcessFunction {
+    typealias Key = String
+    typealias Input = String
+    typealias Output = String
+    private var seen: ValueState<Bool>?
+
+    func open(_ context: KeyedContext<String>) throws {
+        seen = try context.state(ValueStateDescriptor<Bool>("seen").withTimeToLive(StateTtlConfig(ttlMillis: 1000)))
+    }
+
+    func processElement(_ value: String, context: KeyedContext<String>, out: Collector<String>) throws {
+        guard seen?.value() == nil else { return }
+        seen?.update(true)
+        try out.collect(value)
+    }
+}
+
+@Suite struct StateTtlJobTests {
+    /// TTL on the job's injected clock, across a stop-with-savepoint and a resume.
+    @Test func deduplicationWindowFollowsTheJobClockAcrossASavepoint() throws {
+        let words = ["a", "b", "a", "c", "b"] + ["a", "m"] + ["a", "b", "c", "d", "m"]
+        let out = CollectedValues<String>()
+        let savepoints = temporaryDirectory("ttl-sp")
+        let clock = ManualClock(startMillis: 0)
+        func environment(_ gate: SourceGate) -> StreamExecutionEnvironment {
+            let env = StreamExecutionEnvironment(testConfiguration(checkpointing: CheckpointConfig(directory: temporaryDirectory("ttl-chk")), clock: clock))
+            env.fromSource(GatedSource(elements: words, gate: gate), name: "words")
+                .keyBy { $0 }
+                .process(name: "dedup", TtlDeduplicator())
+                .sinkTo(CollectingSink(into: out), name: "sink")
+            return env
+        }
+        let gate = SourceGate()
+        let env = environment(gate)
+        let job = try BackgroundJob(env)
+        gate.open(to: 5)  // at t = 0
+        #expect(eventually { out.count == 3 })
+        clock.set(millis: 999)
+        gate.open(to: 7)  // "a" is still seen (expires at 1000); "m" is new
+        #expect(eventually { out.count == 4 })
+        let path = try env.control.stopWithSavepoint(directory: savepoints)
+        #expect(try job.result().status == .stoppedWithSavepoint(path))
+
+        clock.set(millis: 1000)  // a, b, c expired; m (seen at 999) lives until 1999
+        let resumed = SourceGate()
+        resumed.open(to: words.count)
+        #expect(try environment(resumed).execute(restoreFrom: path).status == .finished)
+        #expect(out.values == ["a", "b", "c", "m", "a", "b", "c", "d"])
+    }
+}
