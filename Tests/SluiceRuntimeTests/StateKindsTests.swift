@@ -53,7 +53,7 @@ struct ProbedOperator {
         context = try #require(probe.context)
     }
 
-    func key(_ key: String) { op.backend.setCurrentKey(key) }
+    func key(_ key: String) { op.backend.setCurrentKey(key, keyGroup: KeyGroups.keyGroup(for: key, maxParallelism: 128)) }
     func snapshot() throws -> OperatorSnapshot { try op.snapshotState(checkpointId: 1) }
     /// The stored TTL entry of value state `name` for `key`, read around the TTL layer.
     func rawValue(_ name: String, _ key: String) throws -> TtlValue<Int>? {
@@ -131,7 +131,7 @@ struct AverageInt: AggregateFunction {
             let sum2 = try context.reducingState(ReducingStateDescriptor<Int>("sum") { $0 + $1 })
             let avg2 = try context.aggregatingState(AggregatingStateDescriptor("avg", function: AverageInt()))
             for (i, key) in keys.enumerated() where op.backend.keyGroupRange.contains(KeyGroups.keyGroup(for: key, maxParallelism: 128)) {
-                op.backend.setCurrentKey(key)
+                op.backend.setCurrentKey(key, keyGroup: KeyGroups.keyGroup(for: key, maxParallelism: 128))
                 #expect(sum2.get() == i + 1)
                 #expect(avg2.get() == Double(i + 1))
                 restoredKeys += 1

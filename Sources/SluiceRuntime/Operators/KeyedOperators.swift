@@ -98,7 +98,9 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
             TimerQueue<Key>(name: "_timers_processing", kind: .processingTimers, keyGroupCount: range.count, keySerializer: keySerializer)
         }
         timers = TimerService(eventTimers: eventTimers, processingTimers: processingTimers, keyContext: backend.context, clock: setup.clock)
-        ttl = TtlCleanup(backend: backend, clock: setup.clock)
+        ttl = TtlCleanup(
+            context: backend.context, keyGroupCount: range.count, keySerializer: keySerializer, clock: setup.clock
+        ) { [backend] name, make in try backend.registerTable(name, kind: .processingTimers, make: make) }
         super.init(setup: setup, output: output)
     }
 

@@ -99,14 +99,26 @@ final class TtlCleanup<Key: StateKey> {
         let incrementalSize: Int
     }
 
-    private let backend: HeapKeyedStateBackend<Key>
+    /// Registers a queue as a timer table of the keyed backend (so any backend can hold it).
+    typealias RegisterQueue = (_ name: String, _ make: () -> TimerQueue<Key>) throws -> TimerQueue<Key>
+
+    private let context: KeyContext<Key>
+    private let keyGroupCount: Int
+    private let keySerializer: AnyStateSerializer<Key>
+    private let registerQueue: RegisterQueue
     let clock: any RuntimeClock
     private var entries: [String: Entry] = [:]
     private var order: [String] = []
 
-    init(backend: HeapKeyedStateBackend<Key>, clock: any RuntimeClock) {
-        self.backend = backend
+    init(
+        context: KeyContext<Key>, keyGroupCount: Int, keySerializer: AnyStateSerializer<Key>, clock: any RuntimeClock,
+        registerQueue: @escaping RegisterQueue
+    ) {
+        self.context = context
+        self.keyGroupCount = keyGroupCount
+        self.keySerializer = keySerializer
         self.clock = clock
+        self.registerQueue = registerQueue
     }
 
     var isActive: Bool { !order.isEmpty }
@@ -121,12 +133,12 @@ final class TtlCleanup<Key: StateKey> {
             return typed
         }
         let queueName = "_ttl_\(name)"
-        let keySerializer = backend.keySerializer
-        let count = backend.keyGroupRange.count
-        let queue = try backend.registerTable(queueName, kind: .processingTimers) {
+        let keySerializer = self.keySerializer
+        let count = keyGroupCount
+        let queue = try registerQueue(queueName) {
             TimerQueue<Key>(name: queueName, kind: .processingTimers, keyGroupCount: count, keySerializer: keySerializer)
         }
-        let context = backend.context
+        let context = self.context
         let scheduler = TtlScheduler { expiry in
             guard let key = context.key else { return }
             queue.register(key: key, keyGroupIndex: context.index, timestamp: expiry)
@@ -148,7 +160,6 @@ final class TtlCleanup<Key: StateKey> {
 
     private func run(limitPerState: Int?) {
         let now = clock.nowMillis()
-        let context = backend.context
         let savedKey = context.key
         let savedIndex = context.index
         defer {
