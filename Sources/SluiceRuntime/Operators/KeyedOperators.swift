@@ -99,8 +99,9 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
         }
         timers = TimerService(eventTimers: eventTimers, processingTimers: processingTimers, keyContext: backend.context, clock: setup.clock)
         ttl = TtlCleanup(
-            context: backend.context, keyGroupCount: range.count, keySerializer: keySerializer, clock: setup.clock
-        ) { [backend] name, make in try backend.registerTable(name, kind: .processingTimers, make: make) }
+            context: backend.context, keyGroupRange: range, keySerializer: keySerializer, clock: setup.clock,
+            registerQueue: { [backend] name, make in try backend.registerTable(name, kind: .processingTimers, make: make) },
+            setCurrentKey: { [backend] key, keyGroup in backend.setCurrentKey(key, keyGroup: keyGroup) })
         super.init(setup: setup, output: output)
     }
 

@@ -101,24 +101,29 @@ final class TtlCleanup<Key: StateKey> {
 
     /// Registers a queue as a timer table of the keyed backend (so any backend can hold it).
     typealias RegisterQueue = (_ name: String, _ make: () -> TimerQueue<Key>) throws -> TimerQueue<Key>
+    /// Sets the backend's current key (key, absolute key group): a backend may derive more from
+    /// the key than `KeyContext` holds (e.g. its serialized form), so the key is never set directly.
+    typealias SetCurrentKey = (_ key: Key, _ keyGroup: Int) -> Void
 
     private let context: KeyContext<Key>
-    private let keyGroupCount: Int
+    private let keyGroupRange: KeyGroupRange
     private let keySerializer: AnyStateSerializer<Key>
     private let registerQueue: RegisterQueue
+    private let setCurrentKey: SetCurrentKey
     let clock: any RuntimeClock
     private var entries: [String: Entry] = [:]
     private var order: [String] = []
 
     init(
-        context: KeyContext<Key>, keyGroupCount: Int, keySerializer: AnyStateSerializer<Key>, clock: any RuntimeClock,
-        registerQueue: @escaping RegisterQueue
+        context: KeyContext<Key>, keyGroupRange: KeyGroupRange, keySerializer: AnyStateSerializer<Key>, clock: any RuntimeClock,
+        registerQueue: @escaping RegisterQueue, setCurrentKey: @escaping SetCurrentKey
     ) {
         self.context = context
-        self.keyGroupCount = keyGroupCount
+        self.keyGroupRange = keyGroupRange
         self.keySerializer = keySerializer
         self.clock = clock
         self.registerQueue = registerQueue
+        self.setCurrentKey = setCurrentKey
     }
 
     var isActive: Bool { !order.isEmpty }
@@ -134,7 +139,7 @@ final class TtlCleanup<Key: StateKey> {
         }
         let queueName = "_ttl_\(name)"
         let keySerializer = self.keySerializer
-        let count = keyGroupCount
+        let count = keyGroupRange.count
         let queue = try registerQueue(queueName) {
             TimerQueue<Key>(name: queueName, kind: .processingTimers, keyGroupCount: count, keySerializer: keySerializer)
         }
@@ -161,18 +166,16 @@ final class TtlCleanup<Key: StateKey> {
     private func run(limitPerState: Int?) {
         let now = clock.nowMillis()
         let savedKey = context.key
-        let savedIndex = context.index
+        let savedKeyGroup = context.index + keyGroupRange.start
         defer {
-            context.key = savedKey
-            context.index = savedIndex
+            if let savedKey { setCurrentKey(savedKey, savedKeyGroup) }
         }
         for name in order {
             guard let entry = entries[name] else { continue }
             var budget = limitPerState ?? entry.incrementalSize
             while budget > 0, let due = entry.queue.popDue(atOrBefore: now) {
                 budget -= 1
-                context.key = due.key
-                context.index = due.keyGroupIndex
+                setCurrentKey(due.key, due.keyGroupIndex + keyGroupRange.start)
                 // `next > now` always holds (what remains is unexpired); checked so a pass can never loop.
                 if let next = entry.state.removeExpiredOfCurrentKey(now: now), next > now {
                     entry.queue.register(key: due.key, keyGroupIndex: due.keyGroupIndex, timestamp: next)
