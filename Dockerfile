@@ -11,7 +11,7 @@ RUN bash scripts/setup.sh \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libssl3 libsasl2-2 zlib1g liblz4-1 libzstd1 libsnappy1v5 ca-certificates \
+ && apt-get install -y --no-install-recommends libssl3 libsasl2-2 zlib1g liblz4-1 libzstd1 libsnappy1v5 libsqlite3-0 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /usr/local/bin/
 CMD ["sluice", "--help"]

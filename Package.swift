@@ -2,7 +2,7 @@
 // Sluice: Kafka-to-Kafka stream pipelines with exactly-once results.
 //
 // Layout, from the bottom up:
-//   CRdKafka, CKafkaCompression  C shims over Debian libraries (librdkafka; zlib, lz4, zstd, snappy)
+//   CRdKafka, CKafkaCompression, CSQLite  C shims over Debian libraries (librdkafka; zlib, lz4, zstd, snappy; SQLite)
 //   SluiceKafka                  the Kafka client layer over librdkafka
 //   SluiceKafkaWire              the few wire-protocol pieces librdkafka lacks (EndTxn, a log reader)
 //   SluiceRuntime                dataflow, state, checkpoints, time and windows, two-phase commit
@@ -50,6 +50,11 @@ let package = Package(
             name: "CKafkaCompression",
             providers: [.apt(["zlib1g-dev", "liblz4-dev", "libzstd-dev", "libsnappy-dev"])]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
 
         // Kafka client layer.
         .target(
@@ -83,6 +88,7 @@ let package = Package(
         .target(
             name: "SluiceRuntime",
             dependencies: [
+                "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Collections", package: "swift-collections"),
@@ -117,10 +123,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
+        .testTarget(name: "SluiceOpsTests", dependencies: ["SluiceOps", "SluiceRuntime"], swiftSettings: strictSwift),
 
         // The click-count playground.
         .target(
@@ -140,10 +148,12 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
-        // End-to-end tests against the embedded broker, with processes killed by SIGKILL.
+        // The fault-injection suite: end-to-end scenarios against the embedded broker, with jobs
+        // killed by SIGKILL, stopped with savepoints, rescaled and backpressured (in `integration/`).
         .testTarget(
             name: "SluiceIntegrationTests",
-            dependencies: ["SluiceTestKit", "SluiceKafka", "SluiceKafkaWire", "SluiceClickCount"],
+            dependencies: ["SluiceTestKit", "SluiceKafka", "SluiceKafkaWire", "SluiceClickCount", "SluiceOps"],
+            path: "integration",
             swiftSettings: strictSwift
         ),
 
@@ -151,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceKafka", "SluiceKafkaWire", "SluiceTestKit", "SluiceClickCount",
+                "SluiceKafka", "SluiceKafkaWire", "SluiceTestKit", "SluiceClickCount", "SluiceOps", "SluiceRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

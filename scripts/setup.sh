@@ -16,7 +16,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(pkg-config build-essential dpkg-dev python3 python3-pip python3-venv unzip
-              liblz4-dev libzstd-dev libssl-dev libsasl2-dev zlib1g-dev libsnappy-dev)
+              liblz4-dev libzstd-dev libssl-dev libsasl2-dev zlib1g-dev libsnappy-dev libsqlite3-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

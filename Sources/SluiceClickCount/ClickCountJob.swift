@@ -17,6 +17,10 @@ public struct ClickCountJobOptions: Sendable {
     public var eventTime = true
     /// Adds keyBy(page).map that sleeps 100 ms per event in even wall-clock minutes.
     public var backpressure = false
+    /// The backpressure operator's sleep per event (the playground's 100 ms).
+    public var backpressurePauseMillis = 100
+    /// Sleep in every minute, not only even ones: backpressure a test can count on.
+    public var backpressureEveryMinute = false
     public var deliveryGuarantee: DeliveryGuarantee = .exactlyOnce
     public var transactionalIdPrefix = "click-count"
     public var groupId = "click-event-count"
@@ -67,8 +71,9 @@ public enum ClickCountJob {
         var clicks = env.fromSource(source, name: "ClickEvent Source", parallelism: options.parallelism, watermarkStrategy: watermarks)
 
         if options.backpressure {
+            let pause = BackpressureMap(pauseMillis: options.backpressurePauseMillis, everyMinute: options.backpressureEveryMinute)
             clicks = clicks.keyBy { $0.page }.map(name: "Backpressure") { event in
-                BackpressureMap.pause()
+                pause.pause()
                 return event
             }
         }
@@ -102,9 +107,12 @@ public enum ClickCountJob {
 }
 
 /// The playground's backpressure operator: 100 ms per event during even wall-clock minutes.
-enum BackpressureMap {
-    static func pause(now: Date = Date()) {
+struct BackpressureMap: Sendable {
+    let pauseMillis: Int
+    let everyMinute: Bool
+
+    func pause(now: Date = Date()) {
         let minute = Int(now.timeIntervalSince1970 / 60)
-        if minute % 2 == 0 { Thread.sleep(forTimeInterval: 0.1) }
+        if everyMinute || minute % 2 == 0 { Thread.sleep(forTimeInterval: Double(pauseMillis) / 1000) }
     }
 }

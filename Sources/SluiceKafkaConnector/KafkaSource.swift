@@ -20,6 +20,9 @@ public enum MalformedRecordPolicy: Sendable, Hashable {
     case fail
     /// Skip the record and count it in `sluice_source_malformed_records`; its offset still advances.
     case skip
+    /// Skip and count it as `skip` does, and write it unchanged to this dead-letter topic, with
+    /// headers naming its topic, partition, offset and the error (at least once: see `KafkaDeadLetterWriter`).
+    case deadLetter(topic: String)
 }
 
 /// The settings of a `KafkaSource`.
@@ -138,6 +141,7 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     private var metricDimensions: [(String, String)] = []
     private var metricsFactory: (any MetricsFactory)?
     private var lagGauges: [TopicPartition: Gauge] = [:]
+    private var deadLetters: KafkaDeadLetterWriter?
     private var lastLagReport = ContinuousClock.now
 
     init(configuration: KafkaSourceConfiguration, deserializer: @escaping KafkaSource<Output>.Deserializer,
@@ -148,6 +152,11 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     }
 
     public func open(_ context: SourceReaderContext) throws {
+        if case .deadLetter(let topic) = configuration.malformedRecords {
+            // The consumer's connection settings (security, SASL, SSL) apply to the dead-letter producer too.
+            let connection = configuration.consumerSettings.filter { ["security.", "sasl.", "ssl."].contains(where: $0.key.hasPrefix) }
+            deadLetters = try KafkaDeadLetterWriter(bootstrapServers: configuration.bootstrapServers, topic: topic, settings: connection)
+        }
         logger = context.logger
         subtaskIndex = context.subtaskIndex
         parallelism = context.parallelism
@@ -307,6 +316,11 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
                         malformedCounter?.increment()
                         logger.warning("Skipping malformed record \(tp)@\(record.offset): \(error)")
                         continue
+                    case .deadLetter(let topic):
+                        malformedCounter?.increment()
+                        logger.warning("Malformed record \(tp)@\(record.offset) goes to dead-letter topic '\(topic)': \(error)")
+                        try deadLetters?.send(record, reason: "\(error)")
+                        continue
                     }
                 }
                 if let value {
@@ -342,6 +356,8 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     }
 
     public func snapshotState(checkpointId: Int64) throws -> [Data] {
+        // Every dead letter below the offsets this checkpoint records must be in its topic first.
+        try deadLetters?.flush()
         // Logical offsets (beginning/end) that no record has resolved yet are resolved now, so a
         // restore never depends on where "earliest" or "latest" is at restore time.
         try resolveLogicalOffsets()
@@ -392,6 +408,8 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     }
 
     public func close() throws {
+        deadLetters?.close()
+        deadLetters = nil
         consumer?.close()
         consumer = nil
     }

@@ -1,5 +1,7 @@
-/// SluiceOps: what operators look at while a job runs — its status as JSON and its metrics in
-/// Prometheus' text format, served over HTTP (`GET /status`, `GET /metrics`).
+/// SluiceOps: what operators look at and do while a job runs — its status as JSON and its metrics
+/// in Prometheus' text format (`GET /status`, `GET /metrics`), savepoints on demand
+/// (`POST /savepoints`, `POST /stop`), the client the `sluice` CLI uses for them, and a listing of
+/// the checkpoints and savepoints on disk.
 import Foundation
 import Logging
 import NIOCore
@@ -8,21 +10,59 @@ import NIOPosix
 import Prometheus
 import SluiceRuntime
 
-/// A small HTTP server for a job's status and metrics. NIO's HTTP/1 codec does the protocol; the
-/// two routes are all that is written here.
+/// What a `POST` route asks of the running job. Both block until the savepoint is written; the
+/// server calls them on a thread of its own, never on its event loop.
+public struct JobActions: Sendable {
+    /// Writes a savepoint into the folder given (nil: the job's default) and returns its path.
+    public var triggerSavepoint: @Sendable (_ directory: String?) throws -> String
+    /// Stops the job with a savepoint and returns its path.
+    public var stopWithSavepoint: @Sendable (_ directory: String?) throws -> String
+
+    public init(
+        triggerSavepoint: @escaping @Sendable (_ directory: String?) throws -> String,
+        stopWithSavepoint: @escaping @Sendable (_ directory: String?) throws -> String
+    ) {
+        self.triggerSavepoint = triggerSavepoint
+        self.stopWithSavepoint = stopWithSavepoint
+    }
+
+    /// The actions of a job run through `control`, writing savepoints to `defaultDirectory` unless
+    /// the request names another folder.
+    public static func control(_ control: JobControl, defaultDirectory: String?) -> JobActions {
+        @Sendable func directory(_ requested: String?) throws -> String {
+            guard let folder = requested ?? defaultDirectory else { throw JobActionError.noSavepointDirectory }
+            return folder
+        }
+        return JobActions(
+            triggerSavepoint: { try control.triggerSavepoint(directory: directory($0)) },
+            stopWithSavepoint: { try control.stopWithSavepoint(directory: directory($0)) })
+    }
+}
+
+public enum JobActionError: Error, CustomStringConvertible {
+    case noSavepointDirectory
+
+    public var description: String {
+        "The job has no savepoint directory: pass one (sluice savepoint --dir DIR, or POST /savepoints?dir=DIR), or start the job with --savepoint-dir or --checkpoint-dir."
+    }
+}
+
+/// A small HTTP server for a job's status, metrics and savepoints. NIO's HTTP/1 codec does the
+/// protocol; the routes are all that is written here.
 public final class StatusServer: Sendable {
     /// The port it listens on (useful when started on port 0).
     public let port: Int
     private let channel: any Channel
     private let group: MultiThreadedEventLoopGroup
 
-    /// Starts serving `status()` (JSON) at `/status` and `registry`'s metrics at `/metrics`.
+    /// Starts serving `status()` (JSON) at `GET /status`, `registry`'s metrics at `GET /metrics`,
+    /// and, when `actions` is given, `POST /savepoints` and `POST /stop` (optional `?dir=FOLDER`).
     public static func start(
         host: String = "127.0.0.1", port: Int, registry: PrometheusCollectorRegistry,
-        status: @escaping @Sendable () -> [UInt8], logger: Logger
+        status: @escaping @Sendable () -> [UInt8], actions: JobActions? = nil, logger: Logger
     ) throws -> StatusServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let routes = Routes(status: status, metrics: { registry.emitToBuffer() })
+        let routes = Routes(status: status, metrics: { registry.emitToBuffer() }, actions: actions, logger: logger)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 16)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -66,26 +106,67 @@ public enum StatusServerError: Error, CustomStringConvertible {
     }
 }
 
+/// One HTTP answer.
+struct Reply: Sendable {
+    var status: HTTPResponseStatus
+    var contentType: String
+    var body: [UInt8]
+
+    static func json(_ status: HTTPResponseStatus, _ object: [String: String]) -> Reply {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Reply(status: status, contentType: "application/json", body: (try? Array(encoder.encode(object))) ?? Array("{}".utf8))
+    }
+}
+
 struct Routes: Sendable {
     let status: @Sendable () -> [UInt8]
     let metrics: @Sendable () -> [UInt8]
+    let actions: JobActions?
+    let logger: Logger
 
-    func respond(to uri: String) -> (HTTPResponseStatus, String, [UInt8]) {
-        switch uri.split(separator: "?").first.map(String.init) ?? uri {
-        case "/status": return (.ok, "application/json", status())
-        case "/metrics": return (.ok, "text/plain; version=0.0.4", metrics())
-        default: return (.notFound, "text/plain", Array("Not found: try /status or /metrics\n".utf8))
+    /// Immediate answers; nil for a route that blocks (`blockingReply`).
+    func reply(method: HTTPMethod, uri: String) -> Reply? {
+        let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        switch (method, path) {
+        case (.GET, "/status"): return Reply(status: .ok, contentType: "application/json", body: status())
+        case (.GET, "/metrics"): return Reply(status: .ok, contentType: "text/plain; version=0.0.4", body: metrics())
+        case (.POST, "/savepoints"), (.POST, "/stop"):
+            return actions == nil ? .json(.notImplemented, ["error": "This job does not take savepoints over HTTP."]) : nil
+        case (_, "/status"), (_, "/metrics"): return .json(.methodNotAllowed, ["error": "Use GET \(path)."])
+        case (_, "/savepoints"), (_, "/stop"): return .json(.methodNotAllowed, ["error": "Use POST \(path)."])
+        default:
+            return Reply(status: .notFound, contentType: "text/plain",
+                         body: Array("Not found: try GET /status, GET /metrics, POST /savepoints or POST /stop\n".utf8))
+        }
+    }
+
+    /// Takes the savepoint (blocking the calling thread) and answers `{"savepoint": PATH}`.
+    func blockingReply(uri: String) -> Reply {
+        guard let actions else { return .json(.notImplemented, ["error": "This job does not take savepoints over HTTP."]) }
+        let components = URLComponents(string: uri)
+        let stops = components?.path == "/stop"
+        let directory = components?.queryItems?.first { $0.name == "dir" }?.value.flatMap { $0.isEmpty ? nil : $0 }
+        do {
+            let path = stops ? try actions.stopWithSavepoint(directory) : try actions.triggerSavepoint(directory)
+            logger.info("\(stops ? "Stopped with savepoint" : "Savepoint written") on request: \(path)")
+            return .json(.ok, ["savepoint": path])
+        } catch {
+            logger.error("The requested savepoint failed: \(error)")
+            return .json(.conflict, ["error": "\(error)"])
         }
     }
 }
 
-/// Answers each request once its end arrives; used on its channel's event loop only.
+/// Answers each request once its end arrives; used on its channel's event loop only. A savepoint
+/// request is served from a thread of its own and its reply handed back to the event loop.
 final class StatusHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let routes: Routes
     private var uri = "/"
+    private var method = HTTPMethod.GET
     private var keepAlive = false
 
     init(routes: Routes) {
@@ -96,41 +177,45 @@ final class StatusHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             uri = head.uri
+            method = head.method
             keepAlive = head.isKeepAlive
         case .body:
             break
         case .end:
-            let (status, contentType, body) = routes.respond(to: uri)
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: contentType)
-            headers.add(name: "Content-Length", value: String(body.count))
-            headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-            var buffer = context.channel.allocator.buffer(capacity: body.count)
-            buffer.writeBytes(body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            let flushed = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if !keepAlive {
-                let channel = context.channel
-                flushed.whenComplete { _ in channel.close(promise: nil) }
+            if let reply = routes.reply(method: method, uri: uri) {
+                send(reply, context: context, keepAlive: keepAlive)
+                return
             }
+            let routes = self.routes
+            let uri = self.uri
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+            let thread = Thread {
+                let reply = routes.blockingReply(uri: uri)
+                loop.execute {
+                    // The client may have given up while the savepoint was taken.
+                    guard bound.value.context.channel.isActive else { return }
+                    bound.value.handler.send(reply, context: bound.value.context, keepAlive: false)
+                }
+            }
+            thread.name = "sluice status savepoint"
+            thread.start()
         }
     }
-}
 
-/// The JSON a job's `/status` shows.
-public struct JobStatusReport: Codable, Sendable {
-    public var job: String
-    public var status: JobStatus
-
-    public init(job: String, status: JobStatus) {
-        self.job = job
-        self.status = status
-    }
-
-    public func json() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? Array(encoder.encode(self))) ?? Array("{}".utf8)
+    private func send(_ reply: Reply, context: ChannelHandlerContext, keepAlive: Bool) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: reply.contentType)
+        headers.add(name: "Content-Length", value: String(reply.body.count))
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: reply.status, headers: headers))), promise: nil)
+        var buffer = context.channel.allocator.buffer(capacity: reply.body.count)
+        buffer.writeBytes(reply.body)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let flushed = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            flushed.whenComplete { _ in channel.close(promise: nil) }
+        }
     }
 }

@@ -20,7 +20,8 @@ struct ClickCountJobCommand: AsyncParsableCommand {
             Restores from the latest completed checkpoint in --checkpoint-dir when there is one, or from
             --from-savepoint. SIGTERM or SIGINT stops it gracefully (open transactions are aborted).
             SIGUSR1 stops it with a savepoint in --savepoint-dir (sink transactions committed, windows not fired
-            early) and prints "savepoint: PATH"; SIGUSR2 writes a savepoint and keeps running. For fault
+            early) and prints "savepoint: PATH"; SIGUSR2 writes a savepoint and keeps running. With --status-port,
+            POST /stop and POST /savepoints do the same over HTTP (`sluice stop`, `sluice savepoint`). For fault
             injection, SLUICE_CRASH_AT=<point>:<checkpoint> kills the process with SIGKILL at a named crash point.
             """)
 
@@ -36,16 +37,22 @@ struct ClickCountJobCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds without records after which a partition no longer holds the watermark back.")
     var idlenessMs: Int64 = ClickCountJob.idlenessMillis
     @Flag(help: "Add an operator that sleeps 100 ms per event in even minutes.") var backpressure = false
+    @Option(help: "The backpressure operator's sleep per event, in milliseconds.") var backpressurePauseMs = 100
+    @Flag(help: "The backpressure operator sleeps in every minute, not only even ones.") var backpressureEveryMinute = false
     @Option(help: "none, atLeastOnce or exactlyOnce.") var deliveryGuarantee = "exactlyOnce"
     @Option(help: "Prefix of the sink's transactional ids (unique per job, stable across restarts).")
     var transactionalIdPrefix = "click-count"
     @Option(help: "Transaction timeout in seconds (at most the broker's transaction.max.timeout.ms).")
     var transactionTimeoutSeconds = 900
     @Option(help: "What to do with malformed events: fail or skip.") var malformed = "fail"
+    @Option(help: "Skip malformed events and write them to this topic (at least once), with headers naming their origin.")
+    var deadLetterTopic: String?
     @Option(help: "Restarts inside the process before giving up.") var restartAttempts = 3
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
-    @Option(help: "Serve GET /status (JSON) and /metrics (Prometheus) on this loopback port; 0 picks a free one.")
+    @Option(help: "Serve GET /status (JSON), GET /metrics (Prometheus), POST /savepoints and POST /stop on this port; 0 picks a free one.")
     var statusPort: Int?
+    @Option(help: "Address the status server listens on (0.0.0.0 to reach it from other containers).")
+    var statusHost = "127.0.0.1"
     @Option(help: "Where SIGUSR1 / SIGUSR2 write savepoints (default: <checkpoint-dir>/savepoints).") var savepointDir: String?
     @Option(help: "Start from this savepoint or checkpoint (folder or its _metadata), e.g. with another -p.")
     var fromSavepoint: String?
@@ -59,6 +66,7 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         }
         guard ["fail", "skip"].contains(malformed) else { throw ValidationError("--malformed must be fail or skip") }
         guard parallelism >= 1 else { throw ValidationError("--parallelism must be at least 1") }
+        guard backpressurePauseMs >= 0 else { throw ValidationError("--backpressure-pause-ms must not be negative") }
     }
 
     func run() async throws {
@@ -73,30 +81,38 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         options.eventTime = eventTime
         options.idlenessMillis = idlenessMs
         options.backpressure = backpressure
+        options.backpressurePauseMillis = backpressurePauseMs
+        options.backpressureEveryMinute = backpressureEveryMinute
         options.deliveryGuarantee = DeliveryGuarantee(rawValue: deliveryGuarantee) ?? .exactlyOnce
         options.transactionalIdPrefix = transactionalIdPrefix
         options.transactionTimeout = .seconds(transactionTimeoutSeconds)
-        options.malformedRecords = malformed == "skip" ? .skip : .fail
+        options.malformedRecords = deadLetterTopic.map { .deadLetter(topic: $0) } ?? (malformed == "skip" ? .skip : .fail)
         options.restartStrategy = restartAttempts > 0 ? .fixedDelay(attempts: restartAttempts, delayMillis: 500) : .none
         options.restoreFrom = fromSavepoint
 
-        // Metrics go to a Prometheus registry that /metrics serves; bootstrapped before the job declares any.
+        // Metrics go to a Prometheus registry that /metrics serves, and lag and backpressure also to
+        // the capture /status reads; bootstrapped before the job declares any metric.
         let registry = PrometheusCollectorRegistry()
-        if statusPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+        let capture = StatusMetricsCapture()
+        if statusPort != nil {
+            MetricsSystem.bootstrap(MultiplexMetricsHandler(factories: [PrometheusMetricsFactory(registry: registry), capture]))
+        }
         let env = try ClickCountJob.environment(options, logger: logger)
+        let savepointDirectory = savepointDir ?? (checkpointDir.map { $0 + "/savepoints" })
         var statusServer: StatusServer?
         if let statusPort {
             let control = env.control
             let server = try StatusServer.start(
-                port: statusPort, registry: registry,
-                status: { JobStatusReport(job: "click-count", status: control.status).json() }, logger: logger)
-            print("status: http://127.0.0.1:\(server.port)/status")
+                host: statusHost, port: statusPort, registry: registry,
+                status: { JobStatusReport(job: "click-count", status: control.status, metrics: capture).json() },
+                actions: .control(control, defaultDirectory: savepointDirectory), logger: logger)
+            let shownHost = statusHost == "0.0.0.0" ? "127.0.0.1" : statusHost
+            print("status: http://\(shownHost):\(server.port)/status")
             fflush(nil)  // operators and tests read the address from a pipe
             statusServer = server
         }
         defer { statusServer?.stop() }
-        let savepoints = SavepointSignals(
-            control: env.control, directory: savepointDir ?? (checkpointDir.map { $0 + "/savepoints" }), logger: logger)
+        let savepoints = SavepointSignals(control: env.control, directory: savepointDirectory, logger: logger)
         savepoints.install()
         let job = JobService(environment: env, logger: logger)
         let group = ServiceGroup(configuration: .init(

@@ -1,5 +1,6 @@
-// `sluice`: the operator's command-line tool — an embedded broker, a transaction-aware reader of
-// topics, the click-count verifier, and the end-to-end demo.
+// `sluice`: the operator's command-line tool — run the click-count job, watch it (status), take
+// savepoints and stop with one, list checkpoints and savepoints, an embedded broker, a
+// transaction-aware reader of topics, fault injection, the click-count verifier, and the demo.
 import ArgumentParser
 import Foundation
 
@@ -8,7 +9,10 @@ struct SluiceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Sluice: Kafka-to-Kafka stream pipelines with exactly-once results.",
-        subcommands: [DemoCommand.self, InjectCommand.self, BrokerCommand.self, ReadCommand.self, VerifyClickCountCommand.self])
+        subcommands: [
+            DemoCommand.self, RunCommand.self, StatusCommand.self, SavepointCommand.self, StopCommand.self,
+            CheckpointsCommand.self, InjectCommand.self, BrokerCommand.self, ReadCommand.self, VerifyClickCountCommand.self,
+        ])
 }
 
 /// Where to find Kafka: `--bootstrap`, else `KAFKA_BOOTSTRAP`.

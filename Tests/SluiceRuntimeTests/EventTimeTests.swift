@@ -80,12 +80,15 @@ final class ProcessingTimer: KeyedProcessFunction {
     typealias Input = String
     typealias Output = String
     private var armed: ValueState<Bool>?
-    init() {}
+    /// Keys whose timer is registered, so a test can move the clock only after that.
+    private let armedKeys: CollectedValues<String>?
+    init(armedKeys: CollectedValues<String>? = nil) { self.armedKeys = armedKeys }
     func open(_ context: KeyedContext<String>) throws { armed = try context.state(ValueStateDescriptor<Bool>("armed")) }
     func processElement(_ value: String, context: KeyedContext<String>, out: Collector<String>) throws {
         guard armed?.value() == nil else { return }
         armed?.update(true)
         context.timerService.registerProcessingTimeTimer(context.timerService.currentProcessingTime + 100)
+        armedKeys?.append(contentsOf: [value])
     }
     func onTimer(_ timestamp: Int64, context: KeyedContext<String>, out: Collector<String>) throws {
         try out.collect("\(context.currentKey)@\(timestamp)")
@@ -199,14 +202,17 @@ final class ProcessingTimer: KeyedProcessFunction {
         let clock = ManualClock(startMillis: 1_000)
         let env = StreamExecutionEnvironment(testConfiguration(clock: clock))
         let out = CollectedValues<String>()
+        let armed = CollectedValues<String>()
         env.fromSource(CollectionSource(["a", "b", "a"], endless: true), name: "words")
             .keyBy { $0 }
-            .process(ProcessingTimer())
+            .process(ProcessingTimer(armedKeys: armed))
             .sinkTo(CollectingSink(into: out))
         let control = env.control
         let early = CollectedValues<Int>()
         Thread {
-            usleep(100_000)
+            // Both timers are registered at 1000 + 100 before the clock moves, however slow the machine.
+            _ = eventually { armed.count == 2 }
+            usleep(50_000)
             early.append(contentsOf: [out.count])
             clock.advance(byMillis: 100)
             _ = eventually { out.count == 2 }

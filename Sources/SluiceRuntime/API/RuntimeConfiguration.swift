@@ -31,6 +31,8 @@ public struct RuntimeConfiguration: Sendable {
     public var sourceIdleWaitMillis: Int64
     /// Chain forward edges of equal parallelism into one thread.
     public var chaining: Bool
+    /// Where keyed state lives: `.heap` (default) or `.disk(directory:)` (SQLite, incremental checkpoints).
+    public var stateBackend: StateBackendChoice
 
     public init(
         jobName: String = "sluice-job",
@@ -48,7 +50,8 @@ public struct RuntimeConfiguration: Sendable {
         channelCapacity: Int = 8,
         bufferTimeoutMillis: Int64 = 50,
         sourceIdleWaitMillis: Int64 = 5,
-        chaining: Bool = true
+        chaining: Bool = true,
+        stateBackend: StateBackendChoice = .heap
     ) {
         self.jobName = jobName
         self.defaultParallelism = defaultParallelism
@@ -66,5 +69,6 @@ public struct RuntimeConfiguration: Sendable {
         self.bufferTimeoutMillis = bufferTimeoutMillis
         self.sourceIdleWaitMillis = sourceIdleWaitMillis
         self.chaining = chaining
+        self.stateBackend = stateBackend
     }
 }

@@ -165,6 +165,7 @@ public final class StreamExecutionEnvironment {
         if let restoreFrom { configuration.restoreFrom = restoreFrom }
         try configuration.restartStrategy.validate()
         try configuration.checkpointing.validate()
+        try configuration.stateBackend.validate()
         let initialSnapshot = try configuration.restoreFrom.map { path in
             let (metadata, storage) = try FileSystemCheckpointStorage.openSnapshot(at: path)
             return (path: path, metadata: metadata, storage: storage)

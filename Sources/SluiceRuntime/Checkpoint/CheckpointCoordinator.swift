@@ -371,7 +371,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
             completedCount += 1
             lastCompletedId = id
             condition.unlock()
-            logger.info("Checkpoint \(id) complete (\(metadata.totalStateBytes) bytes, \(duration) ms).")
+            logger.info("Checkpoint \(id) complete (\(metadata.totalStateBytes) bytes, \(metadata.writtenStateBytes) of them written now, \(duration) ms).")
             onCompleted?(id, duration, Int64(clamping: metadata.totalStateBytes))
             storage.retainLatest(config.retainedCheckpoints, logger: logger)
         }

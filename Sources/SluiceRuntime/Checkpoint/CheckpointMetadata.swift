@@ -15,6 +15,32 @@ public struct StateHandle: Sendable, Equatable {
     }
 }
 
+/// Where a state file lives: in the checkpoint directory's `shared/` folder (referenced by later
+/// incremental checkpoints too, deleted when no retained checkpoint references it), or inside the
+/// snapshot's own folder (savepoints: self-contained).
+public enum StateFileScope: UInt8, Sendable, Equatable {
+    case shared = 0
+    case exclusive = 1
+}
+
+/// A whole file of keyed state (a database copy or a change log) that a checkpoint references.
+public struct StateFileHandle: Sendable, Equatable, Hashable {
+    /// File name: in `shared/` for `.shared`, in the snapshot's `files/` folder for `.exclusive`.
+    /// Shared names start with the id of the checkpoint that wrote them (`<id>-...`).
+    public let name: String
+    public let scope: StateFileScope
+    public let length: UInt64
+    /// CRC-32 of the whole file, verified before the file is used.
+    public let checksum: UInt32
+
+    public init(name: String, scope: StateFileScope, length: UInt64, checksum: UInt32) {
+        self.name = name
+        self.scope = scope
+        self.length = length
+        self.checksum = checksum
+    }
+}
+
 /// The state one operator subtask acknowledged for a checkpoint.
 public struct OperatorSubtaskStateHandle: Sendable, Equatable {
     public let subtaskIndex: Int
@@ -22,6 +48,19 @@ public struct OperatorSubtaskStateHandle: Sendable, Equatable {
     public let keyedState: StateHandle?
     /// The key groups `keyedState` covers.
     public let keyGroupRange: KeyGroupRange?
+    /// Files the keyed state references (on-disk backend): what retention counts references of.
+    public let stateFiles: [StateFileHandle]
+
+    public init(
+        subtaskIndex: Int, operatorState: StateHandle?, keyedState: StateHandle?, keyGroupRange: KeyGroupRange?,
+        stateFiles: [StateFileHandle] = []
+    ) {
+        self.subtaskIndex = subtaskIndex
+        self.operatorState = operatorState
+        self.keyedState = keyedState
+        self.keyGroupRange = keyGroupRange
+        self.stateFiles = stateFiles
+    }
 }
 
 /// The state of all subtasks of one operator in a checkpoint.
@@ -42,10 +81,11 @@ public enum SnapshotKind: UInt8, Sendable, Equatable {
 /// The `_metadata` file of a completed checkpoint or savepoint. Written last and atomically: its presence and
 /// valid checksum is what makes a checkpoint complete.
 public struct CheckpointMetadata: Sendable, Equatable {
-    /// The format this code writes. Version 2 added the snapshot kind.
-    public static let formatVersion: UInt32 = 2
+    /// The format this code writes. Version 2 added the snapshot kind, version 3 the state files
+    /// each subtask references (on-disk backend, incremental checkpoints).
+    public static let formatVersion: UInt32 = 3
     /// Versions this code reads; any other is refused.
-    public static let readableVersions: Set<UInt32> = [1, 2]
+    public static let readableVersions: Set<UInt32> = [1, 2, 3]
     static let magic: [UInt8] = Array("SLCKPT01".utf8)
 
     public let checkpointId: Int64
@@ -66,10 +106,30 @@ public struct CheckpointMetadata: Sendable, Equatable {
         operators.first { $0.operatorID == id }
     }
 
+    /// Bytes of state this snapshot needs, state files included (also those shared with older checkpoints).
     public var totalStateBytes: UInt64 {
         operators.reduce(0) { sum, op in
-            sum + op.subtasks.reduce(0) { $0 + ($1.operatorState?.length ?? 0) + ($1.keyedState?.length ?? 0) }
+            sum + op.subtasks.reduce(0) {
+                $0 + ($1.operatorState?.length ?? 0) + ($1.keyedState?.length ?? 0) + $1.stateFiles.reduce(0) { $0 + $1.length }
+            }
         }
+    }
+
+    /// Bytes this snapshot wrote itself: its state blobs and the state files it created (an
+    /// incremental checkpoint reuses older shared files without writing them again).
+    public var writtenStateBytes: UInt64 {
+        operators.reduce(0) { sum, op in
+            sum + op.subtasks.reduce(0) { total, subtask in
+                total + (subtask.operatorState?.length ?? 0) + (subtask.keyedState?.length ?? 0)
+                    + subtask.stateFiles.filter { $0.scope == .exclusive || StateFiles.creatorCheckpoint(of: $0.name) == checkpointId }
+                        .reduce(0) { $0 + $1.length }
+            }
+        }
+    }
+
+    /// Every state file this snapshot references.
+    public var stateFiles: Set<StateFileHandle> {
+        Set(operators.flatMap { $0.subtasks.flatMap(\.stateFiles) })
     }
 
     /// magic(8) | version u32 | payload length u64 | payload | CRC-32 of everything before it.
@@ -95,6 +155,13 @@ public struct CheckpointMetadata: Sendable, Equatable {
                     payload.writeVarInt(range.end)
                 } else {
                     payload.writeBool(false)
+                }
+                payload.writeVarUInt(UInt64(subtask.stateFiles.count))
+                for file in subtask.stateFiles {
+                    payload.writeString(file.name)
+                    payload.writeUInt8(file.scope.rawValue)
+                    payload.writeUInt64(file.length)
+                    payload.writeUInt32(file.checksum)
                 }
             }
         }
@@ -177,8 +244,21 @@ public struct CheckpointMetadata: Sendable, Equatable {
                     if try reader.readBool() {
                         range = KeyGroupRange(start: try reader.readVarInt(), end: try reader.readVarInt())
                     }
+                    var files: [StateFileHandle] = []
+                    if version >= 3 {
+                        let fileCount = try reader.readVarInt()
+                        for _ in 0..<fileCount {
+                            let name = try reader.readString()
+                            let rawScope = try reader.readUInt8()
+                            guard let scope = StateFileScope(rawValue: rawScope) else {
+                                throw CheckpointMetadataError.malformed("unknown state file scope \(rawScope)")
+                            }
+                            files.append(StateFileHandle(
+                                name: name, scope: scope, length: try reader.readUInt64(), checksum: try reader.readUInt32()))
+                        }
+                    }
                     subtasks.append(OperatorSubtaskStateHandle(
-                        subtaskIndex: index, operatorState: opState, keyedState: keyed, keyGroupRange: range))
+                        subtaskIndex: index, operatorState: opState, keyedState: keyed, keyGroupRange: range, stateFiles: files))
                 }
                 operators.append(OperatorCheckpointState(
                     operatorID: uid, parallelism: parallelism, maxParallelism: maxParallelism, subtasks: subtasks))

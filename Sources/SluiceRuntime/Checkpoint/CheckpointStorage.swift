@@ -16,6 +16,12 @@ public enum CheckpointStorageError: Error, CustomStringConvertible {
     case unusableCheckpoint(checkpointId: Int64, path: String, reason: String)
     /// A savepoint or checkpoint named explicitly to restore from cannot be used.
     case unusableSnapshot(path: String, reason: String)
+    /// A state file (on-disk backend) a checkpoint references is not there.
+    case missingStateFile(path: String, checkpointId: Int64)
+    /// A state file's length or checksum differs from what the checkpoint recorded.
+    case corruptStateFile(path: String, checkpointId: Int64, reason: String)
+    /// This storage keeps no state files (a custom `CheckpointStorage` without them).
+    case stateFilesUnsupported(storage: String)
 
     public var description: String {
         switch self {
@@ -29,13 +35,119 @@ public enum CheckpointStorageError: Error, CustomStringConvertible {
             return "Checkpoint \(id) at \(path) is unusable: \(reason)"
         case .unusableSnapshot(let path, let reason):
             return "Cannot restore from '\(path)': \(reason). Name a savepoint or checkpoint folder (or its _metadata file) written by a compatible Sluice version."
+        case .missingStateFile(let path, let id):
+            return "State file '\(path)' needed by checkpoint \(id) is missing: the state cannot be restored from this checkpoint. "
+                + "Restore from a savepoint or an older checkpoint, or start without state."
+        case .corruptStateFile(let path, let id, let reason):
+            return "State file '\(path)' needed by checkpoint \(id) is damaged (\(reason)): the state cannot be restored from this checkpoint. "
+                + "Restore from a savepoint or an older checkpoint, or start without state."
+        case .stateFilesUnsupported(let storage):
+            return "The checkpoint storage \(storage) cannot keep state files, which the on-disk state backend needs: "
+                + "use a checkpoint directory (FileSystemCheckpointStorage), the in-memory storage, or the heap state backend."
         }
+    }
+}
+
+/// State files: whole files a checkpoint references (the on-disk backend's database copies and
+/// change logs), written from a local file and read back as a verified local path.
+public protocol StateFileStorage {
+    /// Non-nil when files written with scope `.shared` stay available to later checkpoints of the
+    /// same storage (incremental checkpoints): identifies that shared folder. nil: every checkpoint
+    /// must be self-contained (savepoints, in-memory storage).
+    var sharedStateNamespace: String? { get }
+    /// Durably copies `localPath` into the checkpoint and returns its handle (length, CRC-32).
+    func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle
+    /// The local path of a state file of a completed checkpoint, after checking it exists and
+    /// matches its recorded length and checksum.
+    func stateFilePath(_ file: StateFileHandle, checkpointId: Int64) throws -> String
+}
+
+extension CheckpointStorage {
+    public var sharedStateNamespace: String? { nil }
+    public func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle {
+        throw CheckpointStorageError.stateFilesUnsupported(storage: "\(type(of: self))")
+    }
+    public func stateFilePath(_ file: StateFileHandle, checkpointId: Int64) throws -> String {
+        throw CheckpointStorageError.stateFilesUnsupported(storage: "\(type(of: self))")
+    }
+}
+
+/// Copying and verifying whole state files (written by hand: Foundation's copy neither fsyncs nor checksums).
+enum StateFiles {
+    /// Copies `source` to `destination` in chunks, fsyncs it, and returns (length, CRC-32).
+    static func copyDurably(from source: String, to destination: String) throws -> (length: UInt64, checksum: UInt32) {
+        let input = open(source, O_RDONLY)
+        guard input >= 0 else { throw CheckpointStorageError.io(path: source, operation: "open", errno: errno) }
+        defer { close(input) }
+        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard output >= 0 else { throw CheckpointStorageError.io(path: destination, operation: "create", errno: errno) }
+        defer { close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var crc: UInt32 = 0
+        var total: UInt64 = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CheckpointStorageError.io(path: source, operation: "read", errno: errno)
+            }
+            if n == 0 { break }
+            crc = CRC32.checksum(buffer[0..<n], initial: crc)
+            total += UInt64(n)
+            var written = 0
+            while written < n {
+                let w = buffer.withUnsafeBytes { write(output, $0.baseAddress.map { $0 + written }, n - written) }
+                if w < 0 {
+                    if errno == EINTR { continue }
+                    throw CheckpointStorageError.io(path: destination, operation: "write", errno: errno)
+                }
+                written += w
+            }
+        }
+        guard fsync(output) == 0 else { throw CheckpointStorageError.io(path: destination, operation: "fsync", errno: errno) }
+        return (total, crc)
+    }
+
+    /// Checks that `path` exists with the handle's length and checksum.
+    static func verify(_ file: StateFileHandle, at path: String, checkpointId: Int64) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw CheckpointStorageError.missingStateFile(path: path, checkpointId: checkpointId) }
+            throw CheckpointStorageError.io(path: path, operation: "open", errno: errno)
+        }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var crc: UInt32 = 0
+        var total: UInt64 = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CheckpointStorageError.io(path: path, operation: "read", errno: errno)
+            }
+            if n == 0 { break }
+            crc = CRC32.checksum(buffer[0..<n], initial: crc)
+            total += UInt64(n)
+        }
+        guard total == file.length else {
+            throw CheckpointStorageError.corruptStateFile(
+                path: path, checkpointId: checkpointId, reason: "it has \(total) bytes, the checkpoint recorded \(file.length)")
+        }
+        guard crc == file.checksum else {
+            throw CheckpointStorageError.corruptStateFile(path: path, checkpointId: checkpointId, reason: "its checksum does not match")
+        }
+    }
+
+    /// The id of the checkpoint that wrote a shared file (`<id>-...`), nil for other names.
+    static func creatorCheckpoint(of name: String) -> Int64? {
+        guard let dash = name.firstIndex(of: "-") else { return nil }
+        return Int64(name[name.startIndex..<dash])
     }
 }
 
 /// Where checkpoints go. Task subtasks write their state; the coordinator writes the metadata
 /// last, which completes the checkpoint. Implementations must be safe to call from any thread.
-public protocol CheckpointStorage: Sendable {
+public protocol CheckpointStorage: Sendable, StateFileStorage {
     /// Durably writes the state blobs of one task subtask; returns one handle per non-empty blob
     /// (nil for an empty blob).
     func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?]
@@ -102,7 +214,14 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
                 }
             }
         }
-        return (metadata, FileSystemCheckpointStorage(snapshotFolder: folder))
+        let storage = FileSystemCheckpointStorage(snapshotFolder: folder)
+        for file in metadata.stateFiles {
+            let location = storage.stateFileLocation(file, checkpointId: metadata.checkpointId)
+            guard FileManager.default.fileExists(atPath: location) else {
+                throw CheckpointStorageError.unusableSnapshot(path: path, reason: "its state file \(location) is missing")
+            }
+        }
+        return (metadata, storage)
     }
 
     public func metadataPath(_ id: Int64) -> String { "\(folder(id))/\(Self.metadataName)" }
@@ -221,6 +340,71 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
             logger.debug("Removing checkpoint \(id) (retaining the latest \(count)).")
             discard(checkpointId: id)
         }
+        removeUnreferencedSharedFiles(logger: logger)
+    }
+
+    // MARK: state files
+
+    /// `<directory>/shared`: files referenced by incremental checkpoints.
+    public var sharedDirectory: String { "\(directory)/shared" }
+
+    public var sharedStateNamespace: String? { snapshotFolder == nil ? sharedDirectory : nil }
+
+    func stateFileLocation(_ file: StateFileHandle, checkpointId: Int64) -> String {
+        switch file.scope {
+        case .shared: return "\(sharedDirectory)/\(file.name)"
+        case .exclusive: return "\(folder(checkpointId))/files/\(file.name)"
+        }
+    }
+
+    public func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle {
+        // A savepoint folder never references shared/: it must stay self-contained.
+        let scope: StateFileScope = snapshotFolder == nil ? scope : .exclusive
+        let placeholder = StateFileHandle(name: Self.sanitizeFileName(name), scope: scope, length: 0, checksum: 0)
+        let destination = stateFileLocation(placeholder, checkpointId: checkpointId)
+        let dir = (destination as NSString).deletingLastPathComponent
+        try Self.makeDirectory(dir)
+        let temp = destination + ".inprogress"
+        let (length, checksum) = try StateFiles.copyDurably(from: localPath, to: temp)
+        guard rename(temp, destination) == 0 else {
+            throw CheckpointStorageError.io(path: destination, operation: "rename into", errno: errno)
+        }
+        try Self.fsyncDirectory(dir)
+        return StateFileHandle(name: placeholder.name, scope: scope, length: length, checksum: checksum)
+    }
+
+    public func stateFilePath(_ file: StateFileHandle, checkpointId: Int64) throws -> String {
+        let path = stateFileLocation(file, checkpointId: checkpointId)
+        try StateFiles.verify(file, at: path, checkpointId: checkpointId)
+        return path
+    }
+
+    /// Deletes the shared files no retained checkpoint references. The reference count is derived
+    /// from the metadata of the checkpoints on disk each time (never stored), so a crash in the
+    /// middle of a clean-up only leaves files that the next clean-up removes. Files written for a
+    /// checkpoint newer than the latest completed one may belong to one in progress and are kept;
+    /// if any retained metadata cannot be read, nothing is deleted.
+    func removeUnreferencedSharedFiles(logger: Logger) {
+        guard snapshotFolder == nil,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: sharedDirectory) else { return }
+        var referenced = Set<String>()
+        var latestCompleted: Int64?
+        for id in checkpointIDs() where FileManager.default.fileExists(atPath: metadataPath(id)) {
+            guard let contents = FileManager.default.contents(atPath: metadataPath(id)),
+                  let metadata = try? CheckpointMetadata.decode([UInt8](contents)) else {
+                logger.warning("Not cleaning up \(sharedDirectory): the metadata of checkpoint \(id) is unreadable, so its shared files are unknown.")
+                return
+            }
+            latestCompleted = max(latestCompleted ?? id, id)
+            for file in metadata.stateFiles where file.scope == .shared { referenced.insert(file.name) }
+        }
+        guard let latestCompleted else { return }
+        for name in names where !referenced.contains(name) {
+            let creator = StateFiles.creatorCheckpoint(of: name) ?? Int64.max
+            guard creator <= latestCompleted else { continue }
+            logger.debug("Removing shared state file \(name): no retained checkpoint references it.")
+            try? FileManager.default.removeItem(atPath: "\(sharedDirectory)/\(name)")
+        }
     }
 
     /// Unfinished folders are deleted; folders with damaged metadata are kept for inspection under
@@ -246,6 +430,11 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
 
     static func sanitize(_ name: String) -> String {
         String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+    }
+
+    /// Like `sanitize`, keeping dots after the first character (file extensions of state files).
+    static func sanitizeFileName(_ name: String) -> String {
+        String(name.enumerated().map { i, c in c.isLetter || c.isNumber || c == "-" || c == "_" || (c == "." && i > 0) ? c : "_" })
     }
 
     static func makeDirectory(_ path: String) throws {
@@ -288,14 +477,37 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
 
 /// Checkpoints in memory (Flink's JobManager storage): survive restarts inside the process only.
 /// The default when no checkpoint directory is configured.
+/// State files (on-disk backend) go to a private temporary folder, one sub-folder per checkpoint,
+/// removed with the checkpoint; every checkpoint is self-contained (no shared files).
 public final class InMemoryCheckpointStorage: CheckpointStorage {
     private struct Stored {
         var blobs: [String: [UInt8]] = [:]
         var metadata: CheckpointMetadata?
     }
     private let checkpoints = Mutex<[Int64: Stored]>([:])
+    private let filesDirectory = "\(NSTemporaryDirectory())/sluice-memory-checkpoints-\(UUID().uuidString)"
 
     public init() {}
+
+    deinit { try? FileManager.default.removeItem(atPath: filesDirectory) }
+
+    private func filesFolder(_ id: Int64) -> String { "\(filesDirectory)/chk-\(id)" }
+
+    private func removeFiles(_ id: Int64) { try? FileManager.default.removeItem(atPath: filesFolder(id)) }
+
+    public func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle {
+        let dir = filesFolder(checkpointId)
+        try FileSystemCheckpointStorage.makeDirectory(dir)
+        let safe = FileSystemCheckpointStorage.sanitizeFileName(name)
+        let (length, checksum) = try StateFiles.copyDurably(from: localPath, to: "\(dir)/\(safe)")
+        return StateFileHandle(name: safe, scope: .exclusive, length: length, checksum: checksum)
+    }
+
+    public func stateFilePath(_ file: StateFileHandle, checkpointId: Int64) throws -> String {
+        let path = "\(filesFolder(checkpointId))/\(file.name)"
+        try StateFiles.verify(file, at: path, checkpointId: checkpointId)
+        return path
+    }
 
     public func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?] {
         var handles: [StateHandle?] = []
@@ -341,19 +553,26 @@ public final class InMemoryCheckpointStorage: CheckpointStorage {
 
     public func discard(checkpointId: Int64) {
         _ = checkpoints.withLock { $0.removeValue(forKey: checkpointId) }
+        removeFiles(checkpointId)
     }
 
     public func retainLatest(_ count: Int, logger: Logger) {
-        checkpoints.withLock { all in
+        let removed: [Int64] = checkpoints.withLock { all in
             let completed = all.keys.filter { all[$0]?.metadata != nil }.sorted()
-            guard let oldestKept = completed.suffix(max(1, count)).first else { return }
-            for id in all.keys where id < oldestKept { all.removeValue(forKey: id) }
+            guard let oldestKept = completed.suffix(max(1, count)).first else { return [] }
+            let old = all.keys.filter { $0 < oldestKept }
+            for id in old { all.removeValue(forKey: id) }
+            return old
         }
+        for id in removed { removeFiles(id) }
     }
 
     public func removeNewer(than checkpointId: Int64?, logger: Logger) {
-        checkpoints.withLock { all in
-            for id in all.keys where id > (checkpointId ?? 0) { all.removeValue(forKey: id) }
+        let removed: [Int64] = checkpoints.withLock { all in
+            let newer = all.keys.filter { $0 > (checkpointId ?? 0) }
+            for id in newer { all.removeValue(forKey: id) }
+            return newer
         }
+        for id in removed { removeFiles(id) }
     }
 }

@@ -331,7 +331,8 @@ struct JobExecutor: Sendable {
         let settings = TaskSettings(
             logger: logger, metrics: metrics, clock: configuration.clock, faultInjector: configuration.faultInjector ?? .disabled,
             storage: storage, batchSize: configuration.batchSize, bufferTimeoutMillis: configuration.bufferTimeoutMillis,
-            sourceIdleWaitMillis: configuration.sourceIdleWaitMillis, checkpointingMode: configuration.checkpointing.mode)
+            sourceIdleWaitMillis: configuration.sourceIdleWaitMillis, checkpointingMode: configuration.checkpointing.mode,
+            stateBackend: configuration.stateBackend)
 
         // Inboxes and gates first: producers need their consumers' gates.
         let byVertex = Dictionary(uniqueKeysWithValues: vertices.map { ($0.id, $0) })

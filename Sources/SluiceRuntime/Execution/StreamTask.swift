@@ -20,6 +20,7 @@ struct TaskSettings: Sendable {
     let bufferTimeoutMillis: Int64
     let sourceIdleWaitMillis: Int64
     let checkpointingMode: CheckpointingMode
+    var stateBackend: StateBackendChoice = .heap
 }
 
 /// Where a task restores from.
@@ -66,6 +67,7 @@ final class StreamTask: InputProcessorDelegate {
     private var published: [(in: Int64, out: Int64)] = []
     private var metricCounters: [(in: Counter, out: Counter)] = []
     private var backpressure: Counter?
+    private var snapshotStorage: SnapshotStorageSlot?
 
     init(spec: TaskSpec) {
         self.spec = spec
@@ -102,7 +104,9 @@ final class StreamTask: InputProcessorDelegate {
             }
         }
         let lists = try OperatorStateStore.redistribute(oldBlobs: operatorBlobs, parallelism: vertex.parallelism, index: spec.subtaskIndex)
-        return OperatorRestore(checkpointId: id, previousParallelism: state.parallelism, operatorLists: lists, keyedBlobs: keyedBlobs)
+        return OperatorRestore(
+            checkpointId: id, previousParallelism: state.parallelism, operatorLists: lists, keyedBlobs: keyedBlobs,
+            storage: restore.storage)
     }
 
     private func build() throws {
@@ -116,7 +120,10 @@ final class StreamTask: InputProcessorDelegate {
             downstream = output
         }
         let coordinator = spec.coordinator
-        let services = TaskServices(requestCheckpoint: { coordinator.requestCheckpoint() }, firstCheckpointId: spec.firstCheckpointId)
+        let services = TaskServices(
+            requestCheckpoint: { coordinator.requestCheckpoint() }, firstCheckpointId: spec.firstCheckpointId,
+            stateBackend: settings.stateBackend)
+        snapshotStorage = services.snapshotStorage
         var links: [ChainLink] = []
         var counters: [RecordCounter] = []
         for vertex in spec.vertices.reversed() {
@@ -298,6 +305,8 @@ final class StreamTask: InputProcessorDelegate {
         let id = barrier.checkpointId
         try writer?.emitBarrier(barrier)
         do {
+            let storage = CheckpointCoordinator.storage(for: barrier, default: spec.settings.storage)
+            snapshotStorage?.storage = storage
             var snapshots: [OperatorSnapshot] = []
             for op in operators { snapshots.append(try op.snapshotState(checkpointId: id)) }
             var blobs: [[UInt8]] = []
@@ -305,14 +314,13 @@ final class StreamTask: InputProcessorDelegate {
                 blobs.append(snapshot.operatorState)
                 blobs.append(snapshot.keyedState)
             }
-            let storage = CheckpointCoordinator.storage(for: barrier, default: spec.settings.storage)
             let handles = try storage.writeState(
                 checkpointId: id, name: "\(spec.vertices.first?.name ?? "task")-\(spec.subtaskIndex)", blobs: blobs)
             var states: [String: OperatorSubtaskStateHandle] = [:]
             for (i, vertex) in spec.vertices.enumerated() {
                 states[vertex.name] = OperatorSubtaskStateHandle(
                     subtaskIndex: spec.subtaskIndex, operatorState: handles[2 * i], keyedState: handles[2 * i + 1],
-                    keyGroupRange: snapshots[i].keyGroupRange)
+                    keyGroupRange: snapshots[i].keyGroupRange, stateFiles: snapshots[i].stateFiles)
             }
             try spec.settings.faultInjector.hit(.afterSnapshot, checkpointId: id)
             spec.coordinator.acknowledge(id, task: spec.key, states: states)

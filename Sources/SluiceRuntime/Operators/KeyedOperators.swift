@@ -12,7 +12,7 @@ public enum TimeDomain: Sendable {
 
 /// Keyed state, timers and identity for a keyed function, scoped to the current key.
 public final class KeyedContext<Key: StateKey> {
-    let backend: HeapKeyedStateBackend<Key>
+    let backend: any KeyedStateBackend<Key>
     public let timerService: TimerService<Key>
     public let subtaskIndex: Int
     public let parallelism: Int
@@ -30,7 +30,7 @@ public final class KeyedContext<Key: StateKey> {
     var broadcastStates: BroadcastStateStore?
 
     init(
-        backend: HeapKeyedStateBackend<Key>, timerService: TimerService<Key>, ttl: TtlCleanup<Key>, setup: OperatorSetup,
+        backend: any KeyedStateBackend<Key>, timerService: TimerService<Key>, ttl: TtlCleanup<Key>, setup: OperatorSetup,
         operatorStateStore: OperatorStateStore
     ) {
         self.backend = backend
@@ -80,7 +80,7 @@ extension KeyedProcessFunction {
 /// timers, fires event-time timers on watermarks and processing-time timers on the clock.
 class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperator<In, Out> {
     let keySelector: @Sendable (In) -> Key
-    let backend: HeapKeyedStateBackend<Key>
+    let backend: any KeyedStateBackend<Key>
     let timers: TimerService<Key>
     let ttl: TtlCleanup<Key>
     private var currentWatermark = Watermark.min
@@ -89,8 +89,10 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
         self.keySelector = keySelector
         let range = setup.keyGroupRange
         let keySerializer = AnyStateSerializer(BinaryCodableSerializer<Key>())
-        backend = HeapKeyedStateBackend(keyGroupRange: range, maxParallelism: setup.maxParallelism, keySerializer: keySerializer)
-        if let restore = setup.restore { try backend.restore(from: restore.keyedBlobs) }
+        backend = try KeyedStateBackends.make(
+            choice: setup.services.stateBackend, operatorID: setup.operatorID, subtaskIndex: setup.subtaskIndex,
+            keyGroupRange: range, maxParallelism: setup.maxParallelism, keySerializer: keySerializer,
+            restore: setup.restore.map { KeyedStateRestore(checkpointId: $0.checkpointId, blobs: $0.keyedBlobs, storage: $0.storage) })
         let eventTimers = try backend.registerTable("_timers_event", kind: .eventTimers) {
             TimerQueue<Key>(name: "_timers_event", kind: .eventTimers, keyGroupCount: range.count, keySerializer: keySerializer)
         }
@@ -110,6 +112,7 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
         let key = keySelector(value)
         backend.setCurrentKey(key, keyGroup: KeyGroups.keyGroup(for: key, maxParallelism: setup.maxParallelism))
         try processKeyed(value, timestamp: timestamp)
+        try backend.throwIfFailed()
     }
 
     func processKeyed(_ value: In, timestamp: Int64?) throws {}
@@ -123,6 +126,7 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
         while let due = timers.eventTimers.popDue(atOrBefore: watermark) {
             backend.setCurrentKey(due.key, keyGroup: due.keyGroupIndex + backend.keyGroupRange.start)
             try onEventTimer(due.timestamp)
+            try backend.throwIfFailed()
         }
         try output.emitWatermark(watermark)
     }
@@ -133,15 +137,17 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
         while let due = timers.processingTimers.popDue(atOrBefore: now) {
             backend.setCurrentKey(due.key, keyGroup: due.keyGroupIndex + backend.keyGroupRange.start)
             try onProcessingTimer(due.timestamp)
+            try backend.throwIfFailed()
         }
     }
 
     override func snapshotState(checkpointId: Int64) throws -> OperatorSnapshot {
         // Expired TTL entries are never written into a snapshot.
         if ttl.isActive { ttl.cleanupAll() }
+        let keyed = try backend.snapshot(checkpointId: checkpointId, storage: setup.services.snapshotStorage.storage)
         return OperatorSnapshot(
-            operatorState: try operatorStateStore.snapshot(), keyedState: try backend.snapshot(),
-            keyGroupRange: backend.keyGroupRange)
+            operatorState: try operatorStateStore.snapshot(), keyedState: keyed.blob,
+            keyGroupRange: backend.keyGroupRange, stateFiles: keyed.files)
     }
 }
 

@@ -8,6 +8,8 @@ struct OperatorSnapshot {
     var operatorState: [UInt8]
     var keyedState: [UInt8]
     var keyGroupRange: KeyGroupRange?
+    /// Files the keyed state references (on-disk backend).
+    var stateFiles: [StateFileHandle] = []
 }
 
 /// The restored state of one operator subtask, already redistributed for its new index.
@@ -17,6 +19,8 @@ struct OperatorRestore {
     let operatorLists: [String: (OperatorStateDistribution, [[UInt8]])]
     /// Keyed blobs of the old subtasks whose key groups overlap this subtask's range.
     let keyedBlobs: [[UInt8]]
+    /// Where the snapshot's state files are read from (on-disk backend).
+    var storage: (any CheckpointStorage)? = nil
 }
 
 /// Everything the runtime hands one operator subtask.
@@ -65,6 +69,16 @@ struct TaskServices: Sendable {
     let requestCheckpoint: @Sendable () -> Void
     /// The id the next checkpoint will have when this attempt started (restored id + 1, or 1).
     let firstCheckpointId: Int64
+    /// Where keyed state lives.
+    var stateBackend: StateBackendChoice = .heap
+    /// The storage of the checkpoint being taken, set by the task before it snapshots its operators.
+    var snapshotStorage = SnapshotStorageSlot()
+}
+
+/// The storage of the snapshot in progress (a checkpoint's or a savepoint's folder).
+final class SnapshotStorageSlot: @unchecked Sendable {
+    // @unchecked: set and read only on the owning task's thread (before and during its snapshot).
+    var storage: (any CheckpointStorage)?
 }
 
 /// Marks an error that must fail the task even when raised while snapshotting (rather than only

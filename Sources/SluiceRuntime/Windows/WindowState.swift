@@ -1,6 +1,8 @@
 /// Per key, a map `MapKey -> Value` with in-place updates, snapshotted per key group in the same
 /// format as `HeapMapState`. The window operator keeps its contents, merging-window set, trigger
 /// values and window timers in such tables (Flink keeps them in state namespaced by window).
+/// With the on-disk backend the entries are rows of a disk map state instead (`disk`), so window
+/// contents can be larger than memory; the heap maps then stay empty.
 final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: KeyGroupPartitionedTable {
     let name: String
     var kind: KeyedStateKind { .map }
@@ -9,9 +11,10 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
     private let mapKeySerializer: AnyStateSerializer<MapKey>
     private let valueSerializer: AnyStateSerializer<Value>
     private var maps: [[Key: [MapKey: Value]]]
+    private var disk: (state: MapState<MapKey, Value>, count: () -> Int)?
 
     init(
-        name: String, backend: HeapKeyedStateBackend<Key>,
+        name: String, backend: any KeyedStateBackend<Key>,
         mapKeySerializer: AnyStateSerializer<MapKey>, valueSerializer: AnyStateSerializer<Value>
     ) {
         self.name = name
@@ -22,8 +25,14 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
         maps = Array(repeating: [:], count: backend.keyGroupRange.count)
     }
 
-    static func register(_ name: String, in backend: HeapKeyedStateBackend<Key>, mapKeySerializer: AnyStateSerializer<MapKey>, valueSerializer: AnyStateSerializer<Value>) throws -> KeyedMapTable {
-        try backend.registerTable(name, kind: .map) {
+    static func register(_ name: String, in backend: any KeyedStateBackend<Key>, mapKeySerializer: AnyStateSerializer<MapKey>, valueSerializer: AnyStateSerializer<Value>) throws -> KeyedMapTable {
+        if let diskBackend = backend as? DiskKeyedStateBackend<Key> {
+            let table = KeyedMapTable(name: name, backend: backend, mapKeySerializer: mapKeySerializer, valueSerializer: valueSerializer)
+            let state = try diskBackend.mapState(MapStateDescriptor(name, keySerializer: mapKeySerializer, valueSerializer: valueSerializer))
+            table.disk = (state, { diskBackend.rowCount(mapState: name) })
+            return table
+        }
+        return try backend.registerTable(name, kind: .map) {
             KeyedMapTable(name: name, backend: backend, mapKeySerializer: mapKeySerializer, valueSerializer: valueSerializer)
         }
     }
@@ -33,11 +42,16 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
 
     func get(_ mapKey: MapKey) -> Value? {
         guard let key else { return nil }
+        if let disk { return disk.state.get(mapKey) }
         return maps[context.index][key]?[mapKey]
     }
 
     func put(_ mapKey: MapKey, _ value: Value?) {
         guard let key else { return }
+        if let disk {
+            if let value { disk.state.put(mapKey, value) } else { disk.state.remove(mapKey) }
+            return
+        }
         let index = context.index
         if let value {
             maps[index][key, default: [:]][mapKey] = value
@@ -60,6 +74,13 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
             var none: Value?
             return try body(&none)
         }
+        if let disk {
+            // Read, change, write back (a disk row cannot be changed in place).
+            var value = disk.state.get(mapKey)
+            let result = try body(&value)
+            if let value { disk.state.put(mapKey, value) } else { disk.state.remove(mapKey) }
+            return result
+        }
         let index = context.index
         let result = try body(&maps[index][key, default: [:]][mapKey])
         if maps[index][key]?.isEmpty == true { maps[index][key] = nil }
@@ -69,13 +90,17 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
     /// All entries of the current key.
     var entries: [MapKey: Value] {
         guard let key else { return [:] }
+        if let disk { return Dictionary(disk.state.entries().map { ($0.key, $0.value) }, uniquingKeysWith: { $1 }) }
         return maps[context.index][key] ?? [:]
     }
 
     func isEmpty(keyGroupIndex index: Int) -> Bool { maps[index].isEmpty }
 
     /// Entries over all keys (tests check that state is cleaned up).
-    var totalCount: Int { maps.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } } }
+    var totalCount: Int {
+        if let disk { return disk.count() }
+        return maps.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } }
+    }
 
     func write(keyGroupIndex index: Int, to writer: inout BinaryWriter) throws {
         let map = maps[index]

@@ -16,6 +16,7 @@ final class ClickCountScenario {
     let logDirectory: String
     let partitions: Int
     private(set) var jobStarts = 0
+    private var sluiceRuns = 0
     private(set) var job: ChildProcess?
     private(set) var generator: ChildProcess?
 
@@ -67,6 +68,29 @@ final class ClickCountScenario {
             logPath: logDirectory + "/job-\(jobStarts).log")
         job = process
         return process
+    }
+
+    /// Runs the `sluice` CLI; its output goes to `<logs>/sluice-<n>.log`.
+    func sluice(_ arguments: [String]) throws -> ChildProcess {
+        sluiceRuns += 1
+        return try ChildProcess(executable: try BuiltProducts.path(of: "sluice"), arguments: arguments,
+                                logPath: logDirectory + "/sluice-\(sluiceRuns).log")
+    }
+
+    /// Runs a `sluice` command to its end and returns its output; records a test issue when it fails.
+    @discardableResult
+    func sluiceOutput(_ arguments: [String], timeout: TimeInterval = 60) throws -> [String] {
+        let run = try sluice(arguments)
+        let status = run.waitForExit(timeout: timeout)
+        if status == nil { run.kill() }
+        #expect(status == 0, "sluice \(arguments.joined(separator: " ")) failed: \(run.outputLines.suffix(10).joined(separator: "\n"))")
+        return run.outputLines
+    }
+
+    /// The job's status address, from the `status: URL` line `--status-port` prints.
+    func statusURL(of job: ChildProcess) throws -> String {
+        let line = try #require(job.waitForLine(timeout: 30) { $0.hasPrefix("status: ") }, "no status line: \(job.outputLines.suffix(5))")
+        return String(line.dropFirst("status: ".count))
     }
 
     /// The committed output, read as read_committed should (control markers honoured).

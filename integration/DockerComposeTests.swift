@@ -4,7 +4,7 @@ import Testing
 /// docker-compose.yml is for users with a Docker engine; none runs here, so the file is checked with
 /// docker-compose's own parser (`config`), which needs no engine.
 @Suite struct DockerComposeTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
 
     func compose(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let tool = Self.root + "/.tools/compose-venv/bin/docker-compose"
@@ -33,7 +33,10 @@ import Testing
         }
         #expect(output.contains("KAFKA_PROCESS_ROLES: broker,controller"), "Kafka must run in KRaft mode")
         #expect(output.contains("--partitions 2"), "topics need 2 partitions")
-        #expect(output.contains("restart: unless-stopped"))
+        #expect(output.contains("restart: unless-stopped"), "the generator keeps running")
+        #expect(output.contains("restart: on-failure"), "the job restarts after a crash, not after sluice stop")
+        #expect(output.contains("--status-port"), "the job serves status for `sluice status` in the client")
+        #expect(output.contains("SLUICE_STATUS_URL: http://job:8081"))
         #expect(output.contains("/checkpoints"), "the job needs a volume for checkpoints")
         #expect(FileManager.default.fileExists(atPath: Self.root + "/Dockerfile"))
     }

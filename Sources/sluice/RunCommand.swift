@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import SluiceOps
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `sluice run`: the click-count job with a parallelism and a checkpoint folder, optionally resumed
+/// from a savepoint or checkpoint. It replaces this process with the click-count-job executable
+/// (next to `sluice`), so signals, exit status and output are the job's own.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Runs the click-count job (exactly once: checkpoints and event time) with -p and --checkpoint-dir.",
+        discussion: """
+            Restarts from the newest valid checkpoint in --checkpoint-dir, or resumes from --from-savepoint
+            (a savepoint or checkpoint folder; -p may differ from the one it was taken with). Options after --
+            go to click-count-job unchanged (see click-count-job --help), e.g. -- --backpressure; so do the
+            space-separated options in $SLUICE_JOB_OPTIONS.
+
+            Resuming happens once: the first run from a savepoint leaves a note in --checkpoint-dir, and a later
+            run with the same savepoint (a restart by a supervisor or a container's restart policy) restores the
+            newest checkpoint taken since instead of going back — Flink's JobManager does the same. Pass
+            --force-savepoint to go back to the savepoint anyway (its later output is then produced again).
+
+            Example:
+              sluice run -p 2 --checkpoint-dir /tmp/chk --status-port 8081
+              sluice stop --status-url http://127.0.0.1:8081
+              sluice run -p 3 --checkpoint-dir /tmp/chk --status-port 8081 --from-savepoint /tmp/chk/savepoints/savepoint-...
+            """)
+
+    @OptionGroup var kafka: DemoBootstrapOption
+    @Option(name: [.short, .long], help: "Parallelism of the job.") var parallelism = 2
+    @Option(help: "Folder of the job's checkpoints, kept across restarts (savepoints go to its savepoints/ subfolder).")
+    var checkpointDir: String
+    @Option(help: "Resume from this savepoint or checkpoint folder (or its _metadata); default: $SLUICE_FROM_SAVEPOINT.")
+    var fromSavepoint: String?
+    @Flag(help: "Resume from --from-savepoint even if this job already resumed from it and checkpointed since.")
+    var forceSavepoint = false
+    @Option(help: "Serve status, metrics and savepoint requests on this port (0: a free one; the address is printed).")
+    var statusPort: Int?
+    @Option(help: "Topic of click events.") var inputTopic = "input"
+    @Option(help: "Topic of window statistics.") var outputTopic = "output"
+    @Option(help: "Folder holding click-count-job (default: next to this program).") var binDir: String?
+    @Flag(help: "Print the job's command line instead of running it.") var dryRun = false
+    @Argument(parsing: .postTerminator, help: "More click-count-job options, after --.") var jobOptions: [String] = []
+
+    func validate() throws {
+        guard parallelism >= 1 else { throw ValidationError("-p must be at least 1") }
+    }
+
+    func jobArguments(bootstrap: String, fromSavepoint: String?) -> [String] {
+        var arguments = [
+            "--bootstrap", bootstrap, "--input-topic", inputTopic, "--output-topic", outputTopic,
+            "--parallelism", String(parallelism), "--checkpoint-dir", checkpointDir, "--checkpointing", "--event-time",
+        ]
+        if let fromSavepoint { arguments += ["--from-savepoint", fromSavepoint] }
+        if let statusPort { arguments += ["--status-port", String(statusPort)] }
+        // Containers set options through the environment (docker-compose.yml: JOB_OPTIONS=--backpressure).
+        let fromEnvironment = (ProcessInfo.processInfo.environment["SLUICE_JOB_OPTIONS"] ?? "").split(separator: " ").map(String.init)
+        return arguments + fromEnvironment + jobOptions
+    }
+
+    func run() throws {
+        let executable = try (binDir ?? DemoCommand.ownFolder()) + "/click-count-job"
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw ValidationError("\(executable) is missing: build it (swift build --product click-count-job) or pass --bin-dir.")
+        }
+        guard let bootstrap = kafka.environment()["KAFKA_BOOTSTRAP"], !bootstrap.isEmpty else {
+            throw ValidationError("Give --bootstrap host:port or set KAFKA_BOOTSTRAP (start a broker with `sluice broker`).")
+        }
+        var resumeFrom: String?
+        let requested = fromSavepoint ?? ProcessInfo.processInfo.environment["SLUICE_FROM_SAVEPOINT"].flatMap { $0.isEmpty ? nil : $0 }
+        if let fromSavepoint = requested {
+            switch try ResumeDecision.decide(savepoint: fromSavepoint, checkpointDirectory: checkpointDir, force: forceSavepoint,
+                                             nowMillis: Int64(Date().timeIntervalSince1970 * 1000)) {
+            case .savepoint(let path):
+                resumeFrom = path
+            case .newerCheckpoint(let id, let savepoint):
+                print("[sluice run] \(savepoint) was resumed from before and checkpoint \(id) completed since: restoring the newest "
+                    + "checkpoint of \(checkpointDir) instead (--force-savepoint goes back to the savepoint).")
+            }
+        }
+        let arguments = [executable] + jobArguments(bootstrap: bootstrap, fromSavepoint: resumeFrom)
+        if dryRun {
+            print(arguments.joined(separator: " "))
+            return
+        }
+        fflush(nil)
+        var cArguments = arguments.map { strdup($0) } + [nil]
+        execv(executable, &cArguments)
+        throw RunError(description: "Cannot start \(executable): \(String(cString: strerror(errno)))")
+    }
+}
+
+struct RunError: Error, CustomStringConvertible {
+    let description: String
+}
