@@ -11,23 +11,32 @@ final class ProbeOutput<T: Sendable>: Output<T> {
 }
 
 /// Everything an operator subtask needs, for driving operators directly in unit tests.
+/// `onDisk`: the on-disk keyed backend (a fresh working folder per operator), with snapshots in
+/// `harnessStorage`.
 func operatorSetup(
-    clock: any RuntimeClock, restore: OperatorRestore? = nil, subtask: Int = 0, parallelism: Int = 1, maxParallelism: Int = 128
+    clock: any RuntimeClock, restore: OperatorRestore? = nil, subtask: Int = 0, parallelism: Int = 1, maxParallelism: Int = 128,
+    onDisk: Bool = false
 ) -> OperatorSetup {
     var logger = Logger(label: "sluice.test")
     logger.logLevel = .critical
+    var services = TaskServices(requestCheckpoint: {}, firstCheckpointId: 1)
+    if onDisk { services.stateBackend = .disk(directory: temporaryDirectory("harness-disk")) }
+    services.snapshotStorage.storage = harnessStorage
     return OperatorSetup(
         operatorID: "op", subtaskIndex: subtask, parallelism: parallelism, maxParallelism: maxParallelism, logger: logger,
         metrics: RuntimeMetrics(factory: TestMetrics(), jobName: "test"), restore: restore, clock: clock,
-        faultInjector: .disabled, services: TaskServices(requestCheckpoint: {}, firstCheckpointId: 1))
+        faultInjector: .disabled, services: services)
 }
+
+/// Where operators driven by the harness write (and restore) their state files.
+let harnessStorage = InMemoryCheckpointStorage()
 
 /// What subtask `index` of `parallelism` restores from the snapshots of all old subtasks.
 func restoreFrom(_ snapshots: [OperatorSnapshot], parallelism: Int = 1, index: Int = 0) throws -> OperatorRestore {
     OperatorRestore(
         checkpointId: 1, previousParallelism: snapshots.count,
         operatorLists: try OperatorStateStore.redistribute(oldBlobs: snapshots.map(\.operatorState), parallelism: parallelism, index: index),
-        keyedBlobs: snapshots.map(\.keyedState))
+        keyedBlobs: snapshots.map(\.keyedState), storage: harnessStorage)
 }
 
 /// Hands its keyed context to the test, which then registers and uses states directly.
@@ -45,10 +54,11 @@ struct ProbedOperator {
     let op: KeyedProcessOperator<StateProbe>
     let context: KeyedContext<String>
 
-    init(clock: any RuntimeClock, restore: OperatorRestore? = nil) throws {
+    init(clock: any RuntimeClock, restore: OperatorRestore? = nil, onDisk: Bool = false) throws {
         let probe = StateProbe()
         op = try KeyedProcessOperator(
-            setup: operatorSetup(clock: clock, restore: restore), output: ProbeOutput<String>(), keySelector: { $0 }, function: probe)
+            setup: operatorSetup(clock: clock, restore: restore, onDisk: onDisk), output: ProbeOutput<String>(), keySelector: { $0 },
+            function: probe)
         try op.open()
         context = try #require(probe.context)
     }
@@ -104,9 +114,10 @@ struct AverageInt: AggregateFunction {
         #expect(throws: StateError.self) { try probed.context.listState(ListStateDescriptor<Int>("sum")) }
     }
 
-    @Test func reducingAndAggregatingStateSurviveSnapshotAndRescale() throws {
+    /// On the heap and the on-disk backend.
+    @Test(arguments: [false, true]) func reducingAndAggregatingStateSurviveSnapshotAndRescale(onDisk: Bool) throws {
         let clock = ManualClock()
-        let first = try ProbedOperator(clock: clock)
+        let first = try ProbedOperator(clock: clock, onDisk: onDisk)
         let sum = try first.context.reducingState(ReducingStateDescriptor<Int>("sum") { $0 + $1 })
         let avg = try first.context.aggregatingState(AggregatingStateDescriptor("avg", function: AverageInt()))
         let keys = (0..<50).map { "k\($0)" }
@@ -124,7 +135,7 @@ struct AverageInt: AggregateFunction {
             let restore = try restoreFrom([snapshot], parallelism: 2, index: index)
             let probe = StateProbe()
             let op = try KeyedProcessOperator(
-                setup: operatorSetup(clock: clock, restore: restore, subtask: index, parallelism: 2), output: ProbeOutput<String>(),
+                setup: operatorSetup(clock: clock, restore: restore, subtask: index, parallelism: 2, onDisk: onDisk), output: ProbeOutput<String>(),
                 keySelector: { $0 }, function: probe)
             try op.open()
             let context = try #require(probe.context)
@@ -169,9 +180,10 @@ struct AverageInt: AggregateFunction {
         #expect(value.value() == nil)
     }
 
-    @Test func valueReadExtendsLifetimeOnReadAndWrite() throws {
+    /// On the heap and the on-disk backend.
+    @Test(arguments: [false, true]) func valueReadExtendsLifetimeOnReadAndWrite(onDisk: Bool) throws {
         let clock = ManualClock(startMillis: 1000)
-        let probed = try ProbedOperator(clock: clock)
+        let probed = try ProbedOperator(clock: clock, onDisk: onDisk)
         let config = StateTtlConfig(ttlMillis: 100, updateType: .onReadAndWrite)
         let value = try probed.context.state(ValueStateDescriptor<String>("v").withTimeToLive(config))
         probed.key("a")
@@ -186,9 +198,10 @@ struct AverageInt: AggregateFunction {
         #expect(value.value() == nil)
     }
 
-    @Test func listAndMapExpirePerElement() throws {
+    /// On the heap and the on-disk backend.
+    @Test(arguments: [false, true]) func listAndMapExpirePerElement(onDisk: Bool) throws {
         let clock = ManualClock(startMillis: 0)
-        let probed = try ProbedOperator(clock: clock)
+        let probed = try ProbedOperator(clock: clock, onDisk: onDisk)
         let list = try probed.context.listState(ListStateDescriptor<Int>("l").withTimeToLive(ttl100))
         let map = try probed.context.mapState(MapStateDescriptor<String, Int>("m").withTimeToLive(ttl100))
         probed.key("a")
@@ -239,8 +252,9 @@ struct AverageInt: AggregateFunction {
         #expect(sum.get() == 1)
     }
 
-    @Test func clearWorksOnEveryKindWithTtl() throws {
-        let probed = try ProbedOperator(clock: ManualClock())
+    /// On the heap and the on-disk backend.
+    @Test(arguments: [false, true]) func clearWorksOnEveryKindWithTtl(onDisk: Bool) throws {
+        let probed = try ProbedOperator(clock: ManualClock(), onDisk: onDisk)
         let value = try probed.context.state(ValueStateDescriptor<Int>("v").withTimeToLive(ttl100))
         let list = try probed.context.listState(ListStateDescriptor<Int>("l").withTimeToLive(ttl100))
         let map = try probed.context.mapState(MapStateDescriptor<Int, Int>("m").withTimeToLive(ttl100))
@@ -273,9 +287,10 @@ struct AverageInt: AggregateFunction {
         #expect(avg.get() == 1.0)
     }
 
-    @Test func expiredEntriesAreRemovedBeforeSnapshotWithoutBeingRead() throws {
+    /// On the heap and the on-disk backend.
+    @Test(arguments: [false, true]) func expiredEntriesAreRemovedBeforeSnapshotWithoutBeingRead(onDisk: Bool) throws {
         let clock = ManualClock(startMillis: 0)
-        let probed = try ProbedOperator(clock: clock)
+        let probed = try ProbedOperator(clock: clock, onDisk: onDisk)
         let value = try probed.context.state(ValueStateDescriptor<Int>("v").withTimeToLive(ttl100))
         let list = try probed.context.listState(ListStateDescriptor<Int>("l").withTimeToLive(ttl100))
         for i in 0..<20 {
@@ -296,7 +311,7 @@ struct AverageInt: AggregateFunction {
 
         // The snapshot holds only "young": a backend restored from it sees nothing else, even
         // read around the TTL layer.
-        let restored = try ProbedOperator(clock: ManualClock(startMillis: 0), restore: try restoreFrom([snapshot]))
+        let restored = try ProbedOperator(clock: ManualClock(startMillis: 0), restore: try restoreFrom([snapshot]), onDisk: onDisk)
         #expect(try restored.rawValue("v", "old-3") == nil)
         #expect(try restored.rawValue("v", "young") == TtlValue(value: 99, timestamp: 60))
         let rawList = try restored.op.backend.listState(ListStateDescriptor<TtlValue<Int>>(
@@ -307,9 +322,10 @@ struct AverageInt: AggregateFunction {
         #expect(rawList.get().map(\.value) == [99])
     }
 
-    @Test func incrementalCleanupRemovesDueKeysAsRecordsArrive() throws {
+    /// On the heap and the on-disk backend.
+    @Test(arguments: [false, true]) func incrementalCleanupRemovesDueKeysAsRecordsArrive(onDisk: Bool) throws {
         let clock = ManualClock(startMillis: 0)
-        let probed = try ProbedOperator(clock: clock)
+        let probed = try ProbedOperator(clock: clock, onDisk: onDisk)
         let config = StateTtlConfig(ttlMillis: 100, incrementalCleanupSize: 3)
         let value = try probed.context.state(ValueStateDescriptor<Int>("v").withTimeToLive(config))
         for i in 0..<7 {
@@ -325,9 +341,10 @@ struct AverageInt: AggregateFunction {
         for i in 0..<7 { #expect(try probed.rawValue("v", "k\(i)") == nil) }
     }
 
-    @Test func aRefreshedEntryIsRequeuedNotRemoved() throws {
+    /// On the heap and the on-disk backend.
+    @Test(arguments: [false, true]) func aRefreshedEntryIsRequeuedNotRemoved(onDisk: Bool) throws {
         let clock = ManualClock(startMillis: 0)
-        let probed = try ProbedOperator(clock: clock)
+        let probed = try ProbedOperator(clock: clock, onDisk: onDisk)
         let value = try probed.context.state(ValueStateDescriptor<Int>("v").withTimeToLive(ttl100))
         probed.key("a")
         value.update(1)
@@ -343,9 +360,10 @@ struct AverageInt: AggregateFunction {
         #expect(probed.op.ttl.queuedChecks == 0)
     }
 
-    @Test func ttlTimestampsSurviveRestore() throws {
+    /// On the heap and the on-disk backend.
+    @Test(arguments: [false, true]) func ttlTimestampsSurviveRestore(onDisk: Bool) throws {
         let clock = ManualClock(startMillis: 1000)
-        let first = try ProbedOperator(clock: clock)
+        let first = try ProbedOperator(clock: clock, onDisk: onDisk)
         let descriptor = MapStateDescriptor<String, Int>("m").withTimeToLive(ttl100)
         let map = try first.context.mapState(descriptor)
         first.key("a")
@@ -356,7 +374,7 @@ struct AverageInt: AggregateFunction {
         let snapshot = try first.snapshot()
 
         let later = ManualClock(startMillis: 1099)
-        let second = try ProbedOperator(clock: later, restore: try restoreFrom([snapshot]))
+        let second = try ProbedOperator(clock: later, restore: try restoreFrom([snapshot]), onDisk: onDisk)
         let restored = try second.context.mapState(descriptor)
         second.key("a")
         #expect(restored.get("x") == 1)
