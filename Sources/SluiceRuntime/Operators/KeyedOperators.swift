@@ -143,7 +143,10 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
 
     override func snapshotState(checkpointId: Int64) throws -> OperatorSnapshot {
         // Expired TTL entries are never written into a snapshot.
-        if ttl.isActive { ttl.cleanupAll() }
+        if ttl.isActive {
+            ttl.cleanupAll()
+            try backend.throwIfFailed()
+        }
         let keyed = try backend.snapshot(checkpointId: checkpointId, storage: setup.services.snapshotStorage.storage)
         return OperatorSnapshot(
             operatorState: try operatorStateStore.snapshot(), keyedState: keyed.blob,
