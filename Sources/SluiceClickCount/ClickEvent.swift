@@ -16,22 +16,16 @@ public struct ClickEvent: Hashable, Sendable {
         Array("{\"timestamp\":\"\(PlaygroundTimestamp.format(millisecondsSinceEpoch: timestamp))\",\"page\":\"\(page)\"}".utf8)
     }
 
-    /// Parses an event; throws `ClickEventFormatError` naming what is wrong.
+    /// Parses an event; throws `ClickEventFormatError` naming what is wrong. Strict JSON (see
+    /// `ClickEventDecoder`); members other than `timestamp` and `page` are ignored.
     public static func decode(_ bytes: some Collection<UInt8>) throws(ClickEventFormatError) -> ClickEvent {
-        let data = Data(bytes)
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            throw .notJSON(preview: Self.preview(data))
+        let result: Result<ClickEvent, ClickEventFormatError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(ClickEventFormatError) in try ClickEventDecoder.decode(buffer) }
         }
-        guard let fields = object as? [String: Any] else { throw .notAnObject(preview: Self.preview(data)) }
-        guard let text = fields["timestamp"] as? String else { throw .missingField("timestamp", preview: Self.preview(data)) }
-        guard let page = fields["page"] as? String else { throw .missingField("page", preview: Self.preview(data)) }
-        guard let timestamp = PlaygroundTimestamp.parse(text) else {
-            throw .badTimestamp(text)
+        if let result { return try result.get() }
+        return try Array(bytes).withUnsafeBufferPointer { buffer throws(ClickEventFormatError) in
+            try ClickEventDecoder.decode(buffer)
         }
-        return ClickEvent(timestamp: timestamp, page: page)
     }
 
     static func preview(_ data: Data) -> String {

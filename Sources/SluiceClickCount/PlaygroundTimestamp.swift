@@ -31,7 +31,12 @@ public enum PlaygroundTimestamp {
 
     /// The playground's text to milliseconds since the Unix epoch, or nil when it does not match the pattern.
     public static func parse(_ text: some StringProtocol) -> Int64? {
-        let bytes = Array(text.utf8)
+        var copy = String(text)
+        return copy.withUTF8 { parse(utf8: $0) }
+    }
+
+    /// The same from UTF-8 bytes, without allocating (the click-count job's per-record path).
+    static func parse(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
         // dd-MM-yyyy hh:mm:ss:SSS
         guard bytes.count == 23,
               bytes[2] == UInt8(ascii: "-"), bytes[5] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: " "),
@@ -48,7 +53,7 @@ public enum PlaygroundTimestamp {
             + Int64(second) * 1000 + Int64(milli)
     }
 
-    private static func number(_ bytes: [UInt8], _ start: Int, _ count: Int) -> Int? {
+    private static func number(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ count: Int) -> Int? {
         var value = 0
         for index in start..<(start + count) {
             let digit = Int(bytes[index]) - 48

@@ -101,7 +101,7 @@ final class ClientState: Sendable {
     /// Whether client errors are kept for `poll` (consumers only).
     let keepsClientErrors: Bool
     /// First offset per partition of the current transaction; nil while not tracking.
-    let transactionFirstOffsets = Mutex<[TopicPartition: Int64]?>(nil)
+    let transactionFirstOffsets = Mutex<TransactionFirstOffsets?>(nil)
 
     init(
         logger: Logger, statisticsHandler: KafkaStatisticsHandler?, deliveryRouting: DeliveryReportRouting,
@@ -118,25 +118,29 @@ final class ClientState: Sendable {
     }
 
     func handleDelivery(_ message: UnsafePointer<rd_kafka_message_t>) {
-        let report = Self.report(from: message)
-        if report.isSuccess {
+        let m = message.pointee
+        let succeeded = m.err == RD_KAFKA_RESP_ERR_NO_ERROR
+        if succeeded {
+            // Per record on the hot path: no String and no hashing unless the partition is new.
             transactionFirstOffsets.withLock { offsets in
-                guard offsets != nil else { return }
-                let tp = report.topicPartition
-                if let existing = offsets?[tp], existing <= report.offset { return }
-                offsets?[tp] = report.offset
+                offsets?.record(topic: m.rkt, partition: m.partition, offset: m.offset)
             }
         } else {
             failedDeliveries.add(1, ordering: .relaxed)
         }
-        if let opaque = message.pointee._private {
-            Unmanaged<DeliveryWaiter>.fromOpaque(opaque).takeRetainedValue().complete(report)
+        if let opaque = m._private {
+            Unmanaged<DeliveryWaiter>.fromOpaque(opaque).takeRetainedValue().complete(Self.report(from: message))
         } else {
             switch deliveryRouting {
             case .collect, .handler:
+                let report = Self.report(from: message)
                 pendingReports.withLock { $0.append(report) }
             case .collectFailures:
-                if !report.isSuccess { pendingReports.withLock { $0.append(report) } }
+                // Successful reports are only counted (through `inFlight`): building one costs a String.
+                if !succeeded {
+                    let report = Self.report(from: message)
+                    pendingReports.withLock { $0.append(report) }
+                }
             }
         }
         inFlight.subtract(1, ordering: .releasing)
@@ -379,5 +383,42 @@ func runBlocking<T: Sendable>(_ name: String, _ body: @escaping @Sendable () thr
         }
         thread.name = name
         thread.start()
+    }
+}
+
+/// The first offset written to each partition in the current transaction, from delivery reports.
+/// Kept by topic handle and partition so that the per-record update is a short linear scan with no
+/// String: a transaction touches few partitions. Names are resolved once per new partition. (librdkafka
+/// keeps a topic's handle for the client's whole life, so one handle never stands for two topics.)
+struct TransactionFirstOffsets: Sendable {
+    private struct Entry: Sendable {
+        let handle: UInt
+        let partition: Int32
+        let topic: String
+        var offset: Int64
+    }
+
+    private var entries: [Entry] = []
+
+    init() {}
+
+    mutating func record(topic handle: OpaquePointer?, partition: Int32, offset: Int64) {
+        let key = UInt(bitPattern: handle)
+        for index in entries.indices where entries[index].handle == key && entries[index].partition == partition {
+            if offset < entries[index].offset { entries[index].offset = offset }
+            return
+        }
+        let name = handle.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        entries.append(Entry(handle: key, partition: partition, topic: name, offset: offset))
+    }
+
+    /// By topic and partition (a topic seen through two handles keeps its lowest offset).
+    var byPartition: [TopicPartition: Int64] {
+        var result: [TopicPartition: Int64] = [:]
+        for entry in entries {
+            let tp = TopicPartition(entry.topic, entry.partition)
+            result[tp] = min(result[tp] ?? entry.offset, entry.offset)
+        }
+        return result
     }
 }

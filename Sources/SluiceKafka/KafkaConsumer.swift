@@ -70,38 +70,75 @@ public final class KafkaConsumer: Sendable {
     public func poll(maxRecords: Int = 10_000, timeout: Duration) throws(KafkaError) -> [KafkaConsumerEvent] {
         try ensureOpen("poll")
         var events: [KafkaConsumerEvent] = []
+        events.reserveCapacity(min(maxRecords, 1024))
+        var topics = TopicNameCache()
         var wait = KafkaClient.milliseconds(timeout)
         while events.count < maxRecords {
             guard let message = rd_kafka_consumer_poll(client.pointer, wait) else { break }
             wait = 0
             defer { rd_kafka_message_destroy(message) }
-            let m = message.pointee
-            switch m.err {
-            case RD_KAFKA_RESP_ERR_NO_ERROR:
-                events.append(.record(Self.record(from: message)))
-            case RD_KAFKA_RESP_ERR__PARTITION_EOF:
-                let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
-                events.append(.endOfPartition(TopicPartition(topic, m.partition), offset: m.offset))
-            default:
-                let detail = rd_kafka_message_errstr(message).map { String(cString: $0) }
-                let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) }
-                let context = topic.map { "consume \($0)-\(m.partition)" } ?? "consume"
-                var error = KafkaError(code: m.err, context: context, detail: detail)
-                if m.err == RD_KAFKA_RESP_ERR__FATAL {
-                    error.isFatal = true
-                    throw error
-                }
-                error = client.state.explain(error)
-                events.append(.error(error))
-            }
+            events.append(try event(from: message, topics: &topics))
         }
+        events += try takeClientErrors().map { .error($0) }
+        return events
+    }
+
+    /// Like `poll`, but hands each event to `body` as it is taken instead of collecting an array, so a
+    /// record is built once and never copied on its way to the caller (on a hot path each copy of a
+    /// `KafkaRecord` retains and releases its topic, value and headers). Returns how many events came.
+    /// The consumer's own errors throw `KafkaError`; an error thrown by `body` stops the poll and is
+    /// rethrown as it is.
+    public func poll(
+        maxEvents: Int, timeout: Duration, each body: (KafkaConsumerEvent) throws -> Void
+    ) throws -> Int {
+        try ensureOpen("poll")
+        var topics = TopicNameCache()
+        var wait = KafkaClient.milliseconds(timeout)
+        var count = 0
+        while count < maxEvents {
+            guard let message = rd_kafka_consumer_poll(client.pointer, wait) else { break }
+            wait = 0
+            defer { rd_kafka_message_destroy(message) }
+            count += 1
+            try body(try event(from: message, topics: &topics))
+        }
+        for error in try takeClientErrors() {
+            count += 1
+            try body(.error(error))
+        }
+        return count
+    }
+
+    private func event(
+        from message: UnsafeMutablePointer<rd_kafka_message_t>, topics: inout TopicNameCache
+    ) throws(KafkaError) -> KafkaConsumerEvent {
+        let m = message.pointee
+        switch m.err {
+        case RD_KAFKA_RESP_ERR_NO_ERROR:
+            return .record(Self.record(from: message, topic: topics.name(of: m.rkt)))
+        case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+            return .endOfPartition(TopicPartition(topics.name(of: m.rkt), m.partition), offset: m.offset)
+        default:
+            let detail = rd_kafka_message_errstr(message).map { String(cString: $0) }
+            let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) }
+            let context = topic.map { "consume \($0)-\(m.partition)" } ?? "consume"
+            var error = KafkaError(code: m.err, context: context, detail: detail)
+            if m.err == RD_KAFKA_RESP_ERR__FATAL {
+                error.isFatal = true
+                throw error
+            }
+            return .error(client.state.explain(error))
+        }
+    }
+
+    /// Errors librdkafka reported through its error callback since the last poll; a fatal one throws.
+    private func takeClientErrors() throws(KafkaError) -> [KafkaError] {
         let clientErrors = client.state.pendingClientErrors.withLock { errors in
             defer { errors.removeAll() }
             return errors
         }
         if let fatal = clientErrors.first(where: \.isFatal) { throw fatal }
-        events += clientErrors.map { .error($0) }
-        return events
+        return clientErrors
     }
 
     /// Only the records of `poll` (end-of-partition and error events dropped).
@@ -251,14 +288,19 @@ public final class KafkaConsumer: Sendable {
     }
 
     static func record(from message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
+        var topics = TopicNameCache()
+        return record(from: message, topic: topics.name(of: message.pointee.rkt))
+    }
+
+    static func record(from message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String) -> KafkaRecord {
         let m = message.pointee
-        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
         let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) }
         var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let timestamp = rd_kafka_message_timestamp(message, &type)
         var headers: [KafkaHeader] = []
         var list: OpaquePointer?
+        // Most records carry no headers: librdkafka answers _NOENT without allocating.
         if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
             var index = 0
             var name: UnsafePointer<CChar>?
@@ -274,5 +316,22 @@ public final class KafkaConsumer: Sendable {
             topic: topic, partition: m.partition, offset: m.offset, key: key, value: value, headers: headers,
             timestamp: type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp,
             timestampType: ClientState.timestampType(type))
+    }
+}
+
+/// The topic name of the records of one poll, converted once per topic handle rather than per record:
+/// a name longer than 15 bytes is a heap-allocated String, and records of one poll share their
+/// few topic handles (and then share one String storage, which also makes comparisons cheap).
+struct TopicNameCache {
+    private var handle: OpaquePointer?
+    private var cached = ""
+
+    mutating func name(of topic: OpaquePointer?) -> String {
+        guard let topic else { return "" }
+        if topic != handle {
+            handle = topic
+            cached = String(cString: rd_kafka_topic_name(topic))
+        }
+        return cached
     }
 }

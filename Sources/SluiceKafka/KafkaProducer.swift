@@ -121,64 +121,57 @@ public final class KafkaProducer: Sendable {
         guard !client.isClosed else { return KafkaError.closed("produce") }
         let opaque = waiter.map { Unmanaged.passRetained($0).toOpaque() }
         client.state.inFlight.add(1, ordering: .relaxed)
-        let headerNames = record.headers.map { strdup($0.key) }
+        let headerNames = record.headers.isEmpty ? [] : record.headers.map { strdup($0.key) }
         defer { headerNames.forEach { free($0) } }
         let error: OpaquePointer? = record.topic.withCString { topic in
             withOptionalBytes(record.key) { keyPointer, keyCount in
                 withOptionalBytes(record.value) { valuePointer, valueCount in
-                    var values: [rd_kafka_vu_t] = []
-                    values.reserveCapacity(7 + record.headers.count)
-                    var vu = rd_kafka_vu_t()
-                    vu.vtype = RD_KAFKA_VTYPE_TOPIC
-                    vu.u.cstr = topic
-                    values.append(vu)
-                    vu = rd_kafka_vu_t()
-                    vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                    vu.u.i = RD_KAFKA_MSG_F_COPY
-                    values.append(vu)
-                    if let partition = record.partition {
-                        vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_PARTITION
-                        vu.u.i32 = partition
-                        values.append(vu)
-                    }
-                    if let keyPointer {
-                        vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_KEY
-                        vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPointer)
-                        vu.u.mem.size = keyCount
-                        values.append(vu)
-                    }
-                    if let valuePointer {
-                        vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_VALUE
-                        vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: valuePointer)
-                        vu.u.mem.size = valueCount
-                        values.append(vu)
-                    }
-                    if let timestamp = record.timestamp {
-                        vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_TIMESTAMP
-                        vu.u.i64 = timestamp
-                        values.append(vu)
-                    }
-                    if let opaque {
-                        vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_OPAQUE
-                        vu.u.ptr = opaque
-                        values.append(vu)
-                    }
                     // Header values are copied by librdkafka during the call.
-                    return withHeaderValues(record.headers) { headerValues in
-                        for (index, header) in record.headers.enumerated() {
-                            vu = rd_kafka_vu_t()
-                            vu.vtype = RD_KAFKA_VTYPE_HEADER
-                            vu.u.header.name = UnsafePointer(headerNames[index])
-                            vu.u.header.val = headerValues[index].pointer
-                            vu.u.header.size = header.value == nil ? 0 : headerValues[index].count
-                            values.append(vu)
+                    withHeaderValues(record.headers) { headerValues in
+                        // On the stack: a heap array per record showed up in profiles.
+                        withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7 + record.headers.count) { values in
+                            var count = 0
+                            func append(_ vtype: rd_kafka_vtype_t, _ fill: (inout rd_kafka_vu_t) -> Void) {
+                                var vu = rd_kafka_vu_t()
+                                vu.vtype = vtype
+                                fill(&vu)
+                                values.initializeElement(at: count, to: vu)
+                                count += 1
+                            }
+                            append(RD_KAFKA_VTYPE_TOPIC) { $0.u.cstr = topic }
+                            append(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
+                            if let partition = record.partition {
+                                append(RD_KAFKA_VTYPE_PARTITION) { $0.u.i32 = partition }
+                            }
+                            if let keyPointer {
+                                append(RD_KAFKA_VTYPE_KEY) {
+                                    $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPointer)
+                                    $0.u.mem.size = keyCount
+                                }
+                            }
+                            if let valuePointer {
+                                append(RD_KAFKA_VTYPE_VALUE) {
+                                    $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: valuePointer)
+                                    $0.u.mem.size = valueCount
+                                }
+                            }
+                            if let timestamp = record.timestamp {
+                                append(RD_KAFKA_VTYPE_TIMESTAMP) { $0.u.i64 = timestamp }
+                            }
+                            if let opaque {
+                                append(RD_KAFKA_VTYPE_OPAQUE) { $0.u.ptr = opaque }
+                            }
+                            for (index, header) in record.headers.enumerated() {
+                                append(RD_KAFKA_VTYPE_HEADER) {
+                                    $0.u.header.name = UnsafePointer(headerNames[index])
+                                    $0.u.header.val = headerValues[index].pointer
+                                    $0.u.header.size = header.value == nil ? 0 : headerValues[index].count
+                                }
+                            }
+                            let result = rd_kafka_produceva(client.pointer, values.baseAddress, count)
+                            values.baseAddress.map { _ = $0.deinitialize(count: count) }
+                            return result
                         }
-                        return rd_kafka_produceva(client.pointer, values, values.count)
                     }
                 }
             }

@@ -41,7 +41,7 @@ public final class KafkaTransactionalProducer: Sendable {
 
     /// Starts a transaction and resets `currentTransactionFirstOffsets`.
     public func beginTransaction() throws(KafkaError) {
-        client.state.transactionFirstOffsets.withLock { $0 = [:] }
+        client.state.transactionFirstOffsets.withLock { $0 = TransactionFirstOffsets() }
         try call("beginTransaction") { rd_kafka_begin_transaction($0) }
     }
 
@@ -105,7 +105,7 @@ public final class KafkaTransactionalProducer: Sendable {
     /// The first offset written per partition in the current transaction (from delivery reports
     /// processed so far; call `flush` first for a complete map). Reset by `beginTransaction`.
     public var currentTransactionFirstOffsets: [TopicPartition: Int64] {
-        client.state.transactionFirstOffsets.withLock { $0 ?? [:] }
+        client.state.transactionFirstOffsets.withLock { $0?.byPartition ?? [:] }
     }
 
     /// The producer id and epoch, from the first statistics report that shows the producer initialised

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Metrics
 import SluiceKafka
 import SluiceKafkaWire
@@ -62,6 +63,15 @@ public final class KafkaExactlyOnceSink<Input: Sendable>: TwoPhaseCommitSink {
     private var producers: [KafkaTransactionalProducer?] = []
     /// Slot → checkpoint whose transaction it holds (open or pre-committed); absent = idle.
     private var busySlots: [Int: Int64] = [:]
+    /// Slot → what `preCommit` measured of its transaction, logged with the commit.
+    private var preCommitted: [Int: (records: Int, flushMillis: Double)] = [:]
+    /// Slot of the open transaction.
+    private var openSlot: Int?
+    /// Records of the open transaction held back while an earlier transaction waits for its commit
+    /// (see `write`).
+    private var heldBack: [ProducerRecord] = []
+    /// Beyond this many held-back records, records go to the broker at once.
+    static var holdBackLimit: Int { 50_000 }
     private var resolver: TransactionResolver?
     private var commitsCounter: Counter?
     private var abortsCounter: Counter?
@@ -127,22 +137,76 @@ public final class KafkaExactlyOnceSink<Input: Sendable>: TwoPhaseCommitSink {
     }
 
     public func recoverAndAbort(_ context: SinkRecoveryContext) throws {
+        let started = ContinuousClock.now
         let own = Set((0..<pool.size).map { pool.id(subtask: subtask, slot: $0) })
         // Ids of subtasks of a larger earlier parallelism: initialise once to abort, then drop.
-        for id in pool.idsToAbort(subtask: subtask, parallelism: context.parallelism, previousParallelism: context.previousParallelism)
-        where !own.contains(id) {
-            let producer = try makeProducer(transactionalId: id)
-            producer.close()
+        let foreign = pool.idsToAbort(subtask: subtask, parallelism: context.parallelism, previousParallelism: context.previousParallelism)
+            .filter { !own.contains($0) }
+        // Our own slots: initialising them aborts what a crashed run left open, and keeps the producers.
+        let missingSlots = (0..<pool.size).filter { producers[$0] == nil }
+        let ids = foreign + missingSlots.map { pool.id(subtask: subtask, slot: $0) }
+        let made = try Self.makeProducers(ids, configuration: configuration, clientId: "sluice-sink-\(subtask)", logger: logger)
+        for (index, id) in foreign.enumerated() {
+            made[index].close()
             logger.info("Aborted leftovers of transactional id \(id) (a subtask of the earlier parallelism \(context.previousParallelism ?? 0)).")
         }
-        // Our own slots: initialising them aborts what a crashed run left open, and keeps the producers.
-        for slot in 0..<pool.size where producers[slot] == nil {
-            producers[slot] = try makeProducer(transactionalId: pool.id(subtask: subtask, slot: slot))
-        }
+        for (offset, slot) in missingSlots.enumerated() { producers[slot] = made[foreign.count + offset] }
+        logger.info("Initialised \(ids.count) transactional ids in \(Self.format(Self.millis(since: started))) ms.")
     }
 
     private func makeProducer(transactionalId: String) throws -> KafkaTransactionalProducer {
-        let settings = configuration.producerConfiguration(transactionalId: transactionalId, clientId: "sluice-sink-\(subtask)")
+        try Self.makeProducer(transactionalId: transactionalId, configuration: configuration, clientId: "sluice-sink-\(subtask)", logger: logger)
+    }
+
+    /// Creates and initialises producers for `ids` concurrently, one thread each: `initTransactions`
+    /// is a broker round trip or more (0.05-0.5 s on the embedded broker), and a subtask initialises
+    /// its whole pool at start, so one after the other it delayed the job's first output. On any
+    /// failure every producer made is closed and the first error (in `ids` order) is thrown.
+    static func makeProducers(
+        _ ids: [String], configuration: KafkaSinkConfiguration, clientId: String, logger: Logger
+    ) throws -> [KafkaTransactionalProducer] {
+        if ids.count <= 1 {
+            return try ids.map { try makeProducer(transactionalId: $0, configuration: configuration, clientId: clientId, logger: logger) }
+        }
+        let results = InitResults()
+        let group = DispatchGroup()
+        for (index, id) in ids.enumerated() {
+            group.enter()
+            let thread = Thread {
+                let result = Result { try makeProducer(transactionalId: id, configuration: configuration, clientId: clientId, logger: logger) }
+                results.value.withLock { $0[index] = result }
+                group.leave()
+            }
+            thread.name = "sluice-sink-init"
+            thread.start()
+        }
+        group.wait()
+        let collected = results.value.withLock { $0 }
+        var producers: [KafkaTransactionalProducer] = []
+        var firstError: (any Error)?
+        for index in ids.indices {
+            switch collected[index] {
+            case .success(let producer): producers.append(producer)
+            case .failure(let error): firstError = firstError ?? error
+            case nil: firstError = firstError ?? KafkaSinkError.invalidConfiguration("initialising '\(ids[index])' did not finish")
+            }
+        }
+        if let firstError {
+            for producer in producers { producer.close() }
+            throw firstError
+        }
+        return producers
+    }
+
+    /// The outcomes of `makeProducers`' threads, by index.
+    private final class InitResults: Sendable {
+        let value = Mutex<[Int: Result<KafkaTransactionalProducer, any Error>]>([:])
+    }
+
+    static func makeProducer(
+        transactionalId: String, configuration: KafkaSinkConfiguration, clientId: String, logger: Logger
+    ) throws -> KafkaTransactionalProducer {
+        let settings = configuration.producerConfiguration(transactionalId: transactionalId, clientId: clientId)
         let producer: KafkaTransactionalProducer
         do {
             producer = try KafkaTransactionalProducer(configuration: settings, logger: logger)
@@ -181,35 +245,72 @@ public final class KafkaExactlyOnceSink<Input: Sendable>: TwoPhaseCommitSink {
             throw KafkaSinkError.kafka(error, context: "beginning a transaction on '\(producer.transactionalId)'")
         }
         busySlots[slot] = checkpointId
+        openSlot = slot
         return KafkaSinkTransaction(slot: slot, transactionalId: producer.transactionalId, checkpointId: checkpointId)
     }
 
+    /// Writes into the open transaction. While the previous checkpoint's transaction still waits
+    /// for its commit (the few milliseconds between a barrier and the checkpoint's completion), the
+    /// records are held back and produced right after that commit, up to `holdBackLimit`. Why: a
+    /// transaction that opens on a partition before the previous one commits keeps that partition's
+    /// last stable offset where it was on the embedded broker (Tansu only advances it when no
+    /// transaction is open on the partition), so under steady input read_committed readers saw
+    /// nothing for many seconds. On Kafka it costs nothing: these records are invisible until their
+    /// own commit anyway. Held-back records are lost on failure like the rest of the open
+    /// transaction: they follow the last checkpoint's barrier, so the source replays them.
     public func write(_ value: Input, timestamp: Int64?, to transaction: inout KafkaSinkTransaction) throws {
         let record = try serializer(value)
-        let producer = try producer(transaction.slot)
-        do {
-            try producer.produce(ProducerRecord(
-                topic: record.topic ?? configuration.topic, partition: record.partition, key: record.key,
-                value: record.value, headers: record.headers, timestamp: record.timestamp ?? timestamp))
-        } catch {
-            throw KafkaSinkError.kafka(error, context: "writing to '\(record.topic ?? configuration.topic)'")
+        let producerRecord = ProducerRecord(
+            topic: record.topic ?? configuration.topic, partition: record.partition, key: record.key,
+            value: record.value, headers: record.headers, timestamp: record.timestamp ?? timestamp)
+        if busySlots.count > 1 && heldBack.count < Self.holdBackLimit {
+            heldBack.append(producerRecord)
+        } else {
+            let producer = try producer(transaction.slot)
+            try releaseHeldBack(to: producer)
+            try produce(producerRecord, with: producer)
         }
         transaction.records += 1
     }
 
+    private func produce(_ record: ProducerRecord, with producer: KafkaTransactionalProducer) throws {
+        do {
+            try producer.produce(record)
+        } catch {
+            throw KafkaSinkError.kafka(error, context: "writing to '\(record.topic)'")
+        }
+    }
+
+    private func releaseHeldBack(to producer: KafkaTransactionalProducer) throws {
+        guard !heldBack.isEmpty else { return }
+        let records = heldBack
+        heldBack.removeAll(keepingCapacity: true)
+        for record in records { try produce(record, with: producer) }
+    }
+
+    /// After a commit: when no earlier transaction is pending any more, the held-back records go out.
+    private func releaseHeldBackIfNoCommitPending() throws {
+        guard !heldBack.isEmpty, busySlots.count <= 1, let slot = openSlot else { return }
+        try releaseHeldBack(to: try producer(slot))
+    }
+
     public func preCommit(_ transaction: inout KafkaSinkTransaction) throws -> TransactionCommittable? {
         let producer = try producer(transaction.slot)
+        openSlot = nil
+        try releaseHeldBack(to: producer)
         if transaction.records == 0 {
             // Nothing was written: ending it costs no broker round trip, and nobody needs to commit it.
             try? producer.abortTransaction(timeout: .seconds(30))
             busySlots[transaction.slot] = nil
             return nil
         }
+        let flushStart = ContinuousClock.now
         do {
             try producer.flush(timeout: .seconds(60))
         } catch {
             throw KafkaSinkError.kafka(error, context: "flushing the transaction of checkpoint \(transaction.checkpointId)")
         }
+        preCommitted[transaction.slot] = (transaction.records, Self.millis(since: flushStart))
         let failures = producer.drainDeliveryReports().filter { !$0.isSuccess }
         if !failures.isEmpty {
             throw KafkaSinkError.deliveryFailed(count: failures.count, first: failures.first?.error)
@@ -235,20 +336,44 @@ public final class KafkaExactlyOnceSink<Input: Sendable>: TwoPhaseCommitSink {
         else {
             // Not ours to hold (restored from an earlier run): end it on the wire.
             try recoverAndCommit(committable)
+            try releaseHeldBackIfNoCommitPending()
             return
         }
+        let commitStart = ContinuousClock.now
         do {
             try producer.commitTransaction(timeout: .seconds(60))
         } catch {
             // The producer is unusable; the job restarts and recovery ends this transaction by EndTxn.
             throw KafkaSinkError.kafka(error, context: "committing '\(committable.transactionalId)'")
         }
+        let commitMillis = Self.millis(since: commitStart)
+        if let measured = preCommitted.removeValue(forKey: slot), let checkpoint = busySlots[slot] {
+            // One line per checkpoint and subtask: what exactly-once costs on top of at-least-once.
+            logger.info(
+                "Committed the transaction of checkpoint \(checkpoint) (\(measured.records) records; flush at the barrier \(Self.format(measured.flushMillis)) ms, commit \(Self.format(commitMillis)) ms).")
+        }
         busySlots[slot] = nil
         commitsCounter?.increment()
+        try releaseHeldBackIfNoCommitPending()
+    }
+
+    private static func millis(since start: ContinuousClock.Instant) -> Double {
+        (ContinuousClock.now - start) / .milliseconds(1)
+    }
+
+    private static func format(_ millis: Double) -> String {
+        String(format: "%.1f", millis)
     }
 
     public func abort(_ transaction: inout KafkaSinkTransaction) throws {
-        defer { busySlots[transaction.slot] = nil }
+        defer {
+            busySlots[transaction.slot] = nil
+            preCommitted[transaction.slot] = nil
+            if openSlot == transaction.slot {
+                openSlot = nil
+                heldBack.removeAll()
+            }
+        }
         guard let producer = producers[transaction.slot] else { return }
         do {
             try producer.abortTransaction(timeout: .seconds(30))
@@ -264,9 +389,12 @@ public final class KafkaExactlyOnceSink<Input: Sendable>: TwoPhaseCommitSink {
         for producer in producers { producer?.close() }
         producers = Array(repeating: nil, count: pool.size)
         busySlots.removeAll()
+        preCommitted.removeAll()
+        heldBack.removeAll()
+        openSlot = nil
     }
 
-    private func producer(_ slot: Int) throws -> KafkaTransactionalProducer {
+    func producer(_ slot: Int) throws -> KafkaTransactionalProducer {
         if slot < producers.count, let producer = producers[slot] { return producer }
         let made = try makeProducer(transactionalId: pool.id(subtask: subtask, slot: slot))
         producers[slot] = made

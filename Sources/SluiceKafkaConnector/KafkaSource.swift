@@ -286,58 +286,110 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         if nextOffsets.isEmpty {
             return .nothingAvailable
         }
-        let events: [KafkaConsumerEvent]
-        do {
-            events = try consumer.poll(maxRecords: configuration.maxRecordsPerPoll, timeout: .milliseconds(20))
-        } catch {
-            throw KafkaSourceError.kafka(error, context: "polling")
-        }
         var produced = 0
-        for event in events {
-            switch event {
-            case .record(let record):
-                let tp = record.topicPartition
-                // A record below the checkpointed position can arrive after a seek race; never emit it twice.
-                if let expected = nextOffsets[tp], expected >= 0, record.offset < expected { continue }
-                nextOffsets[tp] = record.offset + 1
-                if let floor = timestampFloors[tp] {
-                    if (record.timestamp ?? Int64.min) < floor { continue }
-                    timestampFloors[tp] = nil
-                }
-                let value: Output?
+        // Records come in runs of one partition: its position, split name and timestamp floor are
+        // looked up once per run, not hashed per record, and written back when the run ends.
+        var run: PartitionRun?
+        defer { if let run { nextOffsets[run.tp] = run.nextOffset } }
+        var failedDownstream = false
+        let polled: Int
+        do {
+            polled = try consumer.poll(maxEvents: configuration.maxRecordsPerPoll, timeout: .milliseconds(20)) { event in
                 do {
-                    value = try deserializer(record)
+                    try handle(event, output: output, run: &run, produced: &produced)
                 } catch {
-                    switch configuration.malformedRecords {
-                    case .fail:
-                        throw KafkaSourceError.malformedRecord(
-                            topic: record.topic, partition: record.partition, offset: record.offset, reason: "\(error)")
-                    case .skip:
-                        malformedCounter?.increment()
-                        logger.warning("Skipping malformed record \(tp)@\(record.offset): \(error)")
-                        continue
-                    case .deadLetter(let topic):
-                        malformedCounter?.increment()
-                        logger.warning("Malformed record \(tp)@\(record.offset) goes to dead-letter topic '\(topic)': \(error)")
-                        try deadLetters?.send(record, reason: "\(error)")
-                        continue
-                    }
+                    failedDownstream = true
+                    throw error
                 }
-                if let value {
-                    try output.collect(value, timestamp: record.timestamp, split: tp.description)
-                    produced += 1
-                }
-            case .endOfPartition(let tp, let offset):
-                // Reaching the end moves the position even when transaction markers were skipped.
-                if let current = nextOffsets[tp], current < offset { nextOffsets[tp] = offset }
-            case .error(let error):
-                if error.isFatal { throw KafkaSourceError.kafka(error, context: "consuming") }
-                logger.debug("Kafka source subtask \(subtaskIndex): \(error)")
             }
+        } catch let error as KafkaError where !failedDownstream {
+            throw KafkaSourceError.kafka(error, context: "polling")
         }
         if produced > 0 { recordsCounter?.increment(by: produced) }
         reportLag(consumer)
-        return events.isEmpty ? .nothingAvailable : .moreAvailable
+        return polled == 0 ? .nothingAvailable : .moreAvailable
+    }
+
+    /// One polled event: a record goes downstream (or is skipped), end-of-partition moves the position.
+    private func handle(
+        _ event: KafkaConsumerEvent, output: SourceOutput<Output>, run: inout PartitionRun?, produced: inout Int
+    ) throws {
+        switch event {
+        case .record(let record):
+            if run == nil || run?.matches(record) != true {
+                if let ended = run { nextOffsets[ended.tp] = ended.nextOffset }
+                let tp = record.topicPartition
+                run = PartitionRun(tp: tp, split: splitName(tp), nextOffset: nextOffsets[tp] ?? -1,
+                                   hasFloor: timestampFloors[tp] != nil)
+            }
+            guard var current = run else { return }
+            // A record below the checkpointed position can arrive after a seek race; never emit it twice.
+            if current.nextOffset >= 0, record.offset < current.nextOffset { return }
+            current.nextOffset = record.offset + 1
+            run = current
+            if current.hasFloor, let floor = timestampFloors[current.tp] {
+                if (record.timestamp ?? Int64.min) < floor { return }
+                timestampFloors[current.tp] = nil
+                run?.hasFloor = false
+            }
+            let value: Output?
+            do {
+                value = try deserializer(record)
+            } catch {
+                switch configuration.malformedRecords {
+                case .fail:
+                    throw KafkaSourceError.malformedRecord(
+                        topic: record.topic, partition: record.partition, offset: record.offset, reason: "\(error)")
+                case .skip:
+                    malformedCounter?.increment()
+                    logger.warning("Skipping malformed record \(current.tp)@\(record.offset): \(error)")
+                    return
+                case .deadLetter(let topic):
+                    malformedCounter?.increment()
+                    logger.warning("Malformed record \(current.tp)@\(record.offset) goes to dead-letter topic '\(topic)': \(error)")
+                    try deadLetters?.send(record, reason: "\(error)")
+                    return
+                }
+            }
+            if let value {
+                try output.collect(value, timestamp: record.timestamp, split: current.split)
+                produced += 1
+            }
+        case .endOfPartition(let tp, let offset):
+            if let ended = run {
+                nextOffsets[ended.tp] = ended.nextOffset
+                run = nil
+            }
+            // Reaching the end moves the position even when transaction markers were skipped.
+            if let current = nextOffsets[tp], current < offset { nextOffsets[tp] = offset }
+        case .error(let error):
+            if error.isFatal { throw KafkaSourceError.kafka(error, context: "consuming") }
+            logger.debug("Kafka source subtask \(subtaskIndex): \(error)")
+        }
+    }
+
+    /// The split name of a partition ("topic-3"), made once per partition: one shared String keeps
+    /// the watermark multiplexer's per-record lookup cheap.
+    private var splitNames: [TopicPartition: String] = [:]
+
+    private func splitName(_ tp: TopicPartition) -> String {
+        if let name = splitNames[tp] { return name }
+        let name = tp.description
+        splitNames[tp] = name
+        return name
+    }
+
+    /// The partition of the current run of records in `pollNext`.
+    private struct PartitionRun {
+        let tp: TopicPartition
+        let split: String
+        /// -1 (or another logical offset) until a record resolved it.
+        var nextOffset: Int64
+        var hasFloor: Bool
+
+        func matches(_ record: KafkaRecord) -> Bool {
+            record.partition == tp.partition && record.topic == tp.topic
+        }
     }
 
     /// `sluice_source_kafka_lag{partition=...}`: records between the position and the partition's end,

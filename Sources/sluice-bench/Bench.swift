@@ -100,7 +100,7 @@ struct Bench {
             if profile { usleep(400_000) }
             let profiler = profile ? try? MeasuredProcess(
                 name: "perf", executable: "/usr/bin/env",
-                arguments: ["perf", "record", "-F", "499", "-g", "-p", "\(child.pid)", "-o", "\(work)/\(kind.rawValue).perf.data"],
+                arguments: ["perf", "record", "-F", "999", "-g", "-p", "\(child.pid)", "-o", "\(work)/\(kind.rawValue).perf.data"],
                 logPath: "\(work)/\(kind.rawValue).perf.log") : nil
             let reached = watcher.waitForTarget(timeout: timeout) { !child.isRunning }
             let usage = child.usage
@@ -203,6 +203,81 @@ struct Bench {
             result.latencySamples = latencies.count
         } catch {
             result.failure = "latency phase: \(error)"
+        }
+    }
+
+    /// Latency phase of the click counts (one output record per window and page). Latency of an
+    /// output record = the moment a read_committed consumer first sees it − the produce time of the
+    /// LAST input event of its (window, page), i.e. the earliest moment the result could be known.
+    /// It includes the 200 ms event-time out-of-orderness bound (at `rate` = 6,000/s event time runs
+    /// at wall-clock speed; at 7,000/s about 170 ms pass before the watermark can close the window),
+    /// the runtime's path and, for exactly-once, the wait for the checkpoint whose transaction
+    /// commits the result (Quix: its commit every second).
+    /// A first window and its closing tail are written at once and awaited (startup is not latency);
+    /// then events are written live at `rate`, and only windows written entirely live are measured.
+    func windowLatency(_ kind: ContenderKind, rate: Double, seconds: Double, into result: inout ContenderResult) {
+        let input = "bench-lat-in-\(kind.rawValue)-\(runId)"
+        let output = "bench-lat-out-\(kind.rawValue)-\(runId)"
+        let perWindow = Int(ClickEventSequence.eventsPerWindowAllPages)
+        let pages = ClickEventSequence.pages
+        let warmup = perWindow + 600
+        let live = Int(rate * seconds)
+        do {
+            try createTopic(input)
+            try createTopic(output)
+            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2)
+            defer { generator.close() }
+            let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: .max, recordLatencies: false, recordValues: true)
+            defer { watcher.stop() }
+            let (executable, arguments) = command(kind, input: input, output: output, tag: "lat-\(kind.rawValue)")
+            let child = try MeasuredProcess(
+                name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/lat-\(kind.rawValue).log")
+            defer { child.kill() }
+            try generator.write(from: 0, count: warmup)
+            let deadline = Date().addingTimeInterval(120)
+            while watcher.count < pages.count {
+                guard Date() < deadline, child.isRunning else {
+                    throw BenchError.timedOut(what: "first window of \(kind.rawValue)", seconds: 120, detail: child.logTail())
+                }
+                usleep(20_000)
+            }
+            var producedAt = [Double](repeating: 0, count: warmup + live)
+            try generator.write(from: Int64(warmup), count: live, rate: rate, producedAt: { index, at in producedAt[Int(index)] = at })
+            // Windows whose events were all written live and whose closing tail (600 events) was written too.
+            let firstWindow = (warmup + perWindow - 1) / perWindow
+            let endWindow = (warmup + live - 600) / perWindow
+            guard endWindow > firstWindow else {
+                throw BenchError.contenderFailed(name: kind.rawValue, detail: "the window-latency phase is too short for a whole window")
+            }
+            let expected = (endWindow - firstWindow) * pages.count
+            var latencies: [Double] = []
+            let waitUntil = Date().addingTimeInterval(60)
+            while true {
+                var seen: Set<[Int]> = []
+                latencies = []
+                for entry in watcher.snapshot.visible {
+                    guard let stats = ClickEventStatistics.decode(entry.value),
+                          let pageIndex = pages.firstIndex(of: stats.page)
+                    else { continue }
+                    let window = Int(stats.windowStart / ClickEventSequence.windowSizeMilliseconds)
+                    guard window >= firstWindow, window < endWindow, seen.insert([window, pageIndex]).inserted else { continue }
+                    let lastEvent = (window + 1) * perWindow - pages.count + pageIndex
+                    latencies.append(entry.atMillis - producedAt[lastEvent])
+                }
+                if latencies.count >= expected { break }
+                guard Date() < waitUntil else {
+                    throw BenchError.timedOut(what: "window-latency phase of \(kind.rawValue)", seconds: 60, detail: "\(latencies.count) of \(expected) window results seen")
+                }
+                usleep(50_000)
+            }
+            latencies.sort()
+            say(String(format: "  window latency: %d results of %d windows, min %.0f ms, max %.0f ms", latencies.count, endWindow - firstWindow,
+                       latencies.first ?? 0, latencies.last ?? 0))
+            result.latencyP50 = Percentiles.nearestRank(latencies, 0.5)
+            result.latencyP99 = Percentiles.nearestRank(latencies, 0.99)
+            result.latencySamples = latencies.count
+        } catch {
+            result.failure = "window-latency phase: \(error)"
         }
     }
 

@@ -43,16 +43,23 @@ final class ClickInput: Sendable {
         try flush()
     }
 
-    /// At `rate` events per second for `count` events, paced per millisecond.
-    func write(from start: Int64, count: Int, rate: Double, stop: (() -> Bool)? = nil) throws {
+    /// At `rate` events per second for `count` events, paced per millisecond. `producedAt`, when
+    /// given, receives each event's produce time (wall-clock milliseconds, taken when the event is
+    /// handed to librdkafka, which stamps its CreateTime at the same moment).
+    func write(
+        from start: Int64, count: Int, rate: Double, stop: (() -> Bool)? = nil,
+        producedAt: ((Int64, Double) -> Void)? = nil
+    ) throws {
         let began = ContinuousClock.now
         var written = 0
         while written < count {
             if let stop, stop() { break }
             let elapsed = (ContinuousClock.now - began) / .seconds(1)
             let due = min(count, Int(elapsed * rate) + 1)
+            let now = producedAt == nil ? 0 : Date().timeIntervalSince1970 * 1000
             while written < due {
                 try produce(index: start + Int64(written))
+                producedAt?(start + Int64(written), now)
                 written += 1
             }
             usleep(1000)

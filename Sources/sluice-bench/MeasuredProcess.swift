@@ -164,8 +164,22 @@ struct CheckpointLogSummary: Sendable {
     var lastBytes = 0
     var maxBytes = 0
 
+    /// Exactly-once sinks: per committed transaction, the flush at the barrier and the commit (ms).
+    var flushMillis: [Double] = []
+    var commitMillis: [Double] = []
+
     init(log: String) {
         for line in log.split(separator: "\n") {
+            if line.contains("Committed the transaction of checkpoint "), let range = line.range(of: "flush at the barrier ") {
+                // "... (<n> records; flush at the barrier <f> ms, commit <c> ms)."
+                let tail = line[range.upperBound...]
+                let fields = tail.split(separator: " ")
+                if fields.count >= 4, let flush = Double(fields[0]), let commit = Double(fields[3]) {
+                    flushMillis.append(flush)
+                    commitMillis.append(commit)
+                }
+                continue
+            }
             guard let range = line.range(of: "Checkpoint "), line.contains(" complete (") else { continue }
             let tail = line[range.upperBound...]
             // "<id> complete (<bytes> bytes, <ms> ms)."

@@ -15,20 +15,24 @@ final class OutputWatcher: Sendable {
         var reachedTarget: ContinuousClock.Instant?
         /// (record timestamp ms, latency ms)
         var latencies: [(Int64, Double)] = []
+        /// (record value, wall-clock ms when first seen), when values are recorded.
+        var visible: [(value: [UInt8], atMillis: Double)] = []
     }
 
     let topic: String
     let target: Int
     let recordLatencies: Bool
+    let recordValues: Bool
     private let consumer: KafkaConsumer
     private let state = Mutex(Snapshot())
     private let stopping = Atomic<Bool>(false)
     private let finished = Atomic<Bool>(false)
 
-    init(bootstrap: String, topic: String, target: Int, recordLatencies: Bool) throws {
+    init(bootstrap: String, topic: String, target: Int, recordLatencies: Bool, recordValues: Bool = false) throws {
         self.topic = topic
         self.target = target
         self.recordLatencies = recordLatencies
+        self.recordValues = recordValues
         var settings = KafkaConfiguration(bootstrapServers: bootstrap)
         settings.groupId = "sluice-bench-watcher"
         settings.clientId = "sluice-bench-watcher"
@@ -63,6 +67,9 @@ final class OutputWatcher: Sendable {
                         let produced = record.timestamp ?? 0
                         snapshot.latencies.append((produced, wallMillis - Double(produced)))
                     }
+                }
+                if recordValues {
+                    for record in records { snapshot.visible.append((record.value ?? [], wallMillis)) }
                 }
                 if snapshot.reachedTarget == nil && snapshot.count >= target { snapshot.reachedTarget = now }
             }

@@ -52,7 +52,11 @@ enum Report {
             + "p50_ms=\(fmt(r.latencyP50, "%.0f")) p99_ms=\(fmt(r.latencyP99, "%.0f")) cpu_s=\(fmt(r.cpuSeconds, "%.2f")) "
             + "peak_rss_mb=\(fmt(r.peakRSSBytes.map { Double($0) / 1_048_576 }, "%.0f")) broker_cpu_s=\(fmt(r.brokerCPUSeconds, "%.2f")) "
             + "checkpoints=\(r.checkpoints?.count ?? 0) checkpoint_median_ms=\(fmt(r.checkpoints?.medianMillis, "%.0f")) "
-            + "checkpoint_max_ms=\(fmt(r.checkpoints?.maxMillis, "%.0f")) checkpoint_bytes=\(r.checkpoints?.lastBytes ?? 0) verdict=\"\(r.verdict)\"")
+            + "checkpoint_max_ms=\(fmt(r.checkpoints?.maxMillis, "%.0f")) checkpoint_bytes=\(r.checkpoints?.lastBytes ?? 0) "
+            + "latency_samples=\(r.latencySamples) txn_commits=\(r.checkpoints?.commitMillis.count ?? 0) "
+            + "txn_flush_median_ms=\(fmt(r.checkpoints.flatMap { Percentiles.of($0.flushMillis, 0.5) }, "%.1f")) "
+            + "txn_commit_median_ms=\(fmt(r.checkpoints.flatMap { Percentiles.of($0.commitMillis, 0.5) }, "%.1f")) "
+            + "txn_commit_max_ms=\(fmt(r.checkpoints?.commitMillis.max(), "%.1f")) verdict=\"\(r.verdict)\"")
         if !r.topThreads.isEmpty {
             print("  CPU by thread: " + r.topThreads.map { "\($0.name) \(String(format: "%.2f", $0.cpuSeconds)) s" }.joined(separator: ", "))
         }

@@ -37,6 +37,37 @@ struct ConsumerTests {
         events.compactMap { if case .endOfPartition(_, let offset) = $0 { return offset } else { return nil } }
     }
 
+    /// The callback form of `poll` hands over the same events in the same order, counts them, stops
+    /// at `maxEvents`, and rethrows what the callback throws unchanged.
+    @Test func pollWithACallbackHandsOverEachEvent() throws {
+        struct Stop: Error {}
+        let (broker, topic) = try TestBroker.topic("consume-each")
+        try fill(broker, topic, count: 7)
+        let consumer = try KafkaConsumer(configuration: .test(broker))
+        defer { consumer.close() }
+        try consumer.assign([TopicPartition(topic, 0): KafkaOffset.beginning])
+        var events: [KafkaConsumerEvent] = []
+        var counted = 0
+        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+        while Self.endOffsets(events).isEmpty && ContinuousClock.now < deadline {
+            counted += try consumer.poll(maxEvents: 3, timeout: .milliseconds(100)) { events.append($0) }
+        }
+        #expect(Self.values(events) == (0..<7).map { "v\($0)" })
+        #expect(Self.endOffsets(events) == [7])
+        #expect(counted == events.count)
+        try consumer.seek(TopicPartition(topic, 0), to: 2)
+        var seen = 0
+        #expect(throws: Stop.self) {
+            while ContinuousClock.now < deadline {
+                _ = try consumer.poll(maxEvents: 10, timeout: .milliseconds(100)) { event in
+                    if case .record = event { seen += 1 }
+                    if seen == 2 { throw Stop() }
+                }
+            }
+        }
+        #expect(seen == 2)
+    }
+
     @Test func assignSeekEndOfPartitionAndWatermarks() throws {
         let (broker, topic) = try TestBroker.topic("consume")
         try fill(broker, topic, count: 10)

@@ -157,6 +157,36 @@ struct SavepointCountJob {
         #expect(job.store.unfinishedTransactions.isEmpty)
     }
 
+    /// After stop-with-savepoint a plain start on the same checkpoint directory resumes from the
+    /// savepoint, not from an older checkpoint (which would commit the records before the stop again).
+    @Test func plainRestartAfterStopResumesFromTheSavepoint() throws {
+        let job = SavepointCountJob()
+        // No periodic checkpoint: the directory holds nothing newer than the savepoint.
+        let checkpointing = CheckpointConfig(directory: job.checkpoints)
+        let gate = SourceGate()
+        gate.open(to: 200)
+        let env = job.environment(parallelism: 2, gate: gate, checkpointing: checkpointing)
+        let run = try BackgroundJob(env)
+        #expect(gate.waitUntilReached(200))
+        let savepoint = try env.control.stopWithSavepoint(directory: job.savepoints)
+        #expect(try run.result().status == .stoppedWithSavepoint(savepoint))
+        #expect(job.store.committedValues.sorted() == job.expected(0..<200))
+
+        // A pointer to a savepoint that is gone is refused, not silently replaced by older state.
+        let moved = "\(savepoint)-moved"
+        try FileManager.default.moveItem(atPath: savepoint, toPath: moved)
+        #expect(throws: CheckpointStorageError.self) {
+            try job.environment(parallelism: 3, gate: SourceGate(), checkpointing: checkpointing).execute()
+        }
+        try FileManager.default.moveItem(atPath: moved, toPath: savepoint)
+
+        let again = SourceGate()
+        again.open(to: job.words.count)
+        let result = try job.environment(parallelism: 3, gate: again, checkpointing: checkpointing).execute()
+        #expect(result.status == .finished)
+        #expect(job.store.committedValues.sorted() == job.expected(0..<job.words.count))
+    }
+
     /// A savepoint taken into the checkpoint directory itself survives the retention of
     /// checkpoints, commits nothing by itself, and restores the state it holds.
     @Test func savepointSurvivesRetentionAndRestores() throws {

@@ -151,7 +151,19 @@ final class TwoPhaseCommitSinkOperator<S: TwoPhaseCommitSink>: OneInputOperator<
     static var stateName: String { "pending-committables" }
 
     let sink: S
-    private var transaction: S.Transaction?
+    /// The open transaction, boxed: the record path then mutates it in place. (An optional of the
+    /// generic transaction type, moved out and back per record, made the unspecialized generic code
+    /// look up runtime type metadata for every record.)
+    private final class OpenTransaction {
+        var value: S.Transaction
+        init(_ value: S.Transaction) { self.value = value }
+    }
+
+    private var openTransaction: OpenTransaction?
+    private var transaction: S.Transaction? {
+        get { openTransaction?.value }
+        set { openTransaction = newValue.map(OpenTransaction.init) }
+    }
     private var pending: [PendingCommittable<S.Committable>] = []
     private var pendingState: OperatorListState<PendingCommittable<S.Committable>>?
     private var finished = false
@@ -192,13 +204,10 @@ final class TwoPhaseCommitSinkOperator<S: TwoPhaseCommitSink>: OneInputOperator<
     }
 
     override func processElement(_ value: S.Input, timestamp: Int64?) throws {
-        guard var txn = transaction else {
+        guard let openTransaction else {
             throw RuntimeConfigurationError.invalid("The two-phase-commit sink '\(setup.operatorID)' received a record with no open transaction (after end of input).")
         }
-        // Moving the transaction out and back keeps it uniquely referenced while the sink mutates it.
-        transaction = nil
-        defer { transaction = txn }
-        try sink.write(value, timestamp: timestamp, to: &txn)
+        try sink.write(value, timestamp: timestamp, to: &openTransaction.value)
     }
 
     override func processWatermark(_ watermark: Int64) throws {}

@@ -166,7 +166,7 @@ public final class StreamExecutionEnvironment {
         try configuration.restartStrategy.validate()
         try configuration.checkpointing.validate()
         try configuration.stateBackend.validate()
-        let initialSnapshot = try configuration.restoreFrom.map { path in
+        var initialSnapshot = try configuration.restoreFrom.map { path in
             let (metadata, storage) = try FileSystemCheckpointStorage.openSnapshot(at: path)
             return (path: path, metadata: metadata, storage: storage)
         }
@@ -174,6 +174,9 @@ public final class StreamExecutionEnvironment {
         let storage: any CheckpointStorage = configuration.checkpointStorage
             ?? configuration.checkpointing.directory.map { FileSystemCheckpointStorage(directory: $0) }
             ?? InMemoryCheckpointStorage()
+        if initialSnapshot == nil, let fileStorage = storage as? FileSystemCheckpointStorage {
+            initialSnapshot = try fileStorage.stopSavepointToResume(logger: configuration.logger)
+        }
         let metrics = RuntimeMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, jobName: configuration.jobName)
         return JobExecutor(
             vertices: vertices, configuration: configuration, control: control, storage: storage, metrics: metrics,

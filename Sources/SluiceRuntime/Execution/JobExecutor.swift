@@ -277,6 +277,13 @@ struct JobExecutor: Sendable {
             switch outcome {
             case .finished:
                 if let stopPath {
+                    if let fileStorage = storage as? FileSystemCheckpointStorage {
+                        do {
+                            try fileStorage.recordStopSavepoint(path: stopPath)
+                        } catch {
+                            logger.error("Could not record the stop savepoint in the checkpoint directory (\(error)); resume with an explicit restore from \(stopPath), not from the directory's latest checkpoint.")
+                        }
+                    }
                     control.updateStatus { $0.phase = .stoppedWithSavepoint }
                     return JobResult(status: .stoppedWithSavepoint(stopPath), restarts: restarts, lastCompletedCheckpoint: lastCompleted)
                 }

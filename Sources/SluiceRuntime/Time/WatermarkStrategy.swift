@@ -59,24 +59,41 @@ public final class SplitWatermarkMultiplexer {
 
     /// A split the reader was assigned; it holds the watermark back until it is idle or released.
     public func registerSplit(_ split: String, now: Int64) {
-        if splits[split] == nil { splits[split] = SplitState(lastActivity: now) }
+        if splits[split] == nil {
+            recentSplit = nil
+            splits[split] = SplitState(lastActivity: now)
+        }
     }
 
     /// The split finished or was taken away; it no longer holds the watermark back.
     public func releaseSplit(_ split: String, now: Int64) {
+        recentSplit = nil
         splits.removeValue(forKey: split)
         if splits.isEmpty { openedAt = now }
     }
 
+    /// The split of the previous record and where its state is: records come in runs of one split,
+    /// so most records skip hashing the split name. Reset whenever `splits` gains or loses a key
+    /// (which invalidates dictionary indices); updating a value in place keeps indices valid.
+    private var recentSplit: (name: String, index: Dictionary<String, SplitState>.Index)?
+
     @inline(__always)
     public func onRecord(split: String, timestamp: Int64, now: Int64) {
-        if var state = splits[split] {
-            if timestamp > state.maxTimestamp { state.maxTimestamp = timestamp }
-            state.lastActivity = now
-            splits[split] = state
+        if let recent = recentSplit, recent.name == split {
+            update(at: recent.index, timestamp: timestamp, now: now)
+        } else if let index = splits.index(forKey: split) {
+            recentSplit = (split, index)
+            update(at: index, timestamp: timestamp, now: now)
         } else {
+            recentSplit = nil
             splits[split] = SplitState(maxTimestamp: timestamp, lastActivity: now)
         }
+    }
+
+    @inline(__always)
+    private func update(at index: Dictionary<String, SplitState>.Index, timestamp: Int64, now: Int64) {
+        if timestamp > splits.values[index].maxTimestamp { splits.values[index].maxTimestamp = timestamp }
+        splits.values[index].lastActivity = now
     }
 
     /// The watermark of one split's generator.
