@@ -24,9 +24,18 @@ public final class KeyedContext<Key: StateKey> {
     /// Set while `onTimer` runs.
     public internal(set) var timeDomain: TimeDomain?
 
-    init(backend: any KeyedStateBackend<Key>, timerService: TimerService<Key>, setup: OperatorSetup, operatorStateStore: OperatorStateStore) {
+    /// Expiry queues of this operator's TTL states.
+    let ttl: TtlCleanup<Key>
+    /// Broadcast states of a keyed broadcast operator (read-only here); nil elsewhere.
+    var broadcastStates: BroadcastStateStore?
+
+    init(
+        backend: any KeyedStateBackend<Key>, timerService: TimerService<Key>, ttl: TtlCleanup<Key>, setup: OperatorSetup,
+        operatorStateStore: OperatorStateStore
+    ) {
         self.backend = backend
         self.timerService = timerService
+        self.ttl = ttl
         self.subtaskIndex = setup.subtaskIndex
         self.parallelism = setup.parallelism
         self.logger = setup.logger
@@ -45,11 +54,7 @@ public final class KeyedContext<Key: StateKey> {
         try sideOutputs.emit(tag, value, timestamp: timestamp)
     }
 
-    public func state<V>(_ descriptor: ValueStateDescriptor<V>) throws -> ValueState<V> { try backend.valueState(descriptor) }
-    public func listState<V>(_ descriptor: ListStateDescriptor<V>) throws -> ListState<V> { try backend.listState(descriptor) }
-    public func mapState<MK: Hashable, MV>(_ descriptor: MapStateDescriptor<MK, MV>) throws -> MapState<MK, MV> {
-        try backend.mapState(descriptor)
-    }
+    // Value, list, map, reducing, aggregating and TTL states: KeyedContext+States.swift.
 }
 
 /// A function over a keyed stream with keyed state and timers (Flink's KeyedProcessFunction).
@@ -77,6 +82,7 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
     let keySelector: @Sendable (In) -> Key
     let backend: any KeyedStateBackend<Key>
     let timers: TimerService<Key>
+    let ttl: TtlCleanup<Key>
     private var currentWatermark = Watermark.min
 
     init(setup: OperatorSetup, output: Output<Out>, keySelector: @escaping @Sendable (In) -> Key) throws {
@@ -94,10 +100,15 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
             TimerQueue<Key>(name: "_timers_processing", kind: .processingTimers, keyGroupCount: range.count, keySerializer: keySerializer)
         }
         timers = TimerService(eventTimers: eventTimers, processingTimers: processingTimers, keyContext: backend.context, clock: setup.clock)
+        ttl = TtlCleanup(
+            context: backend.context, keyGroupRange: range, keySerializer: keySerializer, clock: setup.clock,
+            registerQueue: { [backend] name, make in try backend.registerTable(name, kind: .processingTimers, make: make) },
+            setCurrentKey: { [backend] key, keyGroup in backend.setCurrentKey(key, keyGroup: keyGroup) })
         super.init(setup: setup, output: output)
     }
 
-    override final func processElement(_ value: In, timestamp: Int64?) throws {
+    override func processElement(_ value: In, timestamp: Int64?) throws {
+        if ttl.isActive { ttl.cleanupIncrementally() }
         let key = keySelector(value)
         backend.setCurrentKey(key, keyGroup: KeyGroups.keyGroup(for: key, maxParallelism: setup.maxParallelism))
         try processKeyed(value, timestamp: timestamp)
@@ -131,6 +142,11 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
     }
 
     override func snapshotState(checkpointId: Int64) throws -> OperatorSnapshot {
+        // Expired TTL entries are never written into a snapshot.
+        if ttl.isActive {
+            ttl.cleanupAll()
+            try backend.throwIfFailed()
+        }
         let keyed = try backend.snapshot(checkpointId: checkpointId, storage: setup.services.snapshotStorage.storage)
         return OperatorSnapshot(
             operatorState: try operatorStateStore.snapshot(), keyedState: keyed.blob,
@@ -152,7 +168,8 @@ final class KeyedProcessOperator<F: KeyedProcessFunction>: KeyedOperator<F.Key, 
 
     private func keyedContext() -> KeyedContext<F.Key> {
         if let context { return context }
-        let made = KeyedContext(backend: backend, timerService: timers, setup: setup, operatorStateStore: operatorStateStore)
+        let made = KeyedContext(
+            backend: backend, timerService: timers, ttl: ttl, setup: setup, operatorStateStore: operatorStateStore)
         context = made
         return made
     }

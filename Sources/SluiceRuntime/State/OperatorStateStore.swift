@@ -5,6 +5,9 @@ public enum OperatorStateDistribution: UInt8, Sendable {
     case evenSplit = 0
     /// Every subtask gets every entry of every old subtask (the Kafka source takes its splits from it).
     case union = 1
+    /// Broadcast state: every old subtask holds the same copy; new subtask i takes old subtask
+    /// i's copy, or copy `i % oldParallelism` when scaling up (Flink's BROADCAST mode).
+    case broadcast = 2
 }
 
 /// Non-keyed list state of one operator subtask.
@@ -35,7 +38,8 @@ public final class OperatorListState<Element> {
     }
 }
 
-private protocol SnapshottableListState: AnyObject {
+/// Something the store snapshots as a list of byte entries under a name.
+protocol SnapshottableListState: AnyObject {
     var name: String { get }
     var distribution: OperatorStateDistribution { get }
     func serializedEntries() throws -> [[UInt8]]
@@ -74,6 +78,20 @@ public final class OperatorStateStore {
             }
         }
         let state = OperatorListState(name: name, distribution: distribution, serializer: any, restored: elements)
+        states[name] = state
+        order.append(name)
+        return state
+    }
+
+    /// Registers a state of another shape (e.g. broadcast state), made from its restored entries.
+    func register<S: SnapshottableListState>(_ name: String, make: ([[UInt8]]) throws -> S) throws -> S {
+        if let existing = states[name] {
+            guard let typed = existing as? S else {
+                throw StateError.kindMismatch(name: name, registered: "\(type(of: existing))", requested: "\(S.self)")
+            }
+            return typed
+        }
+        let state = try make(restored.removeValue(forKey: name)?.1 ?? [])
         states[name] = state
         order.append(name)
         return state
@@ -145,6 +163,8 @@ public final class OperatorStateStore {
             switch distribution {
             case .union:
                 result[name] = (distribution, perOld.flatMap { $0 })
+            case .broadcast:
+                result[name] = (distribution, perOld.isEmpty ? [] : perOld[index % perOld.count])
             case .evenSplit:
                 if perOld.count == parallelism {
                     result[name] = (distribution, perOld[index])

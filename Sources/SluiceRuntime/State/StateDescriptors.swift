@@ -2,6 +2,8 @@
 public struct ValueStateDescriptor<Value>: Sendable {
     public let name: String
     public let serializer: AnyStateSerializer<Value>
+    /// Time-to-live of the entries; nil: they never expire. See `StateTtlConfig`.
+    public var ttlConfig: StateTtlConfig?
 
     public init<S: StateSerializer>(_ name: String, serializer: S) where S.Value == Value {
         self.name = name
@@ -22,6 +24,8 @@ public struct ValueStateDescriptor<Value>: Sendable {
 public struct ListStateDescriptor<Element>: Sendable {
     public let name: String
     public let serializer: AnyStateSerializer<Element>
+    /// Time-to-live of each element; nil: they never expire. See `StateTtlConfig`.
+    public var ttlConfig: StateTtlConfig?
 
     public init<S: StateSerializer>(_ name: String, serializer: S) where S.Value == Element {
         self.name = name
@@ -43,6 +47,8 @@ public struct MapStateDescriptor<MapKey: Hashable, MapValue>: Sendable {
     public let name: String
     public let keySerializer: AnyStateSerializer<MapKey>
     public let valueSerializer: AnyStateSerializer<MapValue>
+    /// Time-to-live of each map entry; nil: they never expire. See `StateTtlConfig`.
+    public var ttlConfig: StateTtlConfig?
 
     public init<KS: StateSerializer, VS: StateSerializer>(_ name: String, keySerializer: KS, valueSerializer: VS)
     where KS.Value == MapKey, VS.Value == MapValue {
