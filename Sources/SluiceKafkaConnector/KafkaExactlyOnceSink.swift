@@ -214,7 +214,7 @@ public final class KafkaExactlyOnceSink<Input: Sendable>: TwoPhaseCommitSink {
             throw KafkaSinkError.kafka(error, context: "creating the transactional producer '\(transactionalId)'")
         }
         do {
-            try producer.initTransactions(timeout: .seconds(30))
+            try producer.initTransactions(timeout: configuration.transactionCallTimeout)
         } catch {
             producer.close()
             if error.kind == .invalidTransactionTimeout {
@@ -300,7 +300,7 @@ public final class KafkaExactlyOnceSink<Input: Sendable>: TwoPhaseCommitSink {
         try releaseHeldBack(to: producer)
         if transaction.records == 0 {
             // Nothing was written: ending it costs no broker round trip, and nobody needs to commit it.
-            try? producer.abortTransaction(timeout: .seconds(30))
+            try? producer.abortTransaction(timeout: configuration.transactionCallTimeout)
             busySlots[transaction.slot] = nil
             return nil
         }
@@ -376,7 +376,7 @@ public final class KafkaExactlyOnceSink<Input: Sendable>: TwoPhaseCommitSink {
         }
         guard let producer = producers[transaction.slot] else { return }
         do {
-            try producer.abortTransaction(timeout: .seconds(30))
+            try producer.abortTransaction(timeout: configuration.transactionCallTimeout)
             abortsCounter?.increment()
         } catch {
             throw KafkaSinkError.kafka(error, context: "aborting '\(transaction.transactionalId)'")

@@ -44,6 +44,9 @@ public struct KafkaSinkConfiguration: Sendable {
     public var checkpointInterval: Duration?
     /// The broker's `transaction.max.timeout.ms` (Kafka's default: 15 minutes), checked at start.
     public var brokerMaxTransactionTimeout: Duration
+    /// Exactly-once: how long one transaction call (init, abort at recovery or close) may wait for
+    /// the broker before it fails the task. Raise it for brokers that are slow to fence old producers.
+    public var transactionCallTimeout: Duration
     /// Raw librdkafka producer settings, applied last.
     public var producerSettings: [String: String]
 
@@ -56,6 +59,7 @@ public struct KafkaSinkConfiguration: Sendable {
         transactionTimeout: Duration = .seconds(900),
         checkpointInterval: Duration? = nil,
         brokerMaxTransactionTimeout: Duration = .seconds(900),
+        transactionCallTimeout: Duration = .seconds(30),
         producerSettings: [String: String] = [:]
     ) {
         self.bootstrapServers = bootstrapServers
@@ -66,6 +70,7 @@ public struct KafkaSinkConfiguration: Sendable {
         self.transactionTimeout = transactionTimeout
         self.checkpointInterval = checkpointInterval
         self.brokerMaxTransactionTimeout = brokerMaxTransactionTimeout
+        self.transactionCallTimeout = transactionCallTimeout
         self.producerSettings = producerSettings
     }
 
@@ -79,6 +84,9 @@ public struct KafkaSinkConfiguration: Sendable {
         if producerPoolSize < 2 {
             throw .invalidConfiguration(
                 "producerPoolSize \(producerPoolSize) is too small: one producer holds the open transaction while another waits for its checkpoint to complete; use at least 2")
+        }
+        if transactionCallTimeout <= .zero {
+            throw .invalidConfiguration("transactionCallTimeout must be positive (it bounds each init/abort call to the broker); the default is 30 s")
         }
         if transactionTimeout > brokerMaxTransactionTimeout {
             throw .transactionTimeoutTooLarge(timeout: transactionTimeout, brokerMaximum: brokerMaxTransactionTimeout)

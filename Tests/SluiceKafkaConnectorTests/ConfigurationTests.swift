@@ -21,6 +21,18 @@ struct SinkConfigurationTests {
         try atBounds.validate()
     }
 
+    @Test func transactionCallTimeoutMustBePositive() {
+        var configuration = Self.valid()
+        #expect(configuration.transactionCallTimeout == .seconds(30))
+        configuration.transactionCallTimeout = .zero
+        #expect {
+            try configuration.validate()
+        } throws: { error in
+            guard case .invalidConfiguration(let why) = error as? KafkaSinkError else { return false }
+            return why.contains("transactionCallTimeout")
+        }
+    }
+
     @Test func transactionTimeoutBelowTwoIntervalsPlusTenSeconds() {
         var configuration = Self.valid()
         configuration.checkpointInterval = .seconds(25)
