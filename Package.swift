@@ -10,7 +10,8 @@
 //   SluiceClickCount             the click-count playground's events, generator and job
 //   SluiceOps                    a job's status and Prometheus metrics over HTTP
 //   SluiceTestKit                embedded broker, child processes and exact-output checks
-//   sluice, click-generator, click-count-job, sluice-fixture   the executables
+//   sluice, click-generator, click-count-job, sluice-fixture, sluice-bench   the executables
+//   integration/                 the fault-injection suite (SluiceIntegrationTests)
 import PackageDescription
 
 let strictSwift: [SwiftSetting] = [
