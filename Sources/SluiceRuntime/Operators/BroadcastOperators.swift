@@ -97,21 +97,18 @@ extension BroadcastProcessFunction {
 /// Runs a `KeyedBroadcastProcessFunction`. Broadcast elements carry no key: they bypass the
 /// keyed path (no current key is set), so only broadcast state is writable there.
 final class KeyedBroadcastProcessOperator<F: KeyedBroadcastProcessFunction>:
-    KeyedOperator<F.Key, CoInput<F.Input, F.BroadcastInput>, F.Output>
+    KeyedFunctionOperator<F.Key, CoInput<F.Input, F.BroadcastInput>, F.Output>
 {
     let function: F
-    private let collector: Collector<F.Output>
     private let declared: [String]
     private lazy var broadcastStates = BroadcastStateStore(store: operatorStateStore, declared: declared)
     private lazy var broadcastContext = BroadcastContext(states: broadcastStates, setup: setup)
-    private var context: KeyedContext<F.Key>?
 
     init(
         setup: OperatorSetup, output: Output<F.Output>, keySelector: @escaping @Sendable (F.Input) -> F.Key,
         declared: [String], function: F
     ) throws {
         self.function = function
-        self.collector = Collector(output: output)
         // The broadcast side is sent over a broadcast edge and handled before the keyed path
         // (processElement below), so this selector only ever sees the keyed side.
         let selector: @Sendable (CoInput<F.Input, F.BroadcastInput>) -> F.Key = { element in
@@ -124,15 +121,7 @@ final class KeyedBroadcastProcessOperator<F: KeyedBroadcastProcessFunction>:
         try super.init(setup: setup, output: output, keySelector: selector)
     }
 
-    private func keyedContext() -> KeyedContext<F.Key> {
-        if let context { return context }
-        let made = KeyedContext(backend: backend, timerService: timers, ttl: ttl, setup: setup, operatorStateStore: operatorStateStore)
-        made.broadcastStates = broadcastStates
-        context = made
-        return made
-    }
-
-    override func open() throws { try function.open(keyedContext()) }
+    override func prepareContext(_ context: KeyedContext<F.Key>) { context.broadcastStates = broadcastStates }
 
     override func processElement(_ value: CoInput<F.Input, F.BroadcastInput>, timestamp: Int64?) throws {
         guard case .second(let element) = value else {
@@ -146,11 +135,7 @@ final class KeyedBroadcastProcessOperator<F: KeyedBroadcastProcessFunction>:
 
     override func processKeyed(_ value: CoInput<F.Input, F.BroadcastInput>, timestamp: Int64?) throws {
         guard case .first(let element) = value else { return }
-        let ctx = keyedContext()
-        ctx.timestamp = timestamp
-        ctx.timeDomain = nil
-        collector.timestamp = timestamp
-        try function.processElement(element, context: ctx, out: collector)
+        try function.processElement(element, context: context(at: timestamp, domain: nil), out: collector)
     }
 
     override func processWatermark(_ watermark: Int64) throws {
@@ -158,20 +143,12 @@ final class KeyedBroadcastProcessOperator<F: KeyedBroadcastProcessFunction>:
         try super.processWatermark(watermark)
     }
 
-    override func onEventTimer(_ timestamp: Int64) throws { try fire(timestamp, domain: .eventTime) }
-    override func onProcessingTimer(_ timestamp: Int64) throws { try fire(timestamp, domain: .processingTime) }
-
-    private func fire(_ timestamp: Int64, domain: TimeDomain) throws {
-        let ctx = keyedContext()
-        ctx.timestamp = timestamp
-        ctx.timeDomain = domain
-        collector.timestamp = domain == .eventTime ? timestamp : nil
-        try function.onTimer(timestamp, context: ctx, out: collector)
+    override func openFunction(_ context: KeyedContext<F.Key>) throws { try function.open(context) }
+    override func callOnTimer(_ timestamp: Int64, context: KeyedContext<F.Key>) throws {
+        try function.onTimer(timestamp, context: context, out: collector)
     }
-
-    override func close(failed: Bool) {
-        do { try function.close() } catch { setup.logger.warning("Closing the keyed broadcast function failed: \(error)") }
-    }
+    override func closeFunction() throws { try function.close() }
+    override var functionKind: String { "keyed broadcast function" }
 }
 
 /// Runs a `BroadcastProcessFunction`.

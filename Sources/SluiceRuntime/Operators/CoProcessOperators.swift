@@ -118,49 +118,26 @@ final class CoProcessOperator<F: CoProcessFunction>: OneInputOperator<CoInput<F.
 }
 
 /// Runs a `KeyedCoProcessFunction`: the key of each side comes from that side's key selector.
-final class KeyedCoProcessOperator<F: KeyedCoProcessFunction>: KeyedOperator<F.Key, CoInput<F.Input1, F.Input2>, F.Output> {
+final class KeyedCoProcessOperator<F: KeyedCoProcessFunction>: KeyedFunctionOperator<F.Key, CoInput<F.Input1, F.Input2>, F.Output> {
     let function: F
-    private let collector: Collector<F.Output>
-    private var context: KeyedContext<F.Key>?
 
     init(setup: OperatorSetup, output: Output<F.Output>, keySelector: @escaping @Sendable (CoInput<F.Input1, F.Input2>) -> F.Key, function: F) throws {
         self.function = function
-        self.collector = Collector(output: output)
         try super.init(setup: setup, output: output, keySelector: keySelector)
     }
 
-    private func keyedContext() -> KeyedContext<F.Key> {
-        if let context { return context }
-        let made = KeyedContext(backend: backend, timerService: timers, ttl: ttl, setup: setup, operatorStateStore: operatorStateStore)
-        context = made
-        return made
-    }
-
-    override func open() throws { try function.open(keyedContext()) }
-
     override func processKeyed(_ value: CoInput<F.Input1, F.Input2>, timestamp: Int64?) throws {
-        let ctx = keyedContext()
-        ctx.timestamp = timestamp
-        ctx.timeDomain = nil
-        collector.timestamp = timestamp
+        let ctx = context(at: timestamp, domain: nil)
         switch value {
         case .first(let element): try function.processElement1(element, context: ctx, out: collector)
         case .second(let element): try function.processElement2(element, context: ctx, out: collector)
         }
     }
 
-    override func onEventTimer(_ timestamp: Int64) throws { try fire(timestamp, domain: .eventTime) }
-    override func onProcessingTimer(_ timestamp: Int64) throws { try fire(timestamp, domain: .processingTime) }
-
-    private func fire(_ timestamp: Int64, domain: TimeDomain) throws {
-        let ctx = keyedContext()
-        ctx.timestamp = timestamp
-        ctx.timeDomain = domain
-        collector.timestamp = domain == .eventTime ? timestamp : nil
-        try function.onTimer(timestamp, context: ctx, out: collector)
+    override func openFunction(_ context: KeyedContext<F.Key>) throws { try function.open(context) }
+    override func callOnTimer(_ timestamp: Int64, context: KeyedContext<F.Key>) throws {
+        try function.onTimer(timestamp, context: context, out: collector)
     }
-
-    override func close(failed: Bool) {
-        do { try function.close() } catch { setup.logger.warning("Closing the keyed co-process function failed: \(error)") }
-    }
+    override func closeFunction() throws { try function.close() }
+    override var functionKind: String { "keyed co-process function" }
 }

@@ -154,53 +154,72 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
     }
 }
 
-/// Runs a `KeyedProcessFunction`.
-final class KeyedProcessOperator<F: KeyedProcessFunction>: KeyedOperator<F.Key, F.Input, F.Output> {
-    let function: F
-    private var context: KeyedContext<F.Key>?
-    private let collector: Collector<F.Output>
+/// Base of the operators that run a user's keyed function (process, co-process, broadcast): one
+/// `KeyedContext` and one collector per subtask, set up per element and per timer.
+class KeyedFunctionOperator<Key: StateKey, In: Sendable, Out: Sendable>: KeyedOperator<Key, In, Out> {
+    let collector: Collector<Out>
+    private var context: KeyedContext<Key>?
 
-    init(setup: OperatorSetup, output: Output<F.Output>, keySelector: @escaping @Sendable (F.Input) -> F.Key, function: F) throws {
-        self.function = function
+    override init(setup: OperatorSetup, output: Output<Out>, keySelector: @escaping @Sendable (In) -> Key) throws {
         self.collector = Collector(output: output)
         try super.init(setup: setup, output: output, keySelector: keySelector)
     }
 
-    private func keyedContext() -> KeyedContext<F.Key> {
+    /// The subtask's context, made on first use.
+    func keyedContext() -> KeyedContext<Key> {
         if let context { return context }
         let made = KeyedContext(
             backend: backend, timerService: timers, ttl: ttl, setup: setup, operatorStateStore: operatorStateStore)
+        prepareContext(made)
         context = made
         return made
     }
 
-    override func open() throws { try function.open(keyedContext()) }
+    /// The context for an element (`domain` nil) or a timer: its timestamp and the output's.
+    func context(at timestamp: Int64?, domain: TimeDomain?) -> KeyedContext<Key> {
+        let ctx = keyedContext()
+        ctx.timestamp = timestamp
+        ctx.timeDomain = domain
+        collector.timestamp = domain == .processingTime ? nil : timestamp
+        return ctx
+    }
+
+    override func open() throws { try openFunction(keyedContext()) }
+    override func onEventTimer(_ timestamp: Int64) throws {
+        try callOnTimer(timestamp, context: context(at: timestamp, domain: .eventTime))
+    }
+    override func onProcessingTimer(_ timestamp: Int64) throws {
+        try callOnTimer(timestamp, context: context(at: timestamp, domain: .processingTime))
+    }
+    override func close(failed: Bool) {
+        do { try closeFunction() } catch { setup.logger.warning("Closing the \(functionKind) failed: \(error)") }
+    }
+
+    // Overridden by each operator: the calls into its function.
+    func prepareContext(_ context: KeyedContext<Key>) {}
+    func openFunction(_ context: KeyedContext<Key>) throws {}
+    func callOnTimer(_ timestamp: Int64, context: KeyedContext<Key>) throws {}
+    func closeFunction() throws {}
+    var functionKind: String { "keyed function" }
+}
+
+/// Runs a `KeyedProcessFunction`.
+final class KeyedProcessOperator<F: KeyedProcessFunction>: KeyedFunctionOperator<F.Key, F.Input, F.Output> {
+    let function: F
+
+    init(setup: OperatorSetup, output: Output<F.Output>, keySelector: @escaping @Sendable (F.Input) -> F.Key, function: F) throws {
+        self.function = function
+        try super.init(setup: setup, output: output, keySelector: keySelector)
+    }
 
     override func processKeyed(_ value: F.Input, timestamp: Int64?) throws {
-        let ctx = keyedContext()
-        ctx.timestamp = timestamp
-        ctx.timeDomain = nil
-        collector.timestamp = timestamp
-        try function.processElement(value, context: ctx, out: collector)
+        try function.processElement(value, context: context(at: timestamp, domain: nil), out: collector)
     }
 
-    override func onEventTimer(_ timestamp: Int64) throws {
-        let ctx = keyedContext()
-        ctx.timestamp = timestamp
-        ctx.timeDomain = .eventTime
-        collector.timestamp = timestamp
-        try function.onTimer(timestamp, context: ctx, out: collector)
+    override func openFunction(_ context: KeyedContext<F.Key>) throws { try function.open(context) }
+    override func callOnTimer(_ timestamp: Int64, context: KeyedContext<F.Key>) throws {
+        try function.onTimer(timestamp, context: context, out: collector)
     }
-
-    override func onProcessingTimer(_ timestamp: Int64) throws {
-        let ctx = keyedContext()
-        ctx.timestamp = timestamp
-        ctx.timeDomain = .processingTime
-        collector.timestamp = nil
-        try function.onTimer(timestamp, context: ctx, out: collector)
-    }
-
-    override func close(failed: Bool) {
-        do { try function.close() } catch { setup.logger.warning("Closing the keyed process function failed: \(error)") }
-    }
+    override func closeFunction() throws { try function.close() }
+    override var functionKind: String { "keyed process function" }
 }

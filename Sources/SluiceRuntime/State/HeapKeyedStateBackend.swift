@@ -373,7 +373,24 @@ final class HeapMapState<Key: Hashable & Sendable, MapKey: Hashable, MapValue>: 
     func isEmpty(keyGroupIndex index: Int) -> Bool { maps[index].isEmpty }
 
     func write(keyGroupIndex index: Int, to writer: inout BinaryWriter) throws {
-        let map = maps[index]
+        try NestedMapCoding.write(
+            maps[index], to: &writer, keySerializer: keySerializer, mapKeySerializer: mapKeySerializer, valueSerializer: valueSerializer)
+    }
+
+    func read(keyGroupIndex index: Int, from reader: inout BinaryReader) throws {
+        try NestedMapCoding.read(
+            from: &reader, keySerializer: keySerializer, mapKeySerializer: mapKeySerializer, valueSerializer: valueSerializer
+        ) { key, inner in maps[index][key] = inner }
+    }
+}
+
+/// The snapshot form of one key group of a map-per-key table (map state, window tables): the key
+/// count, then per key its map's size and entries.
+enum NestedMapCoding {
+    static func write<Key, MapKey, Value>(
+        _ map: [Key: [MapKey: Value]], to writer: inout BinaryWriter, keySerializer: AnyStateSerializer<Key>,
+        mapKeySerializer: AnyStateSerializer<MapKey>, valueSerializer: AnyStateSerializer<Value>
+    ) throws {
         writer.writeVarUInt(UInt64(map.count))
         for (key, inner) in map {
             try keySerializer.serialize(key, into: &writer)
@@ -385,18 +402,23 @@ final class HeapMapState<Key: Hashable & Sendable, MapKey: Hashable, MapValue>: 
         }
     }
 
-    func read(keyGroupIndex index: Int, from reader: inout BinaryReader) throws {
+    /// Reads one key group's entries, handing each key's map to `store`.
+    static func read<Key, MapKey: Hashable, Value>(
+        from reader: inout BinaryReader, keySerializer: AnyStateSerializer<Key>,
+        mapKeySerializer: AnyStateSerializer<MapKey>, valueSerializer: AnyStateSerializer<Value>,
+        store: (Key, [MapKey: Value]) -> Void
+    ) throws {
         let count = try reader.readVarInt()
         for _ in 0..<count {
             let key = try keySerializer.deserialize(from: &reader)
             let n = try reader.readVarInt()
-            var inner: [MapKey: MapValue] = [:]
+            var inner: [MapKey: Value] = [:]
             inner.reserveCapacity(min(n, reader.remaining))
             for _ in 0..<n {
                 let mapKey = try mapKeySerializer.deserialize(from: &reader)
                 inner[mapKey] = try valueSerializer.deserialize(from: &reader)
             }
-            maps[index][key] = inner
+            store(key, inner)
         }
     }
 }

@@ -103,31 +103,14 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
     }
 
     func write(keyGroupIndex index: Int, to writer: inout BinaryWriter) throws {
-        let map = maps[index]
-        writer.writeVarUInt(UInt64(map.count))
-        for (key, inner) in map {
-            try keySerializer.serialize(key, into: &writer)
-            writer.writeVarUInt(UInt64(inner.count))
-            for (mapKey, value) in inner {
-                try mapKeySerializer.serialize(mapKey, into: &writer)
-                try valueSerializer.serialize(value, into: &writer)
-            }
-        }
+        try NestedMapCoding.write(
+            maps[index], to: &writer, keySerializer: keySerializer, mapKeySerializer: mapKeySerializer, valueSerializer: valueSerializer)
     }
 
     func read(keyGroupIndex index: Int, from reader: inout BinaryReader) throws {
-        let count = try reader.readVarInt()
-        for _ in 0..<count {
-            let key = try keySerializer.deserialize(from: &reader)
-            let n = try reader.readVarInt()
-            var inner: [MapKey: Value] = [:]
-            inner.reserveCapacity(min(n, reader.remaining))
-            for _ in 0..<n {
-                let mapKey = try mapKeySerializer.deserialize(from: &reader)
-                inner[mapKey] = try valueSerializer.deserialize(from: &reader)
-            }
-            maps[index][key] = inner
-        }
+        try NestedMapCoding.read(
+            from: &reader, keySerializer: keySerializer, mapKeySerializer: mapKeySerializer, valueSerializer: valueSerializer
+        ) { key, inner in maps[index][key] = inner }
     }
 }
 
