@@ -1,7 +1,7 @@
 import Logging
 
-/// What `processBroadcastElement` gets: read-write broadcast state, time and identity.
-public final class BroadcastContext {
+/// What both sides of a broadcast function see: identity, time and side outputs.
+public class BroadcastContextBase {
     let states: BroadcastStateStore
     public let subtaskIndex: Int
     public let parallelism: Int
@@ -25,7 +25,10 @@ public final class BroadcastContext {
     public func output<T: Sendable>(_ tag: OutputTag<T>, _ value: T) throws {
         try sideOutputs.emit(tag, value, timestamp: timestamp)
     }
+}
 
+/// What `processBroadcastElement` gets: read-write broadcast state.
+public final class BroadcastContext: BroadcastContextBase {
     /// A declared broadcast state; every subtask applies the same broadcast elements to its copy.
     public func broadcastState<K: Hashable, V>(_ descriptor: MapStateDescriptor<K, V>) throws -> BroadcastState<K, V> {
         try states.state(descriptor)
@@ -33,27 +36,7 @@ public final class BroadcastContext {
 }
 
 /// What a non-keyed `processElement` gets: read-only broadcast state.
-public final class ReadOnlyBroadcastContext {
-    let states: BroadcastStateStore
-    public let subtaskIndex: Int
-    public let parallelism: Int
-    public internal(set) var timestamp: Int64?
-    public internal(set) var currentWatermark: Int64 = Watermark.min
-
-    let sideOutputs: SideOutputs
-
-    init(states: BroadcastStateStore, setup: OperatorSetup) {
-        self.states = states
-        subtaskIndex = setup.subtaskIndex
-        parallelism = setup.parallelism
-        sideOutputs = setup.sideOutputs
-    }
-
-    /// Emits `value` to the side output `tag`, with the timestamp of the element.
-    public func output<T: Sendable>(_ tag: OutputTag<T>, _ value: T) throws {
-        try sideOutputs.emit(tag, value, timestamp: timestamp)
-    }
-
+public final class ReadOnlyBroadcastContext: BroadcastContextBase {
     public func broadcastState<K: Hashable, V>(_ descriptor: MapStateDescriptor<K, V>) throws -> ReadOnlyBroadcastState<K, V> {
         ReadOnlyBroadcastState(try states.state(descriptor))
     }
