@@ -52,7 +52,8 @@ final class EventLog: Output<Int>, InputProcessorDelegate {
         let storage = FileSystemCheckpointStorage(directory: directory)
         #expect(eventually { gate.readersOpened.load(ordering: .acquiring) == 1 })  // the coordinator started at t=0
         clock.advance(byMillis: 10)
-        #expect(eventually { FileManager.default.fileExists(atPath: storage.metadataPath(1)) })
+        // Notified only after the coordinator noted when 1 ended (t=10), where the pause starts.
+        #expect(eventually { gate.lastNotified.load(ordering: .acquiring) == 1 })
         clock.advance(byMillis: 490)  // t=500: the interval passed, the pause did not
         usleep(50_000)  // lets a coordinator that ignored the pause trigger at t=500 (no assertion on time)
         clock.advance(byMillis: 510)  // t=1010: checkpoint 1 ended at t=10, so the pause ends now
