@@ -366,4 +366,49 @@ final class HoldingStorage: CheckpointStorage {
         #expect(job.store.committedValues.sorted() == job.expected)
         #expect(job.store.unfinishedTransactions.isEmpty)
     }
+
+    /// Incremental checkpoints of the on-disk backend with up to 3 in flight: each change log
+    /// builds on the previous snapshot whether or not that one completes. Crash, restart, exact
+    /// output, and retention leaves exactly the shared files the kept checkpoints reference.
+    @Test func diskBackendWithThreeInFlightStaysExactlyOnce() throws {
+        let job = CountingJob(words: 600, keys: 7)
+        func run(crashAt: Int64?) throws {
+            var config = testConfiguration(
+                checkpointing: CheckpointConfig(intervalMillis: 1, directory: "\(job.directory)/checkpoints", maxConcurrentCheckpoints: 3),
+                faults: crashAt.map { FaultInjector(point: .afterCheckpointCompleteBeforeCommit, checkpointId: $0) } ?? .disabled)
+            config.stateBackend = .disk(directory: "\(job.directory)/work")
+            let env = StreamExecutionEnvironment(config)
+            env.fromSource(CollectionSource(job.words, recordsPerPoll: 10, checkpointEvery: 50), name: "words")
+                .keyBy { $0 }
+                .process(name: "count", RunningCount()).setParallelism(2)
+                .sinkTo(TransactionalCollectingSink(store: job.store), name: "sink", parallelism: 2)
+            _ = try env.execute()
+        }
+        #expect(throws: JobFailedError.self) { try run(crashAt: 5) }
+        try run(crashAt: nil)
+        #expect(job.store.committedValues.sorted() == job.expected)
+        #expect(job.store.unfinishedTransactions.isEmpty)
+        let storage = FileSystemCheckpointStorage(directory: "\(job.directory)/checkpoints")
+        let onDisk = Set((try? FileManager.default.contentsOfDirectory(atPath: storage.sharedDirectory)) ?? [])
+        let referenced = Set(storage.checkpointIDs().compactMap { try? storage.loadMetadata($0) }.flatMap { $0.stateFiles.map(\.name) })
+        #expect(!referenced.isEmpty)
+        #expect(onDisk == referenced)
+    }
+
+    /// At-least-once with two input channels per task and up to 3 in flight: without failures
+    /// every result is committed once.
+    @Test func atLeastOnceWithThreeInFlightCompletes() throws {
+        let job = CountingJob()
+        let env = StreamExecutionEnvironment(testConfiguration(
+            checkpointing: CheckpointConfig(intervalMillis: 1, directory: job.directory, maxConcurrentCheckpoints: 3, mode: .atLeastOnce)))
+        env.fromSource(CollectionSource(job.words, recordsPerPoll: 10, checkpointEvery: 50), name: "words", parallelism: 2)
+            .keyBy { $0 }
+            .process(name: "count", RunningCount()).setParallelism(2)
+            .sinkTo(TransactionalCollectingSink(store: job.store), name: "sink", parallelism: 2)
+        let result = try env.execute()
+        #expect(result.status == .finished)
+        #expect((result.lastCompletedCheckpoint ?? 0) > 2)
+        #expect(job.store.committedValues.sorted() == job.expected)
+        #expect(job.store.unfinishedTransactions.isEmpty)
+    }
 }
