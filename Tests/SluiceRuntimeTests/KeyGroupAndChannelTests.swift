@@ -106,6 +106,7 @@ final class RecordingDelegate: InputProcessorDelegate {
     init(output: RecordingOutput) { self.output = output }
     func performCheckpoint(_ barrier: CheckpointBarrier) throws { output.events.append("chk\(barrier.checkpointId)") }
     func endOfData() throws { output.events.append("eod") }
+    func abandonCheckpoint(_ checkpointId: Int64, reason: String) { output.events.append("abandon\(checkpointId)") }
 }
 
 @Suite struct BarrierAlignmentTests {

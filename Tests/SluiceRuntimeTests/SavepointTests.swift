@@ -10,6 +10,8 @@ final class SourceGate: Sendable {
     let position = Atomic<Int>(0)
     /// Readers opened so far (the job is running once this is positive).
     let readersOpened = Atomic<Int>(0)
+    /// The last checkpoint a reader was notified of (the coordinator is done with it).
+    let lastNotified = Atomic<Int64>(0)
 
     func open(to limit: Int) { self.limit.store(limit, ordering: .releasing) }
 
@@ -63,6 +65,10 @@ final class GatedReader<T: Sendable>: SourceReader {
         var writer = BinaryWriter(capacity: 8)
         writer.writeVarInt(next)
         return [Data(writer.bytes)]
+    }
+
+    func notifyCheckpointComplete(_ checkpointId: Int64) throws {
+        gate.lastNotified.store(checkpointId, ordering: .releasing)
     }
 }
 

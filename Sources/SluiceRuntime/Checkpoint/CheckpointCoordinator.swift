@@ -35,8 +35,13 @@ public struct CheckpointConfig: Sendable {
     public var directory: String?
     /// A periodic checkpoint starts at least this long after the previous one ended (completed or
     /// aborted). Requested checkpoints, savepoints and the final checkpoint do not wait for it.
+    /// When > 0, at most one checkpoint is in flight whatever `maxConcurrentCheckpoints` says
+    /// (as in Flink: a pause between checkpoints implies one at a time).
     public var minPauseBetweenCheckpointsMillis: Int64
-    /// Checkpoints in flight at once. Only 1 is supported (greater values are refused).
+    /// Periodic and requested checkpoints in flight at once (at least 1). With more than one, the
+    /// next checkpoint is triggered at the interval even while earlier ones are pending; they
+    /// complete in id order, and a completed checkpoint subsumes older pending ones. Savepoints
+    /// and the final checkpoint wait until none is in flight.
     public var maxConcurrentCheckpoints: Int
     public var mode: CheckpointingMode
 
@@ -55,10 +60,10 @@ public struct CheckpointConfig: Sendable {
 
     /// Refuses settings that cannot work, saying what to change.
     func validate() throws {
-        guard maxConcurrentCheckpoints == 1 else {
+        guard maxConcurrentCheckpoints >= 1 else {
             throw RuntimeConfigurationError.invalid(
-                "maxConcurrentCheckpoints is \(maxConcurrentCheckpoints), but Sluice takes one checkpoint at a time: set it to 1 "
-                    + "(use minPauseBetweenCheckpointsMillis to space checkpoints out).")
+                "maxConcurrentCheckpoints is \(maxConcurrentCheckpoints), but at least one checkpoint must be allowed in flight: "
+                    + "set it to 1 (one at a time) or more; to turn periodic checkpoints off, set intervalMillis to nil.")
         }
         if let interval = intervalMillis, interval <= 0 {
             throw RuntimeConfigurationError.invalid("The checkpoint interval must be positive (got \(interval) ms); use nil to disable periodic checkpoints.")
@@ -68,6 +73,11 @@ public struct CheckpointConfig: Sendable {
                 "Checkpointing needs timeoutMillis > 0, minPauseBetweenCheckpointsMillis >= 0 and retainedCheckpoints >= 1 "
                     + "(got \(timeoutMillis), \(minPauseBetweenCheckpointsMillis), \(retainedCheckpoints)).")
         }
+    }
+
+    /// Checkpoints (not savepoints) allowed in flight: a minimum pause forces one at a time.
+    var effectiveMaxConcurrentCheckpoints: Int {
+        minPauseBetweenCheckpointsMillis > 0 ? 1 : max(1, maxConcurrentCheckpoints)
     }
 
     /// When the next periodic checkpoint may start: one interval after the last trigger and the
@@ -82,7 +92,9 @@ public struct CheckpointConfig: Sendable {
 
 /// Triggers checkpoints at the sources, collects every task's acknowledgement, completes the
 /// checkpoint by writing its metadata, and notifies every task (Flink's CheckpointCoordinator).
-/// One checkpoint is in flight at a time. Runs on its own thread.
+/// Up to `maxConcurrentCheckpoints` checkpoints are in flight, each with its own timeout;
+/// they complete in id order (a checkpoint that completes subsumes older pending ones, and its
+/// notification covers them). Runs on its own thread.
 final class CheckpointCoordinator: @unchecked Sendable {
     // @unchecked: all mutable state is guarded by `condition`; storage I/O and notification waits
     // happen on the coordinator thread with the lock released.
@@ -108,7 +120,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private var tasks: [CoordinatedTask] = []
     private var vertices: [String: (parallelism: Int, maxParallelism: Int)] = [:]
     private var nextId: Int64
-    private var pending: Pending?
+    /// Checkpoints in flight, ascending id.
+    private var pending: [Pending] = []
     private var requested = false
     private var lastTriggerAt: Int64
     /// When the last checkpoint completed or was aborted (the minimum pause starts there).
@@ -178,10 +191,9 @@ final class CheckpointCoordinator: @unchecked Sendable {
 
     func acknowledge(_ id: Int64, task: TaskKey, states: [String: OperatorSubtaskStateHandle]) {
         condition.lock()
-        if var p = pending, p.barrier.checkpointId == id {
-            p.remaining.remove(task)
-            p.states[task] = states
-            pending = p
+        if let i = pending.firstIndex(where: { $0.barrier.checkpointId == id }) {
+            pending[i].remaining.remove(task)
+            pending[i].states[task] = states
             condition.broadcast()
         }
         condition.unlock()
@@ -189,13 +201,15 @@ final class CheckpointCoordinator: @unchecked Sendable {
 
     func decline(_ id: Int64, task: TaskKey, reason: String) {
         condition.lock()
-        if var p = pending, p.barrier.checkpointId == id, p.declined == nil {
-            p.declined = "\(task) declined: \(reason)"
-            pending = p
+        if let i = pending.firstIndex(where: { $0.barrier.checkpointId == id }), pending[i].declined == nil {
+            pending[i].declined = "\(task) declined: \(reason)"
             condition.broadcast()
         }
         condition.unlock()
     }
+
+    /// For tests: the ids of the checkpoints in flight, ascending.
+    var inFlight: [Int64] { condition.locked { pending.map(\.barrier.checkpointId) } }
 
     func sourceFinished(_ task: TaskKey) {
         condition.lock()
@@ -220,64 +234,89 @@ final class CheckpointCoordinator: @unchecked Sendable {
             // Savepoints still waiting will never be taken by this attempt.
             var unfinished = savepointRequests
             savepointRequests = []
-            if let request = pending?.savepoint { unfinished.append(request) }
+            unfinished += pending.compactMap(\.savepoint)
             condition.unlock()
             for request in unfinished { request.finish(.failure(.jobEnded)) }
         }
+        if config.maxConcurrentCheckpoints > 1 && config.minPauseBetweenCheckpointsMillis > 0 {
+            logger.notice(
+                "maxConcurrentCheckpoints is \(config.maxConcurrentCheckpoints) but minPauseBetweenCheckpointsMillis is set: one checkpoint at a time.")
+        }
         while !stopped && !done {
             let now = clock.nowMillis()
-            if var p = pending {
-                if let reason = p.declined {
-                    pending = nil
-                    abort(p, reason: reason)
-                } else if p.remaining.isEmpty {
-                    pending = nil
+            abortDeclinedAndTimedOut(now: now)
+            if let index = pending.firstIndex(where: { $0.remaining.isEmpty && $0.declined == nil }) {
+                // Acknowledged by every task. Older pending ones can no longer complete usefully:
+                // this one's state already covers them (Flink subsumes them the same way).
+                let p = pending[index]
+                let subsumed = pending[..<index]
+                pending.removeFirst(index + 1)
+                for old in subsumed { abort(old, reason: "subsumed by checkpoint \(p.barrier.checkpointId), which completed first") }
+                condition.unlock()
+                let outcome = complete(p)
+                condition.lock()
+                if case .failed(let error) = outcome {
+                    stopped = true
                     condition.unlock()
-                    let outcome = complete(p)
+                    onFailure(error)
                     condition.lock()
-                    if case .failed(let error) = outcome {
-                        stopped = true
-                        condition.unlock()
-                        onFailure(error)
-                        condition.lock()
-                        return
-                    }
-                    if p.barrier.isFinal || p.barrier.savepoint?.stopsJob == true, case .completed = outcome {
-                        if let target = p.barrier.savepoint, target.stopsJob { stopSavepointPath = target.path }
-                        for task in tasks where task.isSource { task.inbox.post(.terminate) }
-                        done = true
-                        return
-                    }
-                    continue
-                } else if now - p.startedAt >= config.timeoutMillis {
-                    pending = nil
-                    p.declined = "timed out after \(config.timeoutMillis) ms"
-                    abort(p, reason: "timed out after \(config.timeoutMillis) ms")
+                    return
                 }
-            }
-            if pending == nil {
-                let sourceCount = tasks.filter(\.isSource).count
-                let allSourcesFinished = sourceCount > 0 && finishedSources.count == sourceCount
-                if !savepointRequests.isEmpty {
-                    let request = savepointRequests.removeFirst()
-                    trigger(now: now, isFinal: false, savepoint: request)
-                } else if allSourcesFinished {
-                    trigger(now: now, isFinal: true)
-                } else if requested || (config.nextPeriodicTrigger(lastTriggerAt: lastTriggerAt, lastEndedAt: lastEndedAt).map { now >= $0 } ?? false) {
-                    trigger(now: now, isFinal: false)
+                if p.barrier.isFinal || p.barrier.savepoint?.stopsJob == true, case .completed = outcome {
+                    if let target = p.barrier.savepoint, target.stopsJob { stopSavepointPath = target.path }
+                    for task in tasks where task.isSource { task.inbox.post(.terminate) }
+                    done = true
+                    return
                 }
+                continue
             }
+            triggerIfDue(now: now)
             _ = condition.wait(until: Date(timeIntervalSinceNow: waitSeconds(now: now)))
+        }
+    }
+
+    /// Lock held.
+    private func abortDeclinedAndTimedOut(now: Int64) {
+        var i = 0
+        while i < pending.count {
+            let p = pending[i]
+            let timedOut = now - p.startedAt >= config.timeoutMillis
+            guard let reason = p.declined ?? (timedOut ? "timed out after \(config.timeoutMillis) ms" : nil) else {
+                i += 1
+                continue
+            }
+            pending.remove(at: i)
+            abort(p, reason: reason)
+        }
+    }
+
+    /// Lock held. Savepoints and the final checkpoint wait until nothing is in flight, and
+    /// nothing else starts while one of them is pending.
+    private func triggerIfDue(now: Int64) {
+        guard !pending.contains(where: { $0.barrier.isFinal || $0.barrier.savepoint != nil }) else { return }
+        let sourceCount = tasks.filter(\.isSource).count
+        let allSourcesFinished = sourceCount > 0 && finishedSources.count == sourceCount
+        if !savepointRequests.isEmpty {
+            guard pending.isEmpty else { return }
+            let request = savepointRequests.removeFirst()
+            trigger(now: now, isFinal: false, savepoint: request)
+        } else if allSourcesFinished {
+            guard pending.isEmpty else { return }
+            trigger(now: now, isFinal: true)
+        } else if pending.count < config.effectiveMaxConcurrentCheckpoints,
+                  requested || (config.nextPeriodicTrigger(lastTriggerAt: lastTriggerAt, lastEndedAt: lastEndedAt).map { now >= $0 } ?? false) {
+            trigger(now: now, isFinal: false)
         }
     }
 
     private func waitSeconds(now: Int64) -> Double {
         guard clock.isRealTime else { return 0.005 }
         var millis: Int64 = 50
-        if let next = config.nextPeriodicTrigger(lastTriggerAt: lastTriggerAt, lastEndedAt: lastEndedAt), pending == nil {
+        if pending.count < config.effectiveMaxConcurrentCheckpoints,
+           let next = config.nextPeriodicTrigger(lastTriggerAt: lastTriggerAt, lastEndedAt: lastEndedAt) {
             millis = min(millis, max(1, next - now))
         }
-        if let p = pending { millis = min(millis, max(1, p.startedAt + config.timeoutMillis - now)) }
+        for p in pending { millis = min(millis, max(1, p.startedAt + config.timeoutMillis - now)) }
         return Double(millis) / 1000
     }
 
@@ -292,7 +331,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
             requested = false
             lastTriggerAt = now
         }
-        pending = Pending(barrier: barrier, startedAt: now, remaining: Set(tasks.map(\.key)), savepoint: savepoint)
+        pending.append(Pending(barrier: barrier, startedAt: now, remaining: Set(tasks.map(\.key)), savepoint: savepoint))
         if let target {
             logger.info("Triggering \(target.stopsJob ? "stop-with-" : "")savepoint \(barrier.checkpointId) into \(target.path).")
         } else {
@@ -305,7 +344,7 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private func abort(_ p: Pending, reason: String) {
         let id = p.barrier.checkpointId
         lastEndedAt = clock.nowMillis()
-        logger.warning("Checkpoint \(id) aborted: \(reason). The previous completed checkpoint stays valid.")
+        logger.warning("Checkpoint \(id) aborted: \(reason). The last completed checkpoint stays valid; transactions pre-committed for it are committed with the next completed one.")
         metrics.jobCounter("sluice_checkpoints_aborted_total").increment()
         if let target = p.barrier.savepoint {
             try? FileManager.default.removeItem(atPath: target.path)

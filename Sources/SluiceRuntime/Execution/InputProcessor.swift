@@ -15,6 +15,9 @@ protocol InputProcessorDelegate: AnyObject {
     func performCheckpoint(_ barrier: CheckpointBarrier) throws
     /// All inputs delivered end-of-data: finish the operators and forward it.
     func endOfData() throws
+    /// Checkpoint `checkpointId` can no longer align here (an input skipped its barrier because it
+    /// was aborted upstream): decline it so the coordinator need not wait for its timeout.
+    func abandonCheckpoint(_ checkpointId: Int64, reason: String)
 }
 
 /// The untyped face of the typed input loop.
@@ -24,71 +27,110 @@ protocol InputProcessing: AnyObject {
     func abortCheckpoint(_ checkpointId: Int64)
 }
 
-/// Barrier alignment over a task's input channels (exactly-once): a channel that delivered
-/// barrier N is blocked until every channel did (finished channels count as aligned).
+/// Barrier alignment over a task's input channels. Each channel delivers the barriers of
+/// consecutive checkpoints in id order; several checkpoints may be in flight at once.
+/// - Exactly-once (`oneAtATime`): a channel that delivered barrier N is blocked until every channel
+///   did (finished channels count as aligned), so at most one alignment runs. A barrier of a newer
+///   checkpoint on an unblocked channel means that channel's producer skipped N (N was aborted
+///   upstream): the alignment of N is abandoned and the newer one starts (Flink does the same).
+/// - At-least-once: nothing is blocked; each checkpoint id counts its own channels, and N is
+///   snapshotted once barrier N arrived on every channel, even while N+1 is already under way.
 struct BarrierAligner {
     enum Action: Equatable {
-        /// Old or aborted barrier: drop it.
+        /// A barrier of a completed, aborted or abandoned checkpoint: drop it.
         case ignore
-        /// Block this channel and wait for the others.
-        case block
-        /// Abandon the older alignment (unblock everything), then block this channel.
-        case restartAndBlock
-        /// Every channel delivered it: snapshot now.
-        case complete
+        /// Recorded; other channels still owe this barrier. Exactly-once blocks the channel.
+        /// `abandoned`: older alignments given up (exactly-once: unblock every channel first).
+        case wait(abandoned: [Int64])
+        /// Every channel delivered it: snapshot now. `abandoned`: older checkpoints that will
+        /// never align here (some channel skipped their barrier).
+        case complete(abandoned: [Int64])
+    }
+
+    /// What a finished channel completed, in order.
+    enum Outcome: Equatable {
+        case complete(CheckpointBarrier)
+        case abandon(Int64)
+    }
+
+    private struct Alignment {
+        let barrier: CheckpointBarrier
+        var received: [Bool]
+        var id: Int64 { barrier.checkpointId }
     }
 
     let channelCount: Int
-    private(set) var current: Int64?
-    private var received: [Bool]
+    let oneAtATime: Bool
     private var finished: [Bool]
-    /// Highest checkpoint id completed or aborted here: its stragglers are dropped.
+    /// Checkpoints whose barrier arrived on some channels but not all, ascending id.
+    private var inProgress: [Alignment] = []
+    /// Ids above `lastHandled` that the coordinator aborted: their barriers are dropped.
+    private var aborted: Set<Int64> = []
+    /// Highest checkpoint id completed or abandoned here: its and older stragglers are dropped.
     private(set) var lastHandled: Int64 = 0
 
-    init(channelCount: Int) {
+    /// The checkpoints being aligned, ascending.
+    var aligning: [Int64] { inProgress.map(\.id) }
+
+    init(channelCount: Int, oneAtATime: Bool = true) {
         self.channelCount = channelCount
-        received = Array(repeating: false, count: channelCount)
+        self.oneAtATime = oneAtATime
         finished = Array(repeating: false, count: channelCount)
     }
 
-    private var aligned: Bool {
-        for i in 0..<channelCount where !received[i] && !finished[i] { return false }
+    private func isAligned(_ alignment: Alignment) -> Bool {
+        for i in 0..<channelCount where !alignment.received[i] && !finished[i] { return false }
         return true
     }
 
-    mutating func onBarrier(_ id: Int64, channel: Int) -> Action {
-        if id <= lastHandled { return .ignore }
-        var restarted = false
-        if let current, id < current { return .ignore }
-        if current == nil || id > (current ?? 0) {
-            restarted = current != nil
-            current = id
-            for i in 0..<channelCount { received[i] = false }
-        }
-        received[channel] = true
-        if aligned {
-            lastHandled = id
-            current = nil
-            return .complete
-        }
-        return restarted ? .restartAndBlock : .block
-    }
-
-    /// A channel ended; returns true when that completes the current alignment.
-    mutating func onChannelFinished(_ channel: Int) -> Bool {
-        finished[channel] = true
-        guard let current, aligned else { return false }
-        lastHandled = current
-        self.current = nil
-        return true
-    }
-
-    /// Returns true when the aborted checkpoint was being aligned (channels must be unblocked).
-    mutating func onAbort(_ id: Int64) -> Bool {
+    private mutating func handled(upTo id: Int64) {
         lastHandled = max(lastHandled, id)
-        guard let current, current <= id else { return false }
-        self.current = nil
-        return true
+        aborted = aborted.filter { $0 > lastHandled }
+    }
+
+    mutating func onBarrier(_ barrier: CheckpointBarrier, channel: Int) -> Action {
+        let id = barrier.checkpointId
+        if id <= lastHandled || aborted.contains(id) { return .ignore }
+        var abandoned: [Int64] = []
+        if oneAtATime, let current = inProgress.last?.id, current != id {
+            if id < current { return .ignore }
+            abandoned = aligning
+            inProgress.removeAll()
+        }
+        let index: Int
+        if let found = inProgress.firstIndex(where: { $0.id == id }) {
+            index = found
+        } else {
+            index = inProgress.firstIndex { $0.id > id } ?? inProgress.count
+            inProgress.insert(Alignment(barrier: barrier, received: Array(repeating: false, count: channelCount)), at: index)
+        }
+        inProgress[index].received[channel] = true
+        guard isAligned(inProgress[index]) else { return .wait(abandoned: abandoned) }
+        abandoned += inProgress[..<index].map(\.id)
+        inProgress.removeFirst(index + 1)
+        handled(upTo: id)
+        return .complete(abandoned: abandoned)
+    }
+
+    /// A channel ended (it counts as aligned from now on): the checkpoints that completes, in id
+    /// order, with older ones that can no longer align abandoned.
+    mutating func onChannelFinished(_ channel: Int) -> [Outcome] {
+        finished[channel] = true
+        guard let last = inProgress.lastIndex(where: isAligned) else { return [] }
+        let outcomes = inProgress[...last].map { isAligned($0) ? Outcome.complete($0.barrier) : .abandon($0.id) }
+        handled(upTo: inProgress[last].id)
+        inProgress.removeFirst(last + 1)
+        return outcomes
+    }
+
+    /// The coordinator aborted `id` (only that one: older checkpoints may still complete).
+    /// Returns true when it was being aligned (exactly-once: its channels must be unblocked).
+    mutating func onAbort(_ id: Int64) -> Bool {
+        guard id > lastHandled else { return false }
+        aborted.insert(id)
+        let before = inProgress.count
+        inProgress.removeAll { $0.id == id }
+        return inProgress.count != before
     }
 }
 
@@ -99,7 +141,6 @@ final class InputProcessor<In: Sendable>: InputProcessing {
     let head: Output<In>
     private var valve: WatermarkValve
     private var aligner: BarrierAligner
-    private var pendingBarrier: CheckpointBarrier?
     private var endOfData: [Bool]
     private var endOfPartition: [Bool]
     private var endOfDataSignalled = false
@@ -116,7 +157,7 @@ final class InputProcessor<In: Sendable>: InputProcessing {
         self.head = head
         self.alignsBarriers = alignsBarriers
         valve = WatermarkValve(channelCount: gate.channelCount)
-        aligner = BarrierAligner(channelCount: gate.channelCount)
+        aligner = BarrierAligner(channelCount: gate.channelCount, oneAtATime: alignsBarriers)
         endOfData = Array(repeating: false, count: gate.channelCount)
         endOfPartition = Array(repeating: false, count: gate.channelCount)
     }
@@ -145,23 +186,20 @@ final class InputProcessor<In: Sendable>: InputProcessing {
             case .idleStatus(let idle):
                 try apply(valve.inputIdleStatus(idle, channel: channel))
             case .barrier(let barrier):
-                switch aligner.onBarrier(barrier.checkpointId, channel: channel) {
+                switch aligner.onBarrier(barrier, channel: channel) {
                 case .ignore:
                     break
-                case .block, .restartAndBlock:
-                    guard alignsBarriers else {
-                        // At-least-once: note the barrier, keep reading this channel.
-                        pendingBarrier = barrier
-                        break
-                    }
-                    if pendingBarrier.map({ $0.checkpointId != barrier.checkpointId }) ?? false { gate.unblockAll() }
-                    pendingBarrier = barrier
+                case .wait(let abandoned):
+                    // At-least-once: the barrier is counted; keep reading this channel.
+                    guard alignsBarriers else { break }
+                    if !abandoned.isEmpty { gate.unblockAll() }
+                    abandon(abandoned, newer: barrier.checkpointId, delegate: delegate)
                     gate.setBlocked(channel, true)
                     gate.unread(Array(batch[(index + 1)...]), channel: channel)
                     return
-                case .complete:
-                    pendingBarrier = nil
-                    gate.unblockAll()
+                case .complete(let abandoned):
+                    if alignsBarriers { gate.unblockAll() }
+                    abandon(abandoned, newer: barrier.checkpointId, delegate: delegate)
                     try delegate.performCheckpoint(barrier)
                 }
             case .endOfData:
@@ -173,10 +211,13 @@ final class InputProcessor<In: Sendable>: InputProcessing {
                 if !endOfData[channel] { stoppedWithoutDrain = true }
                 endOfData[channel] = true
                 try signalEndOfDataIfComplete(delegate)
-                if aligner.onChannelFinished(channel), let barrier = pendingBarrier {
-                    pendingBarrier = nil
-                    gate.unblockAll()
-                    try delegate.performCheckpoint(barrier)
+                let outcomes = aligner.onChannelFinished(channel)
+                if alignsBarriers && !outcomes.isEmpty { gate.unblockAll() }
+                for outcome in outcomes {
+                    switch outcome {
+                    case .complete(let barrier): try delegate.performCheckpoint(barrier)
+                    case .abandon(let id): delegate.abandonCheckpoint(id, reason: "an input ended without its barrier")
+                    }
                 }
             }
             index += 1
@@ -199,10 +240,13 @@ final class InputProcessor<In: Sendable>: InputProcessing {
         }
     }
 
-    func abortCheckpoint(_ checkpointId: Int64) {
-        if aligner.onAbort(checkpointId) {
-            pendingBarrier = nil
-            gate.unblockAll()
+    private func abandon(_ ids: [Int64], newer: Int64, delegate: any InputProcessorDelegate) {
+        for id in ids {
+            delegate.abandonCheckpoint(id, reason: "an input delivered the barrier of checkpoint \(newer) before that of \(id)")
         }
+    }
+
+    func abortCheckpoint(_ checkpointId: Int64) {
+        if aligner.onAbort(checkpointId) && alignsBarriers { gate.unblockAll() }
     }
 }

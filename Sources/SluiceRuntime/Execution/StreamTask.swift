@@ -336,6 +336,11 @@ final class StreamTask: InputProcessorDelegate {
         }
     }
 
+    func abandonCheckpoint(_ checkpointId: Int64, reason: String) {
+        logger.debug("Declining checkpoint \(checkpointId): \(reason).")
+        spec.coordinator.decline(checkpointId, task: spec.key, reason: reason)
+    }
+
     func endOfData() throws {
         guard !finishedOperators else { return }
         finishedOperators = true
