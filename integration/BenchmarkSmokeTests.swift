@@ -28,6 +28,10 @@ import Testing
                 #expect((checkpoints ?? 0) > 0, "no checkpoint figures for \(contender): \(line ?? "")")
             }
             #expect(line.flatMap { Self.field("p99_ms", in: $0) }.flatMap(Double.init) != nil, "no latency for \(contender)")
+            if contender != "click-count" {
+                let written = line.flatMap { Self.field("written_records_per_s", in: $0) }.flatMap(Double.init)
+                #expect((written ?? 0) > 0, "no processing rate for \(contender): \(line ?? "")")
+            }
         }
         let state = output.first { $0.hasPrefix("RESULT state-checkpoint ") }
         #expect(state.flatMap { Self.field("ms", in: $0) }.flatMap(Double.init) != nil, "no state-checkpoint figure")

@@ -25,7 +25,11 @@ struct ContenderResult {
     var failure: String?
     var topThreads: [(name: String, cpuSeconds: Double)] = []
 
+    /// Pass-throughs: until a read_uncommitted reader saw all output (written, maybe not yet committed).
+    var writtenSeconds: Double?
+
     var recordsPerSecond: Double? { seconds.map { Double(events) / $0 } }
+    var writtenRecordsPerSecond: Double? { writtenSeconds.map { Double(events) / $0 } }
 }
 
 /// The contenders, in the order they run.

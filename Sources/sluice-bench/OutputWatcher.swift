@@ -5,6 +5,8 @@ import Synchronization
 /// Watches a contender's output topic with a librdkafka read_committed consumer on a thread of its
 /// own: counts records as they become visible and, for the latency phase, records each record's
 /// "visible at" minus "produced at" (its timestamp, which every pass-through copies from its input).
+/// With `isolation: .readUncommitted` it sees records as soon as they are written to the log, inside
+/// open transactions too: the moment a job has processed its input, whether or not it is committed yet.
 ///
 /// The embedded broker shows records of ABORTED transactions to read_committed consumers (kafka-facts,
 /// Tansu quirk 1), so this count is only trusted together with the transaction-aware check that
@@ -28,15 +30,18 @@ final class OutputWatcher: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let finished = Atomic<Bool>(false)
 
-    init(bootstrap: String, topic: String, target: Int, recordLatencies: Bool, recordValues: Bool = false) throws {
+    init(
+        bootstrap: String, topic: String, target: Int, recordLatencies: Bool, recordValues: Bool = false,
+        isolation: KafkaConfiguration.IsolationLevel = .readCommitted
+    ) throws {
         self.topic = topic
         self.target = target
         self.recordLatencies = recordLatencies
         self.recordValues = recordValues
         var settings = KafkaConfiguration(bootstrapServers: bootstrap)
-        settings.groupId = "sluice-bench-watcher"
+        settings.groupId = "sluice-bench-watcher-\(isolation.rawValue)"
         settings.clientId = "sluice-bench-watcher"
-        settings.isolationLevel = .readCommitted
+        settings.isolationLevel = isolation
         settings.fetchQueueBackoffMs = 10
         // Ask the broker to answer an empty fetch within 10 ms, so visibility is seen promptly.
         settings["fetch.wait.max.ms"] = "10"
