@@ -38,6 +38,44 @@ struct ClickCountExactlyOnceTests {
         #expect(scenario.jobStarts == 6)
     }
 
+    /// The same proof with keyed state in SQLite files (incremental checkpoints into `shared/`) and two
+    /// checkpoints in flight at once: killed twice, restarted from its checkpoints, exact.
+    @Test func diskStateAndConcurrentCheckpointsSurviveSigkill() throws {
+        var random = SplitMix64.forTest()
+        print("diskStateAndConcurrentCheckpointsSurviveSigkill: SLUICE_TEST_SEED=\(random.seed)")
+        let scenario = try ClickCountScenario("disk")
+        defer { scenario.tearDown() }
+        let windows = 10
+        try scenario.generate(windows: windows, rate: 6000, wait: false)
+        let arguments = [
+            "--state-backend", "disk", "--state-dir", "\(scenario.logDirectory)/state",
+            "--max-concurrent-checkpoints", "2", "--checkpoint-interval-ms", "500",
+        ]
+        var job = try scenario.startJob(extraArguments: arguments)
+        for _ in 0..<2 {
+            Thread.sleep(forTimeInterval: Double.random(in: 2.0...3.5, using: &random))
+            #expect(job.isRunning, "the job exited on its own: \(job.outputLines.suffix(10))")
+            job.kill()
+            job = try scenario.startJob(extraArguments: arguments)
+        }
+        let verdict = try scenario.waitForExactOutput(windows: windows, timeout: 90)
+        #expect(verdict.isExact, "\(verdict)")
+        job.terminate(timeout: 10)
+        #expect(try scenario.verdict(windows: windows).isExact)
+        // The keyed state really went through the disk backend's shared, incremental files.
+        let shared = (try? FileManager.default.contentsOfDirectory(atPath: "\(scenario.checkpointDirectory)/shared")) ?? []
+        #expect(!shared.isEmpty, "no shared state files under \(scenario.checkpointDirectory)/shared")
+        // And incrementally: some checkpoint wrote less than the state it references.
+        let lines = (1...3).flatMap { scenario.jobLog($0).split(separator: "\n") }.filter { $0.contains(" of them written now") }
+        let incremental = lines.contains { line in
+            // "Checkpoint N complete (TOTAL bytes, WRITTEN of them written now, MS ms)."
+            guard let at = line.range(of: "complete (") else { return false }
+            let tail = line[at.upperBound...].split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            return tail.count >= 2 && tail[1] < tail[0]
+        }
+        #expect(incremental, "no incremental checkpoint in the job logs: \(lines.suffix(3))")
+    }
+
     /// Crash points of the two-phase commit. `afterCheckpointCompleteBeforeCommit` is where toolkits
     /// that commit only from the running producer lose data: the checkpoint promised the
     /// transaction, the process died before committing it, and only recovery can commit it.

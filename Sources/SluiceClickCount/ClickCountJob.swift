@@ -33,6 +33,10 @@ public struct ClickCountJobOptions: Sendable {
     public var idlenessMillis: Int64 = ClickCountJob.idlenessMillis
     /// Start from this savepoint or checkpoint (folder or its `_metadata`), e.g. with another parallelism.
     public var restoreFrom: String?
+    /// Where keyed state (the open windows) lives: on the heap, or on disk with incremental checkpoints.
+    public var stateBackend: StateBackendChoice = .heap
+    /// Checkpoints in flight at once (Flink's maxConcurrentCheckpoints).
+    public var maxConcurrentCheckpoints = 1
 
     public init(bootstrapServers: String) {
         self.bootstrapServers = bootstrapServers
@@ -49,13 +53,15 @@ public enum ClickCountJob {
     /// Declares the job on a new environment; `execute()` runs it.
     public static func environment(_ options: ClickCountJobOptions, logger: Logger) throws -> StreamExecutionEnvironment {
         let intervalMillis = options.checkpointInterval.map { Int64($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) }
-        let configuration = RuntimeConfiguration(
+        var configuration = RuntimeConfiguration(
             jobName: "click-count",
             defaultParallelism: options.parallelism,
             checkpointing: CheckpointConfig(intervalMillis: intervalMillis, directory: options.checkpointDirectory),
             restartStrategy: options.restartStrategy,
             restoreFrom: options.restoreFrom,
             logger: logger)
+        configuration.stateBackend = options.stateBackend
+        configuration.checkpointing.maxConcurrentCheckpoints = options.maxConcurrentCheckpoints
         let env = StreamExecutionEnvironment(configuration)
 
         let source = KafkaSource<ClickEvent>(

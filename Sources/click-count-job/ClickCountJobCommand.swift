@@ -56,6 +56,12 @@ struct ClickCountJobCommand: AsyncParsableCommand {
     @Option(help: "Where SIGUSR1 / SIGUSR2 write savepoints (default: <checkpoint-dir>/savepoints).") var savepointDir: String?
     @Option(help: "Start from this savepoint or checkpoint (folder or its _metadata), e.g. with another -p.")
     var fromSavepoint: String?
+    @Option(help: "Keyed state backend: heap, or disk (SQLite under --state-dir, incremental checkpoints).")
+    var stateBackend = "heap"
+    @Option(help: "Working directory of the disk state backend (not durable; checkpoints are). Default: a temporary folder.")
+    var stateDir: String?
+    @Option(help: "Checkpoints in flight at once (the Kafka sink's pool of 4 producers covers up to 3).")
+    var maxConcurrentCheckpoints = 1
 
     func validate() throws {
         guard DeliveryGuarantee(rawValue: deliveryGuarantee) != nil else {
@@ -67,6 +73,8 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         guard ["fail", "skip"].contains(malformed) else { throw ValidationError("--malformed must be fail or skip") }
         guard parallelism >= 1 else { throw ValidationError("--parallelism must be at least 1") }
         guard backpressurePauseMs >= 0 else { throw ValidationError("--backpressure-pause-ms must not be negative") }
+        guard ["heap", "disk"].contains(stateBackend) else { throw ValidationError("--state-backend must be heap or disk") }
+        guard maxConcurrentCheckpoints >= 1 else { throw ValidationError("--max-concurrent-checkpoints must be at least 1") }
     }
 
     func run() async throws {
@@ -89,6 +97,12 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         options.malformedRecords = deadLetterTopic.map { .deadLetter(topic: $0) } ?? (malformed == "skip" ? .skip : .fail)
         options.restartStrategy = restartAttempts > 0 ? .fixedDelay(attempts: restartAttempts, delayMillis: 500) : .none
         options.restoreFrom = fromSavepoint
+        if stateBackend == "disk" {
+            // Shared by every run: the backend removes the working folders of processes that are gone.
+            let directory = stateDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("click-count-state").path
+            options.stateBackend = .disk(directory: directory)
+        }
+        options.maxConcurrentCheckpoints = maxConcurrentCheckpoints
 
         // Metrics go to a Prometheus registry that /metrics serves, and lag and backpressure also to
         // the capture /status reads; bootstrapped before the job declares any metric.
