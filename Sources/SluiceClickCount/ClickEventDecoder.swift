@@ -208,51 +208,43 @@ struct ClickEventDecoder {
 
     // MARK: Other values (validated and skipped)
 
+    /// Skips an object's members or an array's elements (`element` reads one) up to `close`; the
+    /// reader stands on the opening bracket.
+    private mutating func skipSequence(closedBy close: UInt8, element: (inout Self) throws(Malformed) -> Void) throws(Malformed) {
+        index += 1
+        skipWhitespace()
+        if peek == close {
+            index += 1
+            return
+        }
+        while true {
+            try element(&self)
+            skipWhitespace()
+            if peek == UInt8(ascii: ",") {
+                index += 1
+                skipWhitespace()
+                continue
+            }
+            try expect(close)
+            return
+        }
+    }
+
     private mutating func skipValue(depth: Int) throws(Malformed) {
         guard depth <= Self.maxDepth, let first = peek else { throw Malformed() }
         switch first {
         case UInt8(ascii: "\""):
             _ = try string()
         case UInt8(ascii: "{"):
-            index += 1
-            skipWhitespace()
-            if peek == UInt8(ascii: "}") {
-                index += 1
-                return
-            }
-            while true {
-                _ = try string()
-                skipWhitespace()
-                try expect(UInt8(ascii: ":"))
-                skipWhitespace()
-                try skipValue(depth: depth + 1)
-                skipWhitespace()
-                if peek == UInt8(ascii: ",") {
-                    index += 1
-                    skipWhitespace()
-                    continue
-                }
-                try expect(UInt8(ascii: "}"))
-                return
+            try skipSequence(closedBy: UInt8(ascii: "}")) { reader throws(Malformed) in
+                _ = try reader.string()
+                reader.skipWhitespace()
+                try reader.expect(UInt8(ascii: ":"))
+                reader.skipWhitespace()
+                try reader.skipValue(depth: depth + 1)
             }
         case UInt8(ascii: "["):
-            index += 1
-            skipWhitespace()
-            if peek == UInt8(ascii: "]") {
-                index += 1
-                return
-            }
-            while true {
-                try skipValue(depth: depth + 1)
-                skipWhitespace()
-                if peek == UInt8(ascii: ",") {
-                    index += 1
-                    skipWhitespace()
-                    continue
-                }
-                try expect(UInt8(ascii: "]"))
-                return
-            }
+            try skipSequence(closedBy: UInt8(ascii: "]")) { reader throws(Malformed) in try reader.skipValue(depth: depth + 1) }
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")

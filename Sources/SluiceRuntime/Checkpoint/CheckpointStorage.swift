@@ -82,30 +82,31 @@ enum StateFiles {
         let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard output >= 0 else { throw CheckpointStorageError.io(path: destination, operation: "create", errno: errno) }
         defer { close(output) }
+        let copied = try scan(input, path: source) { chunk in
+            try chunk.withUnsafeBytes { try FileSystemCheckpointStorage.writeAll(output, $0, path: destination) }
+        }
+        guard fsync(output) == 0 else { throw CheckpointStorageError.io(path: destination, operation: "fsync", errno: errno) }
+        return copied
+    }
+
+    /// Reads `fd` to its end in 1 MiB chunks, handing each to `chunk`; returns (length, CRC-32).
+    private static func scan(
+        _ fd: Int32, path: String, chunk: (ArraySlice<UInt8>) throws -> Void = { _ in }
+    ) throws -> (length: UInt64, checksum: UInt32) {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var crc: UInt32 = 0
         var total: UInt64 = 0
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw CheckpointStorageError.io(path: source, operation: "read", errno: errno)
+                throw CheckpointStorageError.io(path: path, operation: "read", errno: errno)
             }
-            if n == 0 { break }
+            if n == 0 { return (total, crc) }
             crc = CRC32.checksum(buffer[0..<n], initial: crc)
             total += UInt64(n)
-            var written = 0
-            while written < n {
-                let w = buffer.withUnsafeBytes { write(output, $0.baseAddress.map { $0 + written }, n - written) }
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    throw CheckpointStorageError.io(path: destination, operation: "write", errno: errno)
-                }
-                written += w
-            }
+            try chunk(buffer[0..<n])
         }
-        guard fsync(output) == 0 else { throw CheckpointStorageError.io(path: destination, operation: "fsync", errno: errno) }
-        return (total, crc)
     }
 
     /// Checks that `path` exists with the handle's length and checksum.
@@ -116,19 +117,7 @@ enum StateFiles {
             throw CheckpointStorageError.io(path: path, operation: "open", errno: errno)
         }
         defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var crc: UInt32 = 0
-        var total: UInt64 = 0
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CheckpointStorageError.io(path: path, operation: "read", errno: errno)
-            }
-            if n == 0 { break }
-            crc = CRC32.checksum(buffer[0..<n], initial: crc)
-            total += UInt64(n)
-        }
+        let (total, crc) = try scan(fd, path: path)
         guard total == file.length else {
             throw CheckpointStorageError.corruptStateFile(
                 path: path, checkpointId: checkpointId, reason: "it has \(total) bytes, the checkpoint recorded \(file.length)")
@@ -450,21 +439,22 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw CheckpointStorageError.io(path: path, operation: "open", errno: errno) }
         defer { close(fd) }
-        var written = 0
-        let result: Int32 = bytes.withUnsafeBytes { raw -> Int32 in
-            while written < raw.count {
-                guard let base = raw.baseAddress else { return 0 }
-                let n = write(fd, base + written, raw.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                written += n
-            }
-            return 0
-        }
-        if result != 0 { throw CheckpointStorageError.io(path: path, operation: "write", errno: result) }
+        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
         guard fsync(fd) == 0 else { throw CheckpointStorageError.io(path: path, operation: "fsync", errno: errno) }
+    }
+
+    /// Writes all of `bytes` to `fd`, retrying short writes and EINTR.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        guard let base = bytes.baseAddress else { return }
+        var written = 0
+        while written < bytes.count {
+            let n = write(fd, base + written, bytes.count - written)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CheckpointStorageError.io(path: path, operation: "write", errno: errno)
+            }
+            written += n
+        }
     }
 
     static func fsyncDirectory(_ path: String) throws {

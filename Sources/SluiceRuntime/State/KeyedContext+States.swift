@@ -42,7 +42,12 @@ extension KeyedContext {
     }
 }
 
-extension ValueStateDescriptor {
+/// A keyed state descriptor that can carry a time-to-live.
+public protocol TimeToLiveConfigurable {
+    var ttlConfig: StateTtlConfig? { get set }
+}
+
+extension TimeToLiveConfigurable {
     /// This descriptor with entries that expire (Flink's `enableTimeToLive`).
     public func withTimeToLive(_ config: StateTtlConfig) -> Self {
         var copy = self
@@ -51,34 +56,8 @@ extension ValueStateDescriptor {
     }
 }
 
-extension ListStateDescriptor {
-    public func withTimeToLive(_ config: StateTtlConfig) -> Self {
-        var copy = self
-        copy.ttlConfig = config
-        return copy
-    }
-}
-
-extension MapStateDescriptor {
-    public func withTimeToLive(_ config: StateTtlConfig) -> Self {
-        var copy = self
-        copy.ttlConfig = config
-        return copy
-    }
-}
-
-extension ReducingStateDescriptor {
-    public func withTimeToLive(_ config: StateTtlConfig) -> Self {
-        var copy = self
-        copy.ttlConfig = config
-        return copy
-    }
-}
-
-extension AggregatingStateDescriptor {
-    public func withTimeToLive(_ config: StateTtlConfig) -> Self {
-        var copy = self
-        copy.ttlConfig = config
-        return copy
-    }
-}
+extension ValueStateDescriptor: TimeToLiveConfigurable {}
+extension ListStateDescriptor: TimeToLiveConfigurable {}
+extension MapStateDescriptor: TimeToLiveConfigurable {}
+extension ReducingStateDescriptor: TimeToLiveConfigurable {}
+extension AggregatingStateDescriptor: TimeToLiveConfigurable {}
