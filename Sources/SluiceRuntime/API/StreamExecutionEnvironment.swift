@@ -168,15 +168,13 @@ public final class StreamExecutionEnvironment {
         try configuration.stateBackend.validate()
         var initialSnapshot = try configuration.restoreFrom.map { path in
             let (metadata, storage) = try FileSystemCheckpointStorage.openSnapshot(at: path)
-            return (path: path, metadata: metadata, storage: storage)
+            return RestorableSnapshot(path: path, metadata: metadata, storage: storage)
         }
         if configuration.faultInjector == nil { configuration.faultInjector = try FaultInjector.fromEnvironment() }
         let storage: any CheckpointStorage = configuration.checkpointStorage
             ?? configuration.checkpointing.directory.map { FileSystemCheckpointStorage(directory: $0) }
             ?? InMemoryCheckpointStorage()
-        if initialSnapshot == nil, let fileStorage = storage as? FileSystemCheckpointStorage {
-            initialSnapshot = try fileStorage.stopSavepointToResume(logger: configuration.logger)
-        }
+        if initialSnapshot == nil { initialSnapshot = try storage.stopSavepointToResume(logger: configuration.logger) }
         let metrics = RuntimeMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, jobName: configuration.jobName)
         return JobExecutor(
             vertices: vertices, configuration: configuration, control: control, storage: storage, metrics: metrics,

@@ -385,6 +385,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
             kind: target == nil ? .checkpoint : .savepoint, operators: operators)
         do {
             try Self.storage(for: p.barrier, default: storage).commit(metadata)
+            // Before any sink commits the stop's transactions: a restart must resume from here.
+            if let target, target.stopsJob { try storage.recordStopSavepoint(path: target.path) }
         } catch {
             condition.lock()
             abort(p, reason: "writing its metadata failed: \(error)")

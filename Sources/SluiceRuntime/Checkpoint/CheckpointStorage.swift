@@ -154,6 +154,18 @@ public protocol CheckpointStorage: Sendable, StateFileStorage {
     /// Before a restore from `checkpointId` (nil: fresh start): removes newer, unusable leftovers
     /// so their ids can be used again.
     func removeNewer(than checkpointId: Int64?, logger: Logger)
+    /// Records, before any sink commits it, the savepoint a stop-with-savepoint wrote (see
+    /// `StopSavepointPointer.swift`); a storage that survives no process may ignore it.
+    func recordStopSavepoint(path: String) throws
+    /// The stop savepoint to resume from instead of the latest checkpoint, if it is newer.
+    func stopSavepointToResume(logger: Logger) throws -> RestorableSnapshot?
+}
+
+/// A snapshot opened for a restore: where it is, its metadata, and the storage that reads its state.
+public struct RestorableSnapshot: Sendable {
+    public let path: String
+    public let metadata: CheckpointMetadata
+    let storage: any CheckpointStorage
 }
 
 /// Checkpoints in a directory: `chk-<N>/` per checkpoint, one state file per task subtask,

@@ -247,13 +247,19 @@ struct JobExecutor: Sendable {
     let storage: any CheckpointStorage
     let metrics: RuntimeMetrics
     /// A savepoint or checkpoint named to start from (overrides the checkpoint directory's latest).
-    let initialSnapshot: (path: String, metadata: CheckpointMetadata, storage: any CheckpointStorage)?
+    let initialSnapshot: RestorableSnapshot?
 
     /// The first attempt starts from the named snapshot; later attempts from the newest completed
-    /// checkpoint of the job's storage unless the named snapshot is newer (nothing completed since).
-    private func restorePoint(firstAttempt: Bool, logger: Logger) -> RestoreSource? {
+    /// checkpoint of the job's storage unless the named snapshot, or a stop savepoint recorded since
+    /// (its sinks may have committed before this attempt failed), is newer.
+    private func restorePoint(firstAttempt: Bool, logger: Logger) throws -> RestoreSource? {
         let latest = storage.latestCompleted(logger: logger)
-        if let initial = initialSnapshot, firstAttempt || (latest?.checkpointId ?? 0) <= initial.metadata.checkpointId {
+        var named = initialSnapshot
+        if !firstAttempt, let stopped = try storage.stopSavepointToResume(logger: logger),
+           stopped.metadata.checkpointId > (named?.metadata.checkpointId ?? Int64.min) {
+            named = stopped
+        }
+        if let initial = named, firstAttempt || (latest?.checkpointId ?? 0) <= initial.metadata.checkpointId {
             storage.removeNewer(than: initial.metadata.checkpointId, logger: logger)
             logger.info("Restoring job '\(configuration.jobName)' from \(initial.metadata.kind) \(initial.metadata.checkpointId) at \(initial.path).")
             return RestoreSource(metadata: initial.metadata, storage: initial.storage)
@@ -271,19 +277,12 @@ struct JobExecutor: Sendable {
         var restarts: Int { decider.restarts }
         let restartCounter = metrics.jobCounter("sluice_restarts_total")
         while true {
-            let restore = restorePoint(firstAttempt: restarts == 0, logger: logger)
+            let restore = try restorePoint(firstAttempt: restarts == 0, logger: logger)
             control.updateStatus { $0.phase = .running }
             let (outcome, lastCompleted, stopPath) = runAttempt(restore: restore)
             switch outcome {
             case .finished:
                 if let stopPath {
-                    if let fileStorage = storage as? FileSystemCheckpointStorage {
-                        do {
-                            try fileStorage.recordStopSavepoint(path: stopPath)
-                        } catch {
-                            logger.error("Could not record the stop savepoint in the checkpoint directory (\(error)); resume with an explicit restore from \(stopPath), not from the directory's latest checkpoint.")
-                        }
-                    }
                     control.updateStatus { $0.phase = .stoppedWithSavepoint }
                     return JobResult(status: .stoppedWithSavepoint(stopPath), restarts: restarts, lastCompletedCheckpoint: lastCompleted)
                 }
