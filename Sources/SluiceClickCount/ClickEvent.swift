@@ -27,10 +27,6 @@ public struct ClickEvent: Hashable, Sendable {
             try ClickEventDecoder.decode(buffer)
         }
     }
-
-    static func preview(_ data: Data) -> String {
-        String(decoding: data.prefix(80), as: UTF8.self)
-    }
 }
 
 /// Why an input record is not a click event.

@@ -287,11 +287,6 @@ public final class KafkaConsumer: Sendable {
         if client.isClosed { throw KafkaError.closed(what) }
     }
 
-    static func record(from message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
-        var topics = TopicNameCache()
-        return record(from: message, topic: topics.name(of: message.pointee.rkt))
-    }
-
     static func record(from message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String) -> KafkaRecord {
         let m = message.pointee
         let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }

@@ -316,20 +316,19 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     ) throws {
         switch event {
         case .record(let record):
-            if run == nil || run?.matches(record) != true {
+            if run?.matches(record) != true {
                 if let ended = run { nextOffsets[ended.tp] = ended.nextOffset }
                 let tp = record.topicPartition
                 run = PartitionRun(tp: tp, split: splitName(tp), nextOffset: nextOffsets[tp] ?? -1,
                                    hasFloor: timestampFloors[tp] != nil)
             }
-            guard var current = run else { return }
+            // The run is changed in place (optional chaining), not copied out and back, per record.
             // A record below the checkpointed position can arrive after a seek race; never emit it twice.
-            if current.nextOffset >= 0, record.offset < current.nextOffset { return }
-            current.nextOffset = record.offset + 1
-            run = current
-            if current.hasFloor, let floor = timestampFloors[current.tp] {
+            if let next = run?.nextOffset, next >= 0, record.offset < next { return }
+            run?.nextOffset = record.offset + 1
+            if run?.hasFloor == true, let tp = run?.tp, let floor = timestampFloors[tp] {
                 if (record.timestamp ?? Int64.min) < floor { return }
-                timestampFloors[current.tp] = nil
+                timestampFloors[tp] = nil
                 run?.hasFloor = false
             }
             let value: Output?
@@ -342,17 +341,17 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
                         topic: record.topic, partition: record.partition, offset: record.offset, reason: "\(error)")
                 case .skip:
                     malformedCounter?.increment()
-                    logger.warning("Skipping malformed record \(current.tp)@\(record.offset): \(error)")
+                    logger.warning("Skipping malformed record \(record.topicPartition)@\(record.offset): \(error)")
                     return
                 case .deadLetter(let topic):
                     malformedCounter?.increment()
-                    logger.warning("Malformed record \(current.tp)@\(record.offset) goes to dead-letter topic '\(topic)': \(error)")
+                    logger.warning("Malformed record \(record.topicPartition)@\(record.offset) goes to dead-letter topic '\(topic)': \(error)")
                     try deadLetters?.send(record, reason: "\(error)")
                     return
                 }
             }
-            if let value {
-                try output.collect(value, timestamp: record.timestamp, split: current.split)
+            if let value, let split = run?.split {
+                try output.collect(value, timestamp: record.timestamp, split: split)
                 produced += 1
             }
         case .endOfPartition(let tp, let offset):

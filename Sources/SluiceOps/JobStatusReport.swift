@@ -30,6 +30,11 @@ public struct JobStatusReport: Codable, Sendable, Equatable {
         self.backpressuredMillis = backpressuredMillis
     }
 
+    /// Lag summed over all partitions.
+    public var totalLag: Int64 { lag.reduce(0) { $0 + $1.lag } }
+    /// Time backpressured in seconds with one decimal, for terminal output.
+    public var backpressuredSecondsText: String { String(format: "%.1f", Double(backpressuredMillis) / 1000) }
+
     /// The report with lag and backpressure read from `metrics`.
     public init(job: String, status: JobStatus, metrics: StatusMetricsCapture) {
         self.init(job: job, status: status, lag: metrics.partitionLag(), backpressuredMillis: metrics.backpressuredNanoseconds() / 1_000_000)

@@ -184,8 +184,8 @@ struct DemoCommand: ParsableCommand {
                 "checkpoint \(id) (\(status.lastCheckpointDurationMillis.map { "\($0) ms" } ?? "?"), "
                     + "\(status.lastCheckpointBytes.map(CheckpointsCommand.byteCount) ?? "?"))"
             } ?? "no checkpoint yet"
-            lines.append("job \(status.phase.rawValue), \(checkpoint), lag \(report.lag.map(\.lag).reduce(0, +)) records, "
-                + "backpressured \(String(format: "%.1f", Double(report.backpressuredMillis) / 1000)) s")
+            lines.append("job \(status.phase.rawValue), \(checkpoint), lag \(report.totalLag) records, "
+                + "backpressured \(report.backpressuredSecondsText) s")
         } else {
             lines.append("job status: not available (starting or restarting)")
         }

@@ -109,11 +109,11 @@ struct StatusCommand: ParsableCommand {
             lines.append("checkpoint:    none completed yet")
         }
         if let failure = status.lastFailure { lines.append("last failure:  \(failure)") }
-        lines.append("backpressured: \(String(format: "%.1f", Double(report.backpressuredMillis) / 1000)) s in total")
+        lines.append("backpressured: \(report.backpressuredSecondsText) s in total")
         if report.lag.isEmpty {
             lines.append("lag:           not reported yet")
         } else {
-            lines.append("lag:           \(report.lag.map(\.lag).reduce(0, +)) records in total")
+            lines.append("lag:           \(report.totalLag) records in total")
             for partition in report.lag { lines.append("  \(partition.partition): \(partition.lag)") }
         }
         return lines.joined(separator: "\n")
