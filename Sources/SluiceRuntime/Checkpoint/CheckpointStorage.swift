@@ -448,11 +448,16 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
 
     /// Writes a whole file and fsyncs it before returning.
     static func writeDurably(_ bytes: [UInt8], to path: String) throws {
+        try writeFile(bytes, to: path, sync: true)
+    }
+
+    /// Writes a whole file; `sync: false` for local scratch files that are copied durably later.
+    static func writeFile(_ bytes: [UInt8], to path: String, sync: Bool) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw CheckpointStorageError.io(path: path, operation: "open", errno: errno) }
         defer { close(fd) }
         try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
-        guard fsync(fd) == 0 else { throw CheckpointStorageError.io(path: path, operation: "fsync", errno: errno) }
+        if sync, fsync(fd) != 0 { throw CheckpointStorageError.io(path: path, operation: "fsync", errno: errno) }
     }
 
     /// Writes all of `bytes` to `fd`, retrying short writes and EINTR.

@@ -357,7 +357,8 @@ final class DiskKeyedStateBackend<Key: Hashable & Sendable>: KeyedStateBackend {
         }
         let local = "\(workDirectory)/changes-\(checkpointId).log"
         defer { try? FileManager.default.removeItem(atPath: local) }
-        try FileSystemCheckpointStorage.writeDurably(writer.bytes, to: local)
+        // A scratch file: putStateFile copies it into the checkpoint durably.
+        try FileSystemCheckpointStorage.writeFile(writer.bytes, to: local, sync: false)
         return try storage.putStateFile(checkpointId: checkpointId, localPath: local, name: sharedName(checkpointId, "log"), scope: .shared)
     }
 
