@@ -9,7 +9,8 @@
 //   SluiceKafkaConnector         the partition-aware Kafka source and the transactional Kafka sink
 //   SluiceClickCount             the click-count playground's events, generator and job
 //   SluiceOps                    a job's status and Prometheus metrics over HTTP
-//   SluiceTestKit                embedded broker, child processes and exact-output checks
+//   SluiceEmbeddedBroker         the embedded broker launcher and child processes (demo, bench, CLI, tests)
+//   SluiceTestKit                what only tests need (built-product lookup), re-exporting the above
 //   sluice, click-generator, click-count-job, sluice-fixture, sluice-bench   the executables
 //   integration/                 the fault-injection suite (SluiceIntegrationTests)
 import PackageDescription
@@ -26,6 +27,7 @@ let package = Package(
         .library(name: "SluiceKafkaWire", targets: ["SluiceKafkaWire"]),
         .library(name: "SluiceRuntime", targets: ["SluiceRuntime"]),
         .library(name: "SluiceKafkaConnector", targets: ["SluiceKafkaConnector"]),
+        .library(name: "SluiceEmbeddedBroker", targets: ["SluiceEmbeddedBroker"]),
         .library(name: "SluiceTestKit", targets: ["SluiceTestKit"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "click-generator", targets: ["click-generator"]),
@@ -139,13 +141,19 @@ let package = Package(
         ),
         .testTarget(name: "SluiceClickCountTests", dependencies: ["SluiceClickCount"], swiftSettings: strictSwift),
 
-        // Test and fault-injection kit: embedded broker, child processes, exact-output checks.
+        // The embedded broker launcher and child processes: the demo, the bench, `sluice inject` and tests.
         .target(
-            name: "SluiceTestKit",
+            name: "SluiceEmbeddedBroker",
             dependencies: [
-                "SluiceKafka", "SluiceKafkaWire",
+                "SluiceKafka",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSwift
+        ),
+        // What only tests need; executables must not link it.
+        .target(
+            name: "SluiceTestKit",
+            dependencies: ["SluiceEmbeddedBroker"],
             swiftSettings: strictSwift
         ),
 
@@ -162,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceKafka", "SluiceKafkaWire", "SluiceTestKit", "SluiceClickCount", "SluiceOps", "SluiceRuntime",
+                "SluiceKafka", "SluiceKafkaWire", "SluiceEmbeddedBroker", "SluiceClickCount", "SluiceOps", "SluiceRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -192,7 +200,7 @@ let package = Package(
         .executableTarget(
             name: "sluice-bench",
             dependencies: [
-                "SluiceKafka", "SluiceKafkaWire", "SluiceTestKit", "SluiceRuntime", "SluiceKafkaConnector", "SluiceClickCount",
+                "SluiceKafka", "SluiceKafkaWire", "SluiceEmbeddedBroker", "SluiceRuntime", "SluiceKafkaConnector", "SluiceClickCount",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,7 +1,7 @@
 import Foundation
 import SluiceClickCount
 import SluiceKafkaWire
-import SluiceTestKit
+import SluiceEmbeddedBroker
 import Synchronization
 
 #if canImport(Glibc)

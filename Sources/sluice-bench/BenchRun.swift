@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceClickCount
 import SluiceKafkaWire
-import SluiceTestKit
+import SluiceEmbeddedBroker
 
 #if canImport(Glibc)
 import Glibc

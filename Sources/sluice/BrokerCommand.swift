@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SluiceTestKit
+import SluiceEmbeddedBroker
 
 struct BrokerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,7 +4,7 @@ import SluiceClickCount
 import SluiceKafka
 import SluiceKafkaWire
 import SluiceOps
-import SluiceTestKit
+import SluiceEmbeddedBroker
 
 /// The click-count playground end to end: broker, topics, generator, the exactly-once job, one
 /// SIGKILL and restart in the middle, a live table of windows, and the exactness check at the end.

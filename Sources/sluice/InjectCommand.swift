@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceClickCount
 import SluiceKafkaWire
-import SluiceTestKit
+import SluiceEmbeddedBroker
 
 /// Fault injection for users' own jobs: runs the job binary under a kill schedule — named crash
 /// points of the commit protocol, then SIGKILLs at random moments — restarts it each time, and

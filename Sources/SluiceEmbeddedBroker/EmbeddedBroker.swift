@@ -1,5 +1,8 @@
-/// SluiceTestKit: what tests, the demo and the fault-injection tools share — an embedded
-/// Kafka-compatible broker on a free loopback port, child-process control, and exact-output checks.
+/// SluiceEmbeddedBroker: what the demo, the benchmark, the fault-injection tools and the tests start
+/// on this machine — an embedded Kafka-compatible broker on a free loopback port (or the broker named by
+/// `KAFKA_BOOTSTRAP`), child processes that can be killed at any moment, and the seeded random numbers
+/// that make a kill schedule replayable. It owns processes, never job logic: it depends on the Kafka
+/// client layer (to create topics) and on nothing of the runtime or the connectors.
 import Foundation
 import Logging
 import SluiceKafka
