@@ -8,6 +8,8 @@ import Testing
 /// test kills and restarts), a checkpoint directory, and the exactly-once check on the output.
 final class ClickCountScenario {
     let broker: EmbeddedBroker
+    /// Set when the scenario's broker keeps its data across a kill (`durable: true`).
+    let durableBroker: DurableEmbeddedBroker?
     let name: String
     let inputTopic: String
     let outputTopic: String
@@ -20,10 +22,17 @@ final class ClickCountScenario {
     private(set) var job: ChildProcess?
     private(set) var generator: ChildProcess?
 
-    init(_ name: String, partitions: Int = 2) throws {
+    init(_ name: String, partitions: Int = 2, durable: Bool = false) throws {
         self.name = name
         self.partitions = partitions
-        broker = try EmbeddedBroker.start()
+        if durable {
+            let durableBroker = try DurableEmbeddedBroker.start()
+            self.durableBroker = durableBroker
+            broker = try #require(durableBroker.broker)
+        } else {
+            durableBroker = nil
+            broker = try EmbeddedBroker.start()
+        }
         inputTopic = EmbeddedBroker.uniqueName("input")
         outputTopic = EmbeddedBroker.uniqueName("output")
         // Explicit configs: the embedded broker reports only configs set at creation.
@@ -133,6 +142,7 @@ final class ClickCountScenario {
         job?.kill()
         generator?.kill()
         broker.stop()
+        durableBroker?.stop()
     }
 }
 

@@ -106,4 +106,14 @@ if [ ! -x "$COMPOSE_VENV/bin/docker-compose" ]; then
   "$COMPOSE_VENV/bin/pip" install --quiet --no-build-isolation "PyYAML==5.4.1"
   "$COMPOSE_VENV/bin/pip" install --quiet "docker-compose==1.29.2"
 fi
+# --- a local S3-compatible server (moto), the embedded broker's durable storage in fault tests ---
+S3_VENV="$TOOLS/s3-venv"
+S3_REQUIREMENTS="$ROOT/scripts/requirements/s3-server.txt"
+if [ ! -x "$S3_VENV/bin/moto_server" ] || ! cmp -s "$S3_REQUIREMENTS" "$S3_VENV/.requirements"; then
+  log "installing the S3-compatible test server (moto, pinned by hash) into $S3_VENV"
+  rm -rf "$S3_VENV"
+  python3 -m venv "$S3_VENV"
+  "$S3_VENV/bin/pip" install --quiet --require-hashes -r "$S3_REQUIREMENTS"
+  cp "$S3_REQUIREMENTS" "$S3_VENV/.requirements"
+fi
 log "setup complete"

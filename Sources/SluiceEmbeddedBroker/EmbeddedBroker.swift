@@ -44,6 +44,12 @@ public final class EmbeddedBroker: Sendable {
 
     /// Starts a fresh in-memory broker, unless `KAFKA_BOOTSTRAP` is set, in which case that broker is used.
     public static func start(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> EmbeddedBroker {
+        try start(environment: environment, storage: .memory)
+    }
+
+    /// Starts a broker on `storage` (a durable one outlives the broker process: see `DurableEmbeddedBroker`),
+    /// on `port` when given (a restarted broker keeps its address), unless `KAFKA_BOOTSTRAP` names one.
+    static func start(environment: [String: String], storage: BrokerStorage, port fixedPort: Int? = nil) throws -> EmbeddedBroker {
         if let external = environment["KAFKA_BOOTSTRAP"], !external.isEmpty {
             let first = external.split(separator: ",").first.map(String.init) ?? external
             let parts = first.split(separator: ":")
@@ -54,16 +60,19 @@ public final class EmbeddedBroker: Sendable {
         let tansu = try locateTansu(environment: environment)
         var lastOutput = ""
         for _ in 0..<5 {
-            let port = try freeLoopbackPort()
+            let port = try fixedPort ?? freeLoopbackPort()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: tansu)
             process.arguments = [
                 "broker",
                 "--listener-url", "tcp://127.0.0.1:\(port)",
                 "--advertised-listener-url", "tcp://127.0.0.1:\(port)",
-                "--storage-engine", "memory://tansu/",
+                "--storage-engine", storage.engineURL,
                 "--silent",
             ]
+            if !storage.processEnvironment.isEmpty {
+                process.environment = ProcessInfo.processInfo.environment.merging(storage.processEnvironment) { $1 }
+            }
             let output = Pipe()
             process.standardOutput = output
             process.standardError = output
