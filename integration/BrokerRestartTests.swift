@@ -31,7 +31,8 @@ import Testing
         defer { scenario.tearDown() }
         let durable = try #require(scenario.durableBroker)
         let windows = 3
-        try scenario.generate(windows: windows, rate: 6000, wait: true)
+        try scenario.generate(windows: windows, rate: 20_000, wait: true)
+        let input = try Self.inputCount(scenario)
         let job = try scenario.startJob(extraArguments: [
             "--restart-attempts", "10", "--idleness-ms", "60000", "--checkpoint-interval-ms", "300",
         ])
@@ -40,30 +41,101 @@ import Testing
         durable.kill()
         Thread.sleep(forTimeInterval: 2)
         try durable.restart()
+        try Self.expectTheBrokerKept(input, scenario)
         let verdict = try scenario.waitForExactOutput(windows: windows, timeout: Self.recoveryBound)
         #expect(verdict.isExact, "\(verdict)")
         job.terminate(timeout: 10)
     }
 
-    /// (c) The job is killed after a checkpoint completed but before it committed; the broker dies too,
+    /// (c) The job is killed after checkpoint 3 completed but before it committed; the broker dies too,
     /// so the restarted job's recovery (commit what the checkpoint promised) meets a broker that is
     /// down, then back after 3 s.
     @Test func recoveryWaitsForABrokerThatIsDownAndCommitsWhenItIsBack() throws {
         let scenario = try ClickCountScenario("broker-kill-recovery", durable: true)
         defer { scenario.tearDown() }
         let durable = try #require(scenario.durableBroker)
-        let windows = 3
-        try scenario.generate(windows: windows, rate: 6000, wait: true)
+        let windows = 6
         let first = try scenario.startJob(environment: ["SLUICE_CRASH_AT": "afterCheckpointCompleteBeforeCommit:3"])
+        try scenario.generate(windows: windows, rate: 12_000, wait: false)
         #expect(first.waitForExit(timeout: 60) != nil, "the crash point was not reached")
+        let input = try Self.inputAfterTheGeneratorEnds(scenario)
         durable.kill()
         let second = try scenario.startJob(extraArguments: ["--restart-attempts", "10", "--idleness-ms", "60000"])
         Thread.sleep(forTimeInterval: 3)
         try durable.restart()
+        try Self.expectTheBrokerKept(input, scenario)
         let verdict = try scenario.waitForExactOutput(windows: windows, timeout: Self.recoveryBound)
-        #expect(verdict.isExact, "\(verdict)")
-        #expect(scenario.jobLog(2).contains("Restoring job"),
-                "the second job did not restore a checkpoint")
+        #expect(verdict.isExact, "\(verdict)\n\(Self.transactions(scenario))")
         second.terminate(timeout: 10)
+        #expect(scenario.jobLog(2).contains("Restoring job"), "the second job did not restore a checkpoint")
+        #expect(scenario.jobLog(2).contains("Committed recovered transaction"),
+                "checkpoint 3 promised no transaction, so recovery against a returning broker tested nothing")
+    }
+
+    /// (b) The broker is killed between pre-commit and commit: the job stops itself (SIGSTOP) right after
+    /// checkpoint 3 is complete and before its sinks commit; the broker is killed and restarted; then
+    /// the job goes on and commits into the restarted broker (or fails and recovers from checkpoint 3).
+    @Test func aBrokerKilledBetweenPreCommitAndCommitLosesNothing() throws {
+        let scenario = try ClickCountScenario("broker-kill-commit", durable: true)
+        defer { scenario.tearDown() }
+        let durable = try #require(scenario.durableBroker)
+        let windows = 6
+        let job = try scenario.startJob(
+            environment: ["SLUICE_PAUSE_AT": "afterCheckpointCompleteBeforeCommit:3"],
+            extraArguments: ["--restart-attempts", "10", "--idleness-ms", "60000"])
+        try scenario.generate(windows: windows, rate: 12_000, wait: false)
+        #expect(job.waitForLine(timeout: 60) { $0.contains("pause point afterCheckpointCompleteBeforeCommit") } != nil,
+                "the pause point was not reached: \(job.outputLines.suffix(5))")
+        let input = try Self.inputAfterTheGeneratorEnds(scenario)
+        durable.kill()
+        Thread.sleep(forTimeInterval: 2)
+        try durable.restart()
+        try Self.expectTheBrokerKept(input, scenario)
+        kill(job.processIdentifier, SIGCONT)
+        let verdict = try scenario.waitForExactOutput(windows: windows, timeout: Self.recoveryBound)
+        #expect(verdict.isExact, "\(verdict)\n\(Self.transactions(scenario))")
+        job.terminate(timeout: 10)
+        let log = scenario.jobLog(1)
+        #expect(Self.committedRecords(ofCheckpoint: 3, in: log) > 0 || log.contains("Committed recovered transaction"),
+                "checkpoint 3 promised no records, so the kill between pre-commit and commit tested nothing")
+    }
+
+    /// The embedded broker on S3 storage acknowledges records before they are durable: killed while a
+    /// producer writes, it came back without some acknowledged records (measured: 18,373 of 18,600).
+    /// These tests are about Sluice, so the broker is given a moment to store what it acknowledged
+    /// before it is killed, and each test checks that it kept its input.
+    static func inputAfterTheGeneratorEnds(_ scenario: ClickCountScenario) throws -> Int {
+        #expect(scenario.generator?.waitForExit(timeout: 60) == 0, "the generator failed")
+        Thread.sleep(forTimeInterval: 2)
+        return try inputCount(scenario)
+    }
+
+    /// The output's transactions, to tell a broker that lost records from a job that did not write them.
+    static func transactions(_ scenario: ClickCountScenario) -> String {
+        guard let log = try? scenario.committedOutput() else { return "(output unreadable)" }
+        return log.partitions.map { partition in
+            "partition \(partition.topicPartition): " + partition.transactions.map {
+                "pid \($0.producerId)/\($0.producerEpoch) \($0.firstOffset)...\($0.lastOffset) \($0.recordCount) records \($0.state)"
+            }.joined(separator: "; ")
+        }.joined(separator: "\n")
+    }
+
+    static func expectTheBrokerKept(_ input: Int, _ scenario: ClickCountScenario) throws {
+        let kept = try inputCount(scenario)
+        try #require(kept == input, "the broker lost acknowledged input across its kill: \(kept) of \(input) records kept")
+    }
+
+    /// Input records the broker serves now (the generator's were all acknowledged).
+    static func inputCount(_ scenario: ClickCountScenario) throws -> Int {
+        try TransactionAwareLogReader(bootstrap: scenario.broker.bootstrap).readTopic(scenario.inputTopic).committedRecords.count
+    }
+
+    /// Records the sink reported committing for `checkpoint` (its "... checkpoint N (K records" lines).
+    static func committedRecords(ofCheckpoint checkpoint: Int, in log: String) -> Int {
+        log.split(separator: "\n").filter { $0.contains("Committed the transaction of checkpoint \(checkpoint) (") }
+            .compactMap { line -> Int? in
+                guard let range = line.range(of: "checkpoint \(checkpoint) (") else { return nil }
+                return Int(line[range.upperBound...].prefix { $0.isNumber })
+            }.reduce(0, +)
     }
 }

@@ -36,6 +36,9 @@ public struct InjectedFault: Error, CustomStringConvertible {
 public final class FaultInjector: Sendable {
     public enum Action: Sendable {
         case killProcess
+        /// Stops the process (SIGSTOP) at the point, so that a test can break something else there
+        /// (e.g. kill the broker between pre-commit and commit) and then let it go on with SIGCONT.
+        case stopProcess
         case throwError
         case custom(@Sendable (CrashPoint, Int64) throws -> Void)
     }
@@ -61,15 +64,19 @@ public final class FaultInjector: Sendable {
 
     /// Reads `SLUICE_CRASH_AT=<point>:<checkpointId>` (e.g. `afterPreCommit:3`); the crash kills
     /// the process. Returns `.disabled` when unset; throws on a malformed value.
+    /// `SLUICE_PAUSE_AT=<point>:<checkpointId>` stops the process there instead (SIGSTOP).
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> FaultInjector {
-        guard let value = environment["SLUICE_CRASH_AT"], !value.isEmpty else { return .disabled }
-        let parts = value.split(separator: ":")
-        guard parts.count == 2, let point = CrashPoint(rawValue: String(parts[0])), let id = Int64(parts[1]) else {
-            throw RuntimeConfigurationError.invalid(
-                "SLUICE_CRASH_AT='\(value)' is not '<point>:<checkpointId>' with point one of "
-                    + CrashPoint.allCases.map(\.rawValue).joined(separator: ", "))
+        for (variable, action) in [("SLUICE_CRASH_AT", Action.killProcess), ("SLUICE_PAUSE_AT", .stopProcess)] {
+            guard let value = environment[variable], !value.isEmpty else { continue }
+            let parts = value.split(separator: ":")
+            guard parts.count == 2, let point = CrashPoint(rawValue: String(parts[0])), let id = Int64(parts[1]) else {
+                throw RuntimeConfigurationError.invalid(
+                    "\(variable)='\(value)' is not '<point>:<checkpointId>' with point one of "
+                        + CrashPoint.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            return FaultInjector(point: point, checkpointId: id, action: action)
         }
-        return FaultInjector(point: point, checkpointId: id, action: .killProcess)
+        return .disabled
     }
 
     public var hasFired: Bool { fired.load(ordering: .acquiring) }
@@ -83,6 +90,9 @@ public final class FaultInjector: Sendable {
             FileHandle.standardError.write(Data("sluice: crash point \(point.rawValue) at checkpoint \(checkpointId): SIGKILL\n".utf8))
             kill(getpid(), SIGKILL)
             throw InjectedFault(point: point, checkpointId: checkpointId)
+        case .stopProcess:
+            FileHandle.standardError.write(Data("sluice: pause point \(point.rawValue) at checkpoint \(checkpointId): SIGSTOP\n".utf8))
+            kill(getpid(), SIGSTOP)
         case .throwError:
             throw InjectedFault(point: point, checkpointId: checkpointId)
         case .custom(let body):
