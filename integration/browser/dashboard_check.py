@@ -129,8 +129,10 @@ def check(driver, args):
 
 
 def save_screenshot(driver, path):
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(driver.get_window_size()["width"], max(600, int(height)))
+    """The whole page: the viewport is made as tall as the document, then captured."""
+    width, height = driver.execute_script("return [document.documentElement.clientWidth, document.documentElement.scrollHeight]")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": int(width), "height": int(height), "deviceScaleFactor": 1, "mobile": False})
     time.sleep(1.2)  # one more poll redraws at the new size
     driver.save_screenshot(path)
 
