@@ -1,6 +1,7 @@
 """Drives the job's web page in headless Chromium (Debian's chromium + chromium-driver, PyPI selenium)
 and checks what a user would look at: the job graph, the checkpoint history growing, a SIGKILL and
-restart showing up, and the savepoint button writing a savepoint that `sluice checkpoints` lists.
+restart showing up, and the two buttons writing savepoints that `sluice checkpoints` lists (the second
+one stops the job).
 
 Run by integration/DashboardBrowserTests.swift, which owns the job: this script asks it to kill and
 restart the job by creating HANDSHAKE/kill and waits for HANDSHAKE/restarted. Exits 0 when every
@@ -126,6 +127,16 @@ def check(driver, args):
     time.sleep(3)  # a few more samples for the charts
     save_screenshot(driver, args.screenshot)
     print(f"ok: screenshot at {args.screenshot}", flush=True)
+
+    # "Stop with savepoint" asks first, then stops the job with a savepoint the catalogue lists.
+    driver.find_element(By.ID, "stop-btn").click()
+    wait_for("the confirmation dialog", lambda: driver.switch_to.alert, 10).accept()
+    stopped = wait_for("the stop savepoint's path under the buttons",
+                       lambda: (p := driver.find_element(By.ID, "action-result").get_attribute("data-path")) != path and p, 60)
+    listing = subprocess.run([args.sluice, "checkpoints", args.checkpoint_dir], capture_output=True, text=True, timeout=30)
+    if listing.returncode != 0 or os.path.basename(stopped) not in listing.stdout:
+        raise CheckFailed(f"`sluice checkpoints` does not list the stop savepoint {stopped}:\n{listing.stdout}{listing.stderr}")
+    print(f"ok: stop with savepoint wrote {stopped}, and `sluice checkpoints` lists it", flush=True)
 
 
 def save_screenshot(driver, path):
