@@ -7,7 +7,7 @@ Run by integration/DashboardBrowserTests.swift, which owns the job: this script 
 restart the job by creating HANDSHAKE/kill and waits for HANDSHAKE/restarted. Exits 0 when every
 check passed, 1 with the failed check (and a screenshot next to --screenshot) otherwise.
 """
-import argparse, json, os, signal, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time, urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -37,11 +37,11 @@ def text(driver, css):
     return driver.find_element(By.CSS_SELECTOR, css).text
 
 
-def start_browser(width, height):
+def start_browser(width, height, profile):
     options = webdriver.ChromeOptions()
     options.binary_location = os.environ.get("SLUICE_CHROMIUM", "/usr/bin/chromium")
     for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-                     f"--window-size={width},{height}", f"--user-data-dir={tempfile.mkdtemp(prefix='sluice-chromium-')}",
+                     f"--window-size={width},{height}", f"--user-data-dir={profile}",
                      "--no-first-run", "--disable-extensions", "--disable-background-networking"]:
         options.add_argument(argument)
     service = Service(executable_path=os.environ.get("SLUICE_CHROMEDRIVER", "/usr/bin/chromedriver"))
@@ -163,7 +163,13 @@ def main():
     signal.signal(signal.SIGALRM, give_up)
     signal.signal(signal.SIGTERM, give_up)
     signal.alarm(args.timeout)
-    driver = start_browser(1400, 1000)
+    profile = tempfile.mkdtemp(prefix="sluice-chromium-")
+    try:
+        driver = start_browser(1400, 1000, profile)
+    except Exception as error:
+        shutil.rmtree(profile, ignore_errors=True)
+        print(f"FAILED: headless Chromium did not start ({error}); scripts/setup.sh installs chromium and chromium-driver", flush=True)
+        return 1
     try:
         check(driver, args)
         print("browser check passed", flush=True)
@@ -182,6 +188,7 @@ def main():
     finally:
         signal.alarm(0)
         driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 if __name__ == "__main__":
