@@ -16,7 +16,7 @@ public struct DashboardReport: Codable, Sendable, Equatable {
     public struct SinkTransactions: Codable, Sendable, Equatable {
         public var committed: Int64
         public var aborted: Int64
-        /// Transactions the broker aborted before the sink could commit them (output lost).
+        /// Transactions a completed checkpoint promised but the broker had aborted: their records are lost.
         public var lost: Int64
     }
 
