@@ -129,6 +129,8 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // Compiled into the binary (no bundle to ship next to it): the status server's web page.
+            resources: [.embedInCode("Resources/dashboard.html")],
             swiftSettings: strictSwift
         ),
         .testTarget(name: "SluiceOpsTests", dependencies: ["SluiceOps", "SluiceRuntime"], swiftSettings: strictSwift),
@@ -163,6 +165,7 @@ let package = Package(
             name: "SluiceIntegrationTests",
             dependencies: ["SluiceTestKit", "SluiceKafka", "SluiceKafkaWire", "SluiceClickCount", "SluiceOps"],
             path: "integration",
+            exclude: ["browser"],  // the Selenium script DashboardBrowserTests runs
             swiftSettings: strictSwift
         ),
 

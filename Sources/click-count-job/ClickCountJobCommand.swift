@@ -108,20 +108,26 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         // the capture /status reads; bootstrapped before the job declares any metric.
         let registry = PrometheusCollectorRegistry()
         let capture = StatusMetricsCapture()
+        let counts = DashboardMetricsCapture()
         if statusPort != nil {
-            MetricsSystem.bootstrap(MultiplexMetricsHandler(factories: [PrometheusMetricsFactory(registry: registry), capture]))
+            MetricsSystem.bootstrap(MultiplexMetricsHandler(factories: [PrometheusMetricsFactory(registry: registry), capture, counts]))
         }
         let env = try ClickCountJob.environment(options, logger: logger)
         let savepointDirectory = savepointDir ?? (checkpointDir.map { $0 + "/savepoints" })
         var statusServer: StatusServer?
         if let statusPort {
             let control = env.control
+            let dashboard = DashboardSource(
+                job: "click-count", control: control, graph: try env.describeJobGraph(), status: capture, counts: counts,
+                acceptsSavepoints: true)
             let server = try StatusServer.start(
                 host: statusHost, port: statusPort, registry: registry,
                 status: { JobStatusReport(job: "click-count", status: control.status, metrics: capture).json() },
-                actions: .control(control, defaultDirectory: savepointDirectory), logger: logger)
+                actions: .control(control, defaultDirectory: savepointDirectory),
+                dashboard: { dashboard.report().json() }, logger: logger)
             let shownHost = statusHost == "0.0.0.0" ? "127.0.0.1" : statusHost
             print("status: http://\(shownHost):\(server.port)/status")
+            print("dashboard: http://\(shownHost):\(server.port)/")
             fflush(nil)  // operators and tests read the address from a pipe
             statusServer = server
         }

@@ -17,7 +17,9 @@ struct DemoCommand: ParsableCommand {
             --windows complete 15 s windows; the job counts them exactly once; halfway through, the job is killed
             with SIGKILL and restarted from its checkpoints. Exits 0 when every window of every page is in the
             committed output exactly once with count 1000. The live table shows the latest windows, the last
-            completed checkpoint, the lag and the time backpressured (from the job's /status).
+            completed checkpoint, the lag and the time backpressured (from the job's /status); below it, the
+            address of the job's web page ("web view:"), which the restarted job keeps serving at, so the kill
+            and the recovery can be watched there too.
 
             The playground's flags: --no-checkpointing runs the job without checkpoints (so at least once: after
             the kill it starts over and windows appear twice); --no-event-time counts in processing-time windows
@@ -67,24 +69,32 @@ struct DemoCommand: ParsableCommand {
         defer { generator.kill() }
         var starts = 0
         var statusClient: StatusClient?
+        // The first start picks a free port; restarts keep it, so the web page stays at one address.
+        var statusPort = 0
+        var pageAddress: String?
         func startJob() throws -> ChildProcess {
             starts += 1
             var arguments = [
                 "--bootstrap", broker.bootstrap, "--input-topic", input, "--output-topic", output,
                 "--parallelism", String(parallelism), "--checkpoint-dir", work + "/checkpoints",
-                "--transactional-id-prefix", "demo-\(runId)", "--status-port", "0",
+                "--transactional-id-prefix", "demo-\(runId)", "--status-port", String(statusPort),
             ]
             arguments += checkpointing ? ["--checkpointing"] : ["--delivery-guarantee", "atLeastOnce"]
             if eventTime { arguments.append("--event-time") }
             if backpressure { arguments.append("--backpressure") }
             let process = try ChildProcess(executable: jobPath, arguments: arguments, logPath: work + "/job-\(starts).log")
-            statusClient = process.waitForLine(timeout: 30) { $0.hasPrefix("status: ") }
-                .map { StatusClient(baseURL: String($0.dropFirst("status: ".count)), timeoutSeconds: 2) }
+            let statusURL = process.waitForLine(timeout: 30) { $0.hasPrefix("status: ") }.map { String($0.dropFirst("status: ".count)) }
+            statusClient = statusURL.map { StatusClient(baseURL: $0, timeoutSeconds: 2) }
+            if let statusURL, let port = URL(string: statusURL)?.port {
+                statusPort = port
+                pageAddress = String(statusURL.dropLast("status".count))
+            }
             return process
         }
         var job = try startJob()
         defer { job.kill() }
         say("Generator and job started (\(windows) windows x 6 pages, \(rate) events/s, parallelism \(parallelism)).")
+        if let pageAddress { say("Web view: \(pageAddress) (job graph, checkpoints, lag; watch the kill and the recovery there)") }
 
         let reader = try TransactionAwareLogReader(bootstrap: broker.bootstrap)
         let started = Date()
@@ -103,7 +113,8 @@ struct DemoCommand: ParsableCommand {
                 lastCount = values.count
                 lastGrowth = Date()
             }
-            let table = Self.table(values, status: try? statusClient?.status(), open: log.transactions.filter { $0.state == .open }.count)
+            let table = Self.table(values, status: try? statusClient?.status(), open: log.transactions.filter { $0.state == .open }.count,
+                                   page: pageAddress)
             if table != lastTable {
                 print(table)
                 lastTable = table
@@ -161,7 +172,7 @@ struct DemoCommand: ParsableCommand {
 
     /// The latest windows as a table: one row per window, one column per page; then the job's
     /// checkpoint progress, lag and time backpressured from its /status.
-    static func table(_ values: [[UInt8]], status report: JobStatusReport?, open: Int) -> String {
+    static func table(_ values: [[UInt8]], status report: JobStatusReport?, open: Int, page: String? = nil) -> String {
         var counts: [Int64: [String: [Int64]]] = [:]
         for value in values {
             guard let stats = ClickEventStatistics.decode(value) else { continue }
@@ -189,6 +200,7 @@ struct DemoCommand: ParsableCommand {
         } else {
             lines.append("job status: not available (starting or restarting)")
         }
+        if let page { lines.append("web view: \(page)") }
         return lines.joined(separator: "\n")
     }
 }

@@ -117,6 +117,8 @@ final class CheckpointCoordinator: @unchecked Sendable {
     private let onFailure: @Sendable (any Error) -> Void
     /// Told of every completed checkpoint (not savepoints), for the job's status.
     private let onCompleted: (@Sendable (Int64, Int64, Int64) -> Void)?
+    /// Told of every completed checkpoint and savepoint, for dashboards.
+    private let history: CheckpointHistory?
     private var tasks: [CoordinatedTask] = []
     private var vertices: [String: (parallelism: Int, maxParallelism: Int)] = [:]
     private var nextId: Int64
@@ -143,9 +145,11 @@ final class CheckpointCoordinator: @unchecked Sendable {
         config: CheckpointConfig, storage: any CheckpointStorage, clock: any RuntimeClock, logger: Logger,
         metrics: RuntimeMetrics, faultInjector: FaultInjector, firstCheckpointId: Int64,
         onFailure: @escaping @Sendable (any Error) -> Void,
-        onCompleted: (@Sendable (_ id: Int64, _ durationMillis: Int64, _ bytes: Int64) -> Void)? = nil
+        onCompleted: (@Sendable (_ id: Int64, _ durationMillis: Int64, _ bytes: Int64) -> Void)? = nil,
+        history: CheckpointHistory? = nil
     ) {
         self.onCompleted = onCompleted
+        self.history = history
         self.config = config
         self.storage = storage
         self.clock = clock
@@ -397,6 +401,10 @@ final class CheckpointCoordinator: @unchecked Sendable {
         metrics.checkpointDuration.recordMilliseconds(duration)
         metrics.checkpointSize.record(Int64(clamping: metadata.totalStateBytes))
         metrics.jobCounter("sluice_checkpoints_completed_total").increment()
+        history?.record(CompletedSnapshotSummary(
+            id: id, isSavepoint: target != nil, durationMillis: duration, totalBytes: Int64(clamping: metadata.totalStateBytes),
+            writtenBytes: Int64(clamping: metadata.writtenStateBytes), completedAtMillis: Int64(Date().timeIntervalSince1970 * 1000),
+            path: target?.path))
         if let target {
             logger.info("Savepoint \(id) complete at \(target.path) (\(metadata.totalStateBytes) bytes, \(duration) ms).")
             if !target.stopsJob {

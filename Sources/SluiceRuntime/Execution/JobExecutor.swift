@@ -50,6 +50,9 @@ public struct JobStatus: Sendable, Codable, Equatable {
     /// Wall-clock milliseconds since the epoch when the last checkpoint completed.
     public var lastCheckpointCompletedAtMillis: Int64?
     public var lastFailure: String?
+    /// The checkpoint or savepoint id the current attempt restored (nil: it started empty). After a
+    /// process restart this is how a job shows it recovered.
+    public var restoredFromCheckpoint: Int64?
 
     public init() {}
 }
@@ -66,6 +69,8 @@ public final class JobControl: Sendable {
     private let cancelWake = NSCondition()
 
     private let currentStatus = Mutex(JobStatus())
+    /// Completed checkpoints and savepoints of this process, oldest first.
+    public let checkpointHistory = CheckpointHistory()
 
     public init() {}
 
@@ -278,7 +283,10 @@ struct JobExecutor: Sendable {
         let restartCounter = metrics.jobCounter("sluice_restarts_total")
         while true {
             let restore = try restorePoint(firstAttempt: restarts == 0, logger: logger)
-            control.updateStatus { $0.phase = .running }
+            control.updateStatus {
+                $0.phase = .running
+                $0.restoredFromCheckpoint = restore?.metadata.checkpointId
+            }
             let (outcome, lastCompleted, stopPath) = runAttempt(restore: restore)
             switch outcome {
             case .finished:
@@ -332,7 +340,8 @@ struct JobExecutor: Sendable {
                     $0.lastCheckpointBytes = bytes
                     $0.lastCheckpointCompletedAtMillis = Int64(Date().timeIntervalSince1970 * 1000)
                 }
-            })
+            },
+            history: control.checkpointHistory)
         let chains = ExecutionPlanner.chains(vertices, chaining: configuration.chaining)
         let settings = TaskSettings(
             logger: logger, metrics: metrics, clock: configuration.clock, faultInjector: configuration.faultInjector ?? .disabled,
