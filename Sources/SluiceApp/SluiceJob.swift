@@ -24,6 +24,8 @@ public protocol SluiceJob {
     /// The job's name: the command name, the runtime's job name, the default transactional-id
     /// prefix and consumer group. Default: the type name in kebab case (`OrderTotals` → `order-totals`).
     static var name: String { get }
+    /// The executable's name in `--help`. Default: `name`.
+    static var commandName: String { get }
     /// One line for `--help`.
     static var abstract: String { get }
     /// Adjusts the settings parsed from the standard options before the job is declared (for a
@@ -40,6 +42,7 @@ public struct NoOptions: ParsableArguments {
 
 extension SluiceJob {
     public static var name: String { kebabCase(String(describing: Self.self)) }
+    public static var commandName: String { name }
     public static var abstract: String { "A Sluice job: Kafka to Kafka, exactly once." }
     public static func configure(_ settings: inout JobSettings, options: Options) throws {}
 
@@ -63,7 +66,7 @@ func kebabCase(_ name: String) -> String {
 struct JobCommand<Job: SluiceJob>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(
-            commandName: Job.name,
+            commandName: Job.commandName,
             abstract: Job.abstract,
             discussion: """
                 Restores from the newest completed checkpoint in --checkpoint-dir when there is one, or from --from-savepoint. \
