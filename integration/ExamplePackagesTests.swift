@@ -1,4 +1,5 @@
 import Foundation
+import SluiceOps
 import SluiceTestKit
 import Testing
 
@@ -92,6 +93,29 @@ struct ExamplePackagesTests {
                                crashPoints: ["afterCheckpointCompleteBeforeCommit:3", "betweenSubtaskCommits:2"], kills: 4)
         #expect(orders.waitForExit(timeout: 30) == 0)
         #expect(payments.waitForExit(timeout: 30) == 0)
+    }
+
+    /// What SluiceApp gives a job without a line of its own: the status server, SIGUSR2 (a
+    /// savepoint, the job goes on), -X settings, and SIGTERM: a graceful stop with exit status 0.
+    @Test func aSluiceAppJobServesStatusTakesSavepointsAndStopsGracefully() throws {
+        let example = try ExampleRun("order-payment-join", topics: ["orders", "payments", "paid", "unpaid"])
+        defer { example.tearDown() }
+        let executable = try example.buildJob()
+        try example.run("/usr/bin/env", ["python3", example.folder + "/data/generate.py", "200", example.work], timeout: 60)
+        #expect(try example.produce("orders", file: "orders.jsonl", rate: 0).waitForExit(timeout: 60) == 0)
+        let job = try example.start(executable, ["--bootstrap", example.broker.bootstrap, "--checkpoint-dir", example.work + "/checkpoints",
+                                                 "--status-port", "0", "-X", "client.id=lifecycle-test", "--payment-timeout", "2s"])
+        let line = try #require(job.waitForLine(timeout: 60) { $0.hasPrefix("status: ") }, "\(job.outputLines.suffix(10))")
+        let client = StatusClient(baseURL: String(line.dropFirst("status: ".count)))
+        #expect(try client.status().job == "order-payment-join")
+        #expect(job.waitForLine(timeout: 30) { $0.contains("Checkpoint 1 complete") } != nil)
+        kill(job.processIdentifier, SIGUSR2)
+        let savepoint = job.waitForLine(timeout: 30) { $0.hasPrefix("savepoint: ") }
+        #expect(savepoint != nil, "no savepoint: \(job.outputLines.suffix(10))")
+        #expect(job.isRunning)
+        kill(job.processIdentifier, SIGTERM)
+        #expect(job.waitForExit(timeout: 30) == 0, "\(job.outputLines.suffix(10))")
+        #expect(job.outputLines.contains { $0.contains("Job ended") && $0.contains("cancelled") })
     }
 
     @Test func statelessRouterIsExactUnderCrashPointsAndKills() throws {
