@@ -95,16 +95,19 @@ struct ExamplePackagesTests {
         #expect(payments.waitForExit(timeout: 30) == 0)
     }
 
-    /// What SluiceApp gives a job without a line of its own: the status server, SIGUSR2 (a
-    /// savepoint, the job goes on), -X settings, and SIGTERM: a graceful stop with exit status 0.
+    /// What SluiceApp gives a job without a line of its own, run by `sluice run --job`: the status
+    /// server, SIGUSR2 (a savepoint, the job goes on), -X settings, and SIGTERM: a graceful stop
+    /// with exit status 0.
     @Test func aSluiceAppJobServesStatusTakesSavepointsAndStopsGracefully() throws {
         let example = try ExampleRun("order-payment-join", topics: ["orders", "payments", "paid", "unpaid"])
         defer { example.tearDown() }
         let executable = try example.buildJob()
         try example.run("/usr/bin/env", ["python3", example.folder + "/data/generate.py", "200", example.work], timeout: 60)
         #expect(try example.produce("orders", file: "orders.jsonl", rate: 0).waitForExit(timeout: 60) == 0)
-        let job = try example.start(executable, ["--bootstrap", example.broker.bootstrap, "--checkpoint-dir", example.work + "/checkpoints",
-                                                 "--status-port", "0", "-X", "client.id=lifecycle-test", "--payment-timeout", "2s"])
+        // Through `sluice run --job`, which replaces itself with the job: signals reach the job.
+        let job = try example.sluice(["run", "--job", executable, "--bootstrap", example.broker.bootstrap, "-p", "2",
+                                      "--checkpoint-dir", example.work + "/checkpoints", "--status-port", "0",
+                                      "--", "-X", "client.id=lifecycle-test", "--payment-timeout", "2s"])
         let line = try #require(job.waitForLine(timeout: 60) { $0.hasPrefix("status: ") }, "\(job.outputLines.suffix(10))")
         let client = StatusClient(baseURL: String(line.dropFirst("status: ".count)))
         #expect(try client.status().job == "order-payment-join")

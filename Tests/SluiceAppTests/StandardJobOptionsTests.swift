@@ -76,3 +76,35 @@ import Testing
         try stream.sinkToKafka(job, topic: "two", name: "two", transactionalIdSuffix: "two", serialize: serialize)
     }
 }
+
+/// A job as an author writes it: options of its own beside the standard ones, and `configure`.
+struct WordRouter: SluiceJob {
+    struct Options: ParsableArguments {
+        @Option var inputTopic = "words"
+        @Flag var legacyCheckpointing = false
+    }
+
+    static func configure(_ settings: inout JobSettings, options: Options) throws {
+        if !options.legacyCheckpointing { settings.checkpointInterval = .milliseconds(250) }
+    }
+
+    static func build(_ job: JobBuilder, options: Options) throws {
+        try job.kafkaSource(topics: [options.inputTopic], name: "words") { $0.valueString }
+            .sinkToKafka(job, topic: "out", name: "out") { KafkaSinkRecord(value: Array($0.utf8)) }
+    }
+}
+
+@Suite struct JobCommandTests {
+    @Test func parsesStandardAndJobOptionsTogether() throws {
+        let command = try JobCommand<WordRouter>.parse(["--input-topic", "letters", "-p", "3", "--bootstrap", "k:9"])
+        #expect(command.own.inputTopic == "letters")
+        var settings = try command.standard.settings(jobName: WordRouter.name)
+        try WordRouter.configure(&settings, options: command.own)
+        #expect(settings.parallelism == 3)
+        #expect(settings.checkpointInterval == .milliseconds(250))
+        #expect(WordRouter.name == "word-router" && WordRouter.commandName == "word-router")
+        #expect(throws: (any Error).self) { try JobCommand<WordRouter>.parse(["--no-such-option"]) }
+        let job = JobBuilder(settings: settings, logger: .init(label: "test"))
+        try WordRouter.build(job, options: command.own)
+    }
+}
