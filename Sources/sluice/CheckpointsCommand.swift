@@ -8,9 +8,9 @@ struct CheckpointsCommand: ParsableCommand {
         commandName: "checkpoints",
         abstract: "Lists the checkpoints and savepoints in a job's folders, with id, kind, size, time and validity.",
         discussion: """
-            Give the job's --checkpoint-dir (its savepoints/ subfolder is included), a savepoint folder, or
-            several. "valid" means the runtime would restore it: its _metadata is complete, its checksum and
-            version are right, and its state files are there. Resume from one with
+            Give the job's --checkpoint-dir (its savepoints/ subfolder is included), a savepoint folder, or \
+            several. "valid" means the runtime would restore it: its _metadata is complete, its checksum and \
+            version are right, and its state files are there. Resume from one with \
             `sluice run --from-savepoint PATH -p N` (checkpoints work there too).
             """)
 

@@ -13,18 +13,18 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Runs the click-count playground end to end, with a crash in the middle.",
         discussion: """
-            Uses the embedded broker unless KAFKA_BOOTSTRAP (or --bootstrap) names one. The generator writes
-            --windows complete 15 s windows; the job counts them exactly once; halfway through, the job is killed
-            with SIGKILL and restarted from its checkpoints. Exits 0 when every window of every page is in the
-            committed output exactly once with count 1000. The live table shows the latest windows, the last
-            completed checkpoint, the lag and the time backpressured (from the job's /status); below it, the
-            address of the job's web page ("web view:"), which the restarted job keeps serving at, so the kill
+            Uses the embedded broker unless KAFKA_BOOTSTRAP (or --bootstrap) names one. The generator writes \
+            --windows complete 15 s windows; the job counts them exactly once; halfway through, the job is killed \
+            with SIGKILL and restarted from its checkpoints. Exits 0 when every window of every page is in the \
+            committed output exactly once with count 1000. The live table shows the latest windows, the last \
+            completed checkpoint, the lag and the time backpressured (from the job's /status); below it, the \
+            address of the job's web page ("web view:"), which the restarted job keeps serving at, so the kill \
             and the recovery can be watched there too.
 
-            The playground's flags: --no-checkpointing runs the job without checkpoints (so at least once: after
-            the kill it starts over and windows appear twice); --no-event-time counts in processing-time windows
-            (counts depend on timing, not on the events); --backpressure adds the operator that sleeps 100 ms per
-            event in even minutes (the table shows the time backpressured; checkpoints still complete). Only the
+            The playground's flags: --no-checkpointing runs the job without checkpoints (so at least once: after \
+            the kill it starts over and windows appear twice); --no-event-time counts in processing-time windows \
+            (counts depend on timing, not on the events); --backpressure adds the operator that sleeps 100 ms per \
+            event in even minutes (the table shows the time backpressured; checkpoints still complete). Only the \
             default (checkpointing and event time) promises exact output, and only it fails when it is not.
             """)
 

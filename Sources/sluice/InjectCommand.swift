@@ -3,6 +3,7 @@ import Foundation
 import SluiceClickCount
 import SluiceKafkaWire
 import SluiceEmbeddedBroker
+import SluiceRuntime
 
 /// Fault injection for users' own jobs: runs the job binary under a kill schedule — named crash
 /// points of the commit protocol, then SIGKILLs at random moments — restarts it each time, and
@@ -12,31 +13,38 @@ struct InjectCommand: ParsableCommand {
         commandName: "inject",
         abstract: "Runs a job under SIGKILLs and crash points, restarts it, and verifies its output is exactly once.",
         discussion: """
-            Everything after `--` is the job's command line; it must restore from its checkpoint directory when
-            restarted (Sluice jobs do). Crash points use SLUICE_CRASH_AT, which every Sluice job honours:
-            afterSnapshot, afterPreCommit, beforeCheckpointComplete, afterCheckpointCompleteBeforeCommit,
-            betweenSubtaskCommits, afterCommit (each as POINT:CHECKPOINT).
+            Everything after `--` is the job's command line; it must restore from its checkpoint directory when \
+            restarted (Sluice jobs do).
 
-            Expectation: --expect-file FILE lists the output values, one per line, each expected exactly once
-            (order free); or --expect-click-count N for the click-count job (N complete windows).
-            Exits 0 with "EXACT" when the committed output matches, 1 with what is missing, duplicated or
-            unexpected.
+            Crash points come first, one run each: --crash-point POINT:N arms SLUICE_CRASH_AT, which every Sluice job \
+            honours, and kills that run with SIGKILL at POINT of the Nth checkpoint it takes (N counts per run, so a \
+            schedule holds whatever checkpoint ids a restored job continues from). POINT is one of afterSnapshot, \
+            afterPreCommit, beforeCheckpointComplete, afterCheckpointCompleteBeforeCommit, betweenSubtaskCommits or \
+            afterCommit. Then --kills SIGKILLs at random moments, each followed by a restart.
+
+            Expectation: --expect-file FILE lists the output values, one per line, each expected exactly once (order \
+            free); with several --output-topic options each line is TOPIC:VALUE. Or --expect-click-count N for the \
+            click-count job (N complete windows). Exits 0 with "EXACT" when the committed output (as a \
+            read_committed reader sees it) matches, 1 with what is missing, duplicated or unexpected.
 
             Example:
-              sluice inject --bootstrap 127.0.0.1:9092 --output-topic output --expect-click-count 10 \\
-                --kills 5 --crash-point afterCheckpointCompleteBeforeCommit:3 -- \\
-                .build/release/click-count-job --checkpointing --event-time --checkpoint-dir /tmp/chk
+              sluice inject --bootstrap 127.0.0.1:9092 --output-topic output \\
+                --expect-click-count 10 --kills 5 \\
+                --crash-point afterCheckpointCompleteBeforeCommit:3 -- \\
+                .build/debug/click-count-job --checkpointing --event-time \\
+                --checkpoint-dir /tmp/chk
             """)
 
     @OptionGroup var kafka: BootstrapOption
-    @Option(help: "The job's output topic.") var outputTopic: String
+    @Option(help: "A topic the job writes (repeatable: with several, expected lines are TOPIC:VALUE).")
+    var outputTopic: [String] = []
     @Option(help: "A file of expected output values, one per line, each exactly once.") var expectFile: String?
     @Option(help: "Expect the click-count job's output for this many complete windows.") var expectClickCount: Int?
     @Option(help: "SIGKILLs at random moments, each followed by a restart.") var kills = 5
     @Option(help: "Shortest wait before a kill, in seconds.") var minInterval = 1.0
     @Option(help: "Longest wait before a kill, in seconds.") var maxInterval = 3.5
     @Option(help: "Seed of the kill schedule (printed; reuse it to replay a run).") var seed: UInt64?
-    @Option(help: "A crash point as POINT:CHECKPOINT (repeatable); each is one run that must crash there.")
+    @Option(help: "A crash point as POINT:N, the Nth checkpoint of the run (repeatable); each is one run that must crash there.")
     var crashPoint: [String] = []
     @Option(help: "Seconds to wait for the output to become exact after the last restart.") var settleTimeout = 120.0
     @Option(help: "Folder for the job's logs (default: a new temporary folder).") var logDir: String?
@@ -44,6 +52,17 @@ struct InjectCommand: ParsableCommand {
 
     func validate() throws {
         guard !jobCommand.isEmpty else { throw ValidationError("Give the job's command line after --.") }
+        guard !outputTopic.isEmpty else { throw ValidationError("Give the job's output topic: --output-topic TOPIC (repeatable).") }
+        guard expectClickCount == nil || outputTopic.count == 1 else {
+            throw ValidationError("--expect-click-count checks one output topic; give --output-topic once.")
+        }
+        for point in crashPoint {
+            let parts = point.split(separator: ":")
+            guard parts.count == 2, CrashPoint(rawValue: String(parts[0])) != nil, let n = Int(parts[1]), n >= 1 else {
+                throw ValidationError("--crash-point \(point) is not POINT:N with N >= 1 (the Nth checkpoint of the run) and POINT one of "
+                    + CrashPoint.allCases.map(\.rawValue).joined(separator: ", ") + ".")
+            }
+        }
         guard (expectFile != nil) != (expectClickCount != nil) else {
             throw ValidationError("Give exactly one expectation: --expect-file FILE or --expect-click-count N.")
         }
@@ -70,7 +89,7 @@ struct InjectCommand: ParsableCommand {
             let job = try start(["SLUICE_CRASH_AT": point])
             guard let status = job.waitForExit(timeout: 120) else {
                 job.kill()
-                say("the job did not crash at \(point) within 120 s (is the checkpoint id reached? does it honour SLUICE_CRASH_AT?)")
+                say("the job did not crash at \(point) within 120 s (does it take that many checkpoints in a run? does it honour SLUICE_CRASH_AT?)")
                 throw ExitCode(1)
             }
             let crashed = job.outputLines.contains { $0.contains("crash point") }
@@ -94,17 +113,25 @@ struct InjectCommand: ParsableCommand {
 
         let reader = try TransactionAwareLogReader(bootstrap: bootstrap)
         let deadline = Date().addingTimeInterval(settleTimeout)
-        var verdict = expectation.check(try reader.readTopic(outputTopic).committedRecords.compactMap(\.value))
+        var verdict = expectation.check(try committedValues(reader))
         while !verdict.isExact && !verdict.isHopeless && Date() < deadline && job.isRunning {
             Thread.sleep(forTimeInterval: 1)
-            verdict = expectation.check(try reader.readTopic(outputTopic).committedRecords.compactMap(\.value))
+            verdict = expectation.check(try committedValues(reader))
         }
         // Stop the job and look once more: nothing may appear after the output was exact.
         job.terminate(timeout: 15)
-        verdict = expectation.check(try reader.readTopic(outputTopic).committedRecords.compactMap(\.value))
+        verdict = expectation.check(try committedValues(reader))
         say("job starts: \(starts)")
         print(verdict.text)
         if !verdict.isExact { throw ExitCode(1) }
+    }
+
+    /// The committed values of the output topic, or of every output topic as TOPIC:VALUE.
+    private func committedValues(_ reader: TransactionAwareLogReader) throws -> [[UInt8]] {
+        if outputTopic.count == 1 { return try reader.readTopic(outputTopic[0]).committedRecords.compactMap(\.value) }
+        return try outputTopic.flatMap { topic in
+            try reader.readTopic(topic).committedRecords.compactMap(\.value).map { Array("\(topic):".utf8) + $0 }
+        }
     }
 
     private func say(_ line: String) {

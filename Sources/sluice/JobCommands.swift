@@ -40,8 +40,8 @@ struct StopCommand: ParsableCommand {
         commandName: "stop",
         abstract: "Stops a running job with a savepoint and prints the savepoint's path.",
         discussion: """
-            The sources stop, the savepoint is taken through the barriers, the sink's transactions are committed,
-            and the job exits 0. Open event-time windows are not fired: they are in the savepoint. Resume with
+            The sources stop, the savepoint is taken through the barriers, the sink's transactions are committed, \
+            and the job exits 0. Open event-time windows are not fired: they are in the savepoint. Resume with \
             `sluice run --from-savepoint PATH -p N`; the output stays exactly once.
             """)
 

@@ -7,7 +7,7 @@ struct ReadCommand: ParsableCommand {
         commandName: "read",
         abstract: "Reads a topic as a read_committed consumer should see it, and lists its transactions.",
         discussion: """
-            Decodes the record batches itself and honours COMMIT/ABORT control markers per producer id, so the
+            Decodes the record batches itself and honours COMMIT/ABORT control markers per producer id, so the \
             answer is right even on brokers that show aborted records to read_committed consumers.
             """)
 

@@ -8,31 +8,40 @@ import Glibc
 import Darwin
 #endif
 
-/// `sluice run`: the click-count job with a parallelism and a checkpoint folder, optionally resumed
-/// from a savepoint or checkpoint. It replaces this process with the click-count-job executable
-/// (next to `sluice`), so signals, exit status and output are the job's own.
+/// `sluice run`: a job (the click-count job, or any SluiceApp job with --job) with a parallelism and
+/// a checkpoint folder, optionally resumed from a savepoint or checkpoint. It replaces this process
+/// with the job's executable, so signals, exit status and output are the job's own.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Runs the click-count job (exactly once: checkpoints and event time) with -p and --checkpoint-dir.",
+        abstract: "Runs a job (the click-count job, or yours with --job) exactly once, with -p and --checkpoint-dir.",
         discussion: """
-            Restarts from the newest valid checkpoint in --checkpoint-dir, or resumes from --from-savepoint
-            (a savepoint or checkpoint folder; -p may differ from the one it was taken with). Options after --
-            go to click-count-job unchanged (see click-count-job --help), e.g. -- --backpressure; so do the
-            space-separated options in $SLUICE_JOB_OPTIONS.
+            Restarts from the newest valid checkpoint in --checkpoint-dir, or resumes from --from-savepoint (a \
+            savepoint or checkpoint folder; -p may differ from the one it was taken with).
 
-            Resuming happens once: the first run from a savepoint leaves a note in --checkpoint-dir, and a later
-            run with the same savepoint (a restart by a supervisor or a container's restart policy) restores the
-            newest checkpoint taken since instead of going back — Flink's JobManager does the same. Pass
-            --force-savepoint to go back to the savepoint anyway (its later output is then produced again).
+            Without --job it runs click-count-job (next to this program) with checkpoints and event time. With \
+            --job it runs any job built on SluiceApp (a `SluiceJob`), passing it the standard options --bootstrap, \
+            --parallelism, --checkpoint-dir, --from-savepoint and --status-port. Further options of the job follow \
+            `--` (see the job's --help), e.g. -- --backpressure; so do the space-separated options in \
+            $SLUICE_JOB_OPTIONS.
 
-            Example:
+            Resuming happens once: the first run from a savepoint leaves a note in --checkpoint-dir, and a later run \
+            with the same savepoint (a restart by a supervisor or a container's restart policy) restores the newest \
+            checkpoint taken since instead of going back, as Flink's JobManager does. Pass --force-savepoint to go \
+            back to the savepoint anyway (its later output is then produced again).
+
+            Examples:
               sluice run -p 2 --checkpoint-dir /tmp/chk --status-port 8081
               sluice stop --status-url http://127.0.0.1:8081
-              sluice run -p 3 --checkpoint-dir /tmp/chk --status-port 8081 --from-savepoint /tmp/chk/savepoints/savepoint-...
+              sluice run -p 3 --checkpoint-dir /tmp/chk --status-port 8081 \\
+                --from-savepoint /tmp/chk/savepoints/savepoint-...
+              sluice run --job .build/debug/order-payment-join \\
+                --checkpoint-dir /tmp/join -- --payment-timeout 30s
             """)
 
     @OptionGroup var kafka: DemoBootstrapOption
+    @Option(help: "A SluiceApp job's executable (a path, or a name next to this program); default: click-count-job.")
+    var job: String?
     @Option(name: [.short, .long], help: "Parallelism of the job.") var parallelism = 2
     @Option(help: "Folder of the job's checkpoints, kept across restarts (savepoints go to its savepoints/ subfolder).")
     var checkpointDir: String
@@ -42,21 +51,24 @@ struct RunCommand: ParsableCommand {
     var forceSavepoint = false
     @Option(help: "Serve status, metrics and savepoint requests on this port (0: a free one; the address is printed).")
     var statusPort: Int?
-    @Option(help: "Topic of click events.") var inputTopic = "input"
-    @Option(help: "Topic of window statistics.") var outputTopic = "output"
-    @Option(help: "Folder holding click-count-job (default: next to this program).") var binDir: String?
+    @Option(help: "The click-count job's topic of click events (default: input).") var inputTopic: String?
+    @Option(help: "The click-count job's topic of window statistics (default: output).") var outputTopic: String?
+    @Option(help: "Folder holding the job's executable (default: next to this program).") var binDir: String?
     @Flag(help: "Print the job's command line instead of running it.") var dryRun = false
-    @Argument(parsing: .postTerminator, help: "More click-count-job options, after --.") var jobOptions: [String] = []
+    @Argument(parsing: .postTerminator, help: "More options of the job, after --.") var jobOptions: [String] = []
 
     func validate() throws {
         guard parallelism >= 1 else { throw ValidationError("-p must be at least 1") }
+        if job != nil, inputTopic != nil || outputTopic != nil {
+            throw ValidationError("--input-topic and --output-topic are the click-count job's; give your job's topics after --.")
+        }
     }
 
     func jobArguments(bootstrap: String, fromSavepoint: String?) -> [String] {
-        var arguments = [
-            "--bootstrap", bootstrap, "--input-topic", inputTopic, "--output-topic", outputTopic,
-            "--parallelism", String(parallelism), "--checkpoint-dir", checkpointDir, "--checkpointing", "--event-time",
-        ]
+        var arguments = ["--bootstrap", bootstrap, "--parallelism", String(parallelism), "--checkpoint-dir", checkpointDir]
+        if job == nil {
+            arguments += ["--input-topic", inputTopic ?? "input", "--output-topic", outputTopic ?? "output", "--checkpointing", "--event-time"]
+        }
         if let fromSavepoint { arguments += ["--from-savepoint", fromSavepoint] }
         if let statusPort { arguments += ["--status-port", String(statusPort)] }
         // Containers set options through the environment (docker-compose.yml: JOB_OPTIONS=--backpressure).
@@ -65,9 +77,11 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let executable = try (binDir ?? DemoCommand.ownFolder()) + "/click-count-job"
+        let name = job ?? "click-count-job"
+        let executable = name.contains("/") ? name : try (binDir ?? DemoCommand.ownFolder()) + "/" + name
         guard FileManager.default.isExecutableFile(atPath: executable) else {
-            throw ValidationError("\(executable) is missing: build it (swift build --product click-count-job) or pass --bin-dir.")
+            throw ValidationError("\(executable) is missing or not executable: build it (swift build --product \((name as NSString).lastPathComponent)), "
+                + "give its path to --job, or pass --bin-dir.")
         }
         guard let bootstrap = kafka.environment()["KAFKA_BOOTSTRAP"], !bootstrap.isEmpty else {
             throw ValidationError("Give --bootstrap host:port or set KAFKA_BOOTSTRAP (start a broker with `sluice broker`).")

@@ -1,0 +1,58 @@
+// The one file that builds Kafka clients for SluiceApp jobs: each gets the job's bootstrap
+// servers and client settings (--client-config, -X), and sinks the job's delivery guarantee.
+import SluiceKafka
+import SluiceKafkaConnector
+import SluiceRuntime
+
+extension JobBuilder {
+    /// A Kafka source reading `topics` from their earliest offsets (on a fresh start; restored
+    /// jobs continue from their checkpoint). `decode` returns nil to drop a record and throws to
+    /// reject it as malformed (`malformed` decides: fail the job, skip, or a dead-letter topic).
+    public func kafkaSource<T: Sendable>(
+        topics: [String], name: String, parallelism: Int? = nil,
+        watermarks: WatermarkStrategy<T> = .noWatermarks,
+        malformed: MalformedRecordPolicy = .fail, startingOffsets: KafkaStartingOffsets = .earliest,
+        decode: @escaping @Sendable (KafkaRecord) throws -> T?
+    ) -> DataStream<T> {
+        let configuration = KafkaSourceConfiguration(
+            bootstrapServers: settings.bootstrapServers, topics: topics, startingOffsets: startingOffsets,
+            groupId: settings.groupId, malformedRecords: malformed, consumerSettings: settings.clientSettings)
+        return environment.fromSource(KafkaSource(configuration: configuration, deserializer: decode), name: name,
+                                      parallelism: parallelism ?? settings.parallelism, watermarkStrategy: watermarks)
+    }
+
+    /// Writes `stream` to Kafka with the job's delivery guarantee: `topic` unless a record names
+    /// its own (`KafkaSinkRecord.topic`). Exactly-once sinks use transactional ids
+    /// `<prefix>[-<transactionalIdSuffix>]-<subtask>-<slot>`; a job with several needs a suffix per sink.
+    public func kafkaSink<T: Sendable>(
+        _ stream: DataStream<T>, topic: String, name: String, transactionalIdSuffix: String? = nil,
+        serialize: @escaping @Sendable (T) throws -> KafkaSinkRecord
+    ) throws {
+        let prefix = transactionalIdSuffix.map { "\(settings.transactionalIdPrefix)-\($0)" } ?? settings.transactionalIdPrefix
+        let configuration = KafkaSinkConfiguration(
+            bootstrapServers: settings.bootstrapServers, topic: topic, deliveryGuarantee: settings.deliveryGuarantee,
+            transactionalIdPrefix: prefix, transactionTimeout: settings.transactionTimeout,
+            checkpointInterval: settings.checkpointInterval, producerSettings: settings.clientSettings)
+        // Refused here, before anything starts, rather than in every restart of a subtask.
+        try configuration.validate()
+        switch settings.deliveryGuarantee {
+        case .exactlyOnce:
+            guard transactionalIdPrefixes.insert(prefix).inserted else {
+                throw JobBuildError.duplicateTransactionalIds(prefix: prefix, sink: name)
+            }
+            stream.sinkTo(KafkaExactlyOnceSink(configuration: configuration, serializer: serialize), name: name)
+        case .atLeastOnce, .none:
+            stream.sinkTo(KafkaAtLeastOnceSink(configuration: configuration, serializer: serialize), name: name)
+        }
+    }
+}
+
+extension DataStream {
+    /// `job.kafkaSink(self, ...)`, for the end of a chain of operators.
+    public func sinkToKafka(
+        _ job: JobBuilder, topic: String, name: String, transactionalIdSuffix: String? = nil,
+        serialize: @escaping @Sendable (T) throws -> KafkaSinkRecord
+    ) throws {
+        try job.kafkaSink(self, topic: topic, name: name, transactionalIdSuffix: transactionalIdSuffix, serialize: serialize)
+    }
+}

@@ -1,0 +1,33 @@
+import Logging
+import SluiceRuntime
+
+/// What `SluiceJob.build` declares the job on: the runtime's environment configured from the
+/// standard options, the settings themselves, a logger, and Kafka sources and sinks that carry
+/// the job's Kafka settings (see `JobBuilder+Kafka.swift`).
+public final class JobBuilder {
+    public let settings: JobSettings
+    public let environment: StreamExecutionEnvironment
+    public let logger: Logger
+    /// Transactional-id prefixes of the exactly-once sinks declared so far: two sinks sharing one
+    /// would fence each other's producers.
+    var transactionalIdPrefixes: Set<String> = []
+
+    init(settings: JobSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        self.environment = StreamExecutionEnvironment(settings.runtimeConfiguration(logger: logger))
+    }
+}
+
+/// A job declaration that cannot work, found before anything starts.
+public enum JobBuildError: Error, CustomStringConvertible {
+    case duplicateTransactionalIds(prefix: String, sink: String)
+
+    public var description: String {
+        switch self {
+        case .duplicateTransactionalIds(let prefix, let sink):
+            return "The exactly-once sink '\(sink)' would use the transactional ids '\(prefix)-*' of another sink of this job: "
+                + "give each sink its own transactionalIdSuffix (a stable name: it is how a restarted job finds its transactions)."
+        }
+    }
+}

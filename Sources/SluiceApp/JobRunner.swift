@@ -1,0 +1,57 @@
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import SluiceOps
+import SluiceRuntime
+
+/// Runs a declared job for `JobCommand`: bootstraps logging and metrics (once per process),
+/// serves status and metrics, installs the savepoint signals, and runs the job as a
+/// ServiceLifecycle service that SIGTERM and SIGINT shut down gracefully.
+struct JobRunner {
+    let settings: JobSettings
+
+    func run(declare: (JobBuilder) throws -> Void) async throws {
+        let level = settings.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: settings.jobName)
+        logger.logLevel = level
+        // Metrics go to the Prometheus registry /metrics serves, and lag and backpressure also to
+        // the capture /status reads; bootstrapped before the job declares any metric.
+        let registry = PrometheusCollectorRegistry()
+        let capture = StatusMetricsCapture()
+        MetricsSystem.bootstrap(MultiplexMetricsHandler(factories: [PrometheusMetricsFactory(registry: registry), capture]))
+
+        let builder = JobBuilder(settings: settings, logger: logger)
+        try declare(builder)
+        let control = builder.environment.control
+
+        var statusServer: StatusServer?
+        if let port = settings.statusPort {
+            let jobName = settings.jobName
+            let server = try StatusServer.start(
+                host: settings.statusHost, port: port, registry: registry,
+                status: { JobStatusReport(job: jobName, status: control.status, metrics: capture).json() },
+                actions: .control(control, defaultDirectory: settings.savepointDirectory), logger: logger)
+            let shownHost = settings.statusHost == "0.0.0.0" ? "127.0.0.1" : settings.statusHost
+            print("status: http://\(shownHost):\(server.port)/status")
+            fflush(nil)  // operators and tests read the address from a pipe
+            statusServer = server
+        }
+        defer { statusServer?.stop() }
+        let savepoints = SavepointSignals(control: control, directory: settings.savepointDirectory, logger: logger)
+        savepoints.install()
+        let job = JobService(environment: builder.environment, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: job, successTerminationBehavior: .gracefullyShutdownGroup,
+                             failureTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,98 @@
+import Logging
+import SluiceKafkaConnector
+import SluiceRuntime
+
+/// Everything a job's standard command line decides, in the types the job and the runtime use.
+/// `SluiceJob.configure` may change any of it before `build`.
+public struct JobSettings: Sendable {
+    public var jobName: String
+    public var bootstrapServers: String
+    /// librdkafka settings for every client the job builds (from --client-config and -X, in that
+    /// order, later ones winning).
+    public var clientSettings: [String: String] = [:]
+    public var parallelism = 2
+    public var checkpointDirectory: String?
+    /// nil: no periodic checkpoints (only with a delivery guarantee other than exactly-once).
+    public var checkpointInterval: Duration? = .seconds(1)
+    public var checkpointTimeout: Duration = .seconds(60)
+    public var maxConcurrentCheckpoints = 1
+    public var stateBackend: StateBackendChoice = .heap
+    public var deliveryGuarantee: DeliveryGuarantee = .exactlyOnce
+    /// Transactional ids of the job's exactly-once sinks start with it: unique per job, stable across restarts.
+    public var transactionalIdPrefix: String
+    public var transactionTimeout: Duration = .seconds(900)
+    /// The consumer group the sources commit offsets to at checkpoints (monitoring only).
+    public var groupId: String
+    public var restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delayMillis: 500)
+    public var restoreFrom: String?
+    /// Where SIGUSR1, SIGUSR2 and POST /savepoints write savepoints.
+    public var savepointDirectory: String?
+    public var statusHost = "127.0.0.1"
+    /// nil: no status server; 0: a free port (the address is printed as `status: URL`).
+    public var statusPort: Int?
+    public var logLevel: Logger.Level = .info
+
+    public init(jobName: String, bootstrapServers: String) {
+        self.jobName = jobName
+        self.bootstrapServers = bootstrapServers
+        self.transactionalIdPrefix = jobName
+        self.groupId = jobName
+    }
+
+    /// Refuses combinations that cannot work, saying what to change.
+    public func validate() throws(JobSettingsError) {
+        if parallelism < 1 { throw .invalid("--parallelism must be at least 1 (got \(parallelism))") }
+        if maxConcurrentCheckpoints < 1 { throw .invalid("--max-concurrent-checkpoints must be at least 1") }
+        if deliveryGuarantee == .exactlyOnce && checkpointInterval == nil {
+            throw .invalid("exactly-once output is committed at checkpoints: give --checkpoint-interval, or use --delivery-guarantee atLeastOnce")
+        }
+        if deliveryGuarantee == .exactlyOnce && transactionalIdPrefix.isEmpty {
+            throw .invalid("exactly-once needs a --transactional-id-prefix, unique per job and stable across restarts")
+        }
+    }
+
+    /// The runtime's configuration for these settings.
+    func runtimeConfiguration(logger: Logger) -> RuntimeConfiguration {
+        var configuration = RuntimeConfiguration(
+            jobName: jobName,
+            defaultParallelism: parallelism,
+            checkpointing: CheckpointConfig(
+                intervalMillis: checkpointInterval.map(\.milliseconds), timeoutMillis: checkpointTimeout.milliseconds,
+                directory: checkpointDirectory, maxConcurrentCheckpoints: maxConcurrentCheckpoints),
+            restartStrategy: restartStrategy,
+            restoreFrom: restoreFrom,
+            logger: logger)
+        configuration.stateBackend = stateBackend
+        return configuration
+    }
+}
+
+/// A standard option or setting that cannot work.
+public enum JobSettingsError: Error, CustomStringConvertible {
+    case invalid(String)
+    case unreadableClientConfig(path: String, reason: String)
+    case malformedClientSetting(String, origin: String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let why):
+            return "Invalid job settings: \(why)."
+        case .unreadableClientConfig(let path, let reason):
+            return "Cannot read the client configuration file \(path): \(reason)."
+        case .malformedClientSetting(let text, let origin):
+            return "\(origin): '\(text)' is not a librdkafka setting of the form key=value (e.g. security.protocol=SASL_SSL)."
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, for the runtime's millisecond settings.
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, as event-time code counts.
+    public var inMilliseconds: Int64 { milliseconds }
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SluiceKafkaConnector
+import SluiceRuntime
+
+/// The command-line options every SluiceApp job has; `settings(jobName:)` turns them into `JobSettings`.
+public struct StandardJobOptions: ParsableArguments {
+    @Option(name: [.customLong("bootstrap"), .customLong("bootstrap.servers")],
+            help: "Kafka bootstrap servers (host:port,...); default: $KAFKA_BOOTSTRAP or localhost:9092.")
+    var bootstrap: String?
+    @Option(help: ArgumentHelp("A librdkafka configuration file of key=value lines, for every Kafka client of the job.", valueName: "file"))
+    var clientConfig: String?
+    @Option(name: .customShort("X"), help: ArgumentHelp("A librdkafka setting for every Kafka client of the job (repeatable; wins over --client-config).", valueName: "key=value"))
+    var clientSetting: [String] = []
+    @Option(name: [.short, .long], help: "Parallelism of every operator.")
+    var parallelism = 2
+    @Option(help: "Folder of the job's checkpoints, kept across restarts (the job restores from it).")
+    var checkpointDir: String?
+    @Option(help: "Time between checkpoints (e.g. 1s, 500ms), or off.")
+    var checkpointInterval = DurationArgument(.seconds(1))
+    @Option(help: "A checkpoint not complete after this long is aborted.")
+    var checkpointTimeout = DurationArgument(.seconds(60))
+    @Option(help: "Checkpoints in flight at once.")
+    var maxConcurrentCheckpoints = 1
+    @Option(help: "Keyed state backend: heap, or disk (SQLite under --state-dir, incremental checkpoints).")
+    var stateBackend = "heap"
+    @Option(help: "Working folder of the disk state backend (not durable; checkpoints are). Default: a temporary folder.")
+    var stateDir: String?
+    @Option(help: "exactlyOnce, atLeastOnce or none.")
+    var deliveryGuarantee = "exactlyOnce"
+    @Option(help: "Prefix of the sinks' transactional ids: unique per job, stable across restarts. Default: the job's name.")
+    var transactionalIdPrefix: String?
+    @Option(help: "Kafka transaction timeout (at most the broker's transaction.max.timeout.ms).")
+    var transactionTimeout = DurationArgument(.seconds(900))
+    @Option(help: "Consumer group the sources commit offsets to at checkpoints. Default: the job's name.")
+    var groupId: String?
+    @Option(help: "After a failure inside the process: none, fixed-delay or exponential-delay.")
+    var restartStrategy = "fixed-delay"
+    @Option(help: "fixed-delay: restarts inside the process before the job fails.")
+    var restartAttempts = 3
+    @Option(help: "Wait before a restart (exponential-delay: the first wait, doubled up to 1 min).")
+    var restartDelay = DurationArgument(.milliseconds(500))
+    @Option(help: "Start from this savepoint or checkpoint (folder or its _metadata), e.g. with another -p.")
+    var fromSavepoint: String?
+    @Option(help: "Where savepoints go. Default: <checkpoint-dir>/savepoints.")
+    var savepointDir: String?
+    @Option(help: "Serve GET /status, GET /metrics, POST /savepoints and POST /stop on this port; 0 picks a free one.")
+    var statusPort: Int?
+    @Option(help: "Address the status server listens on (0.0.0.0 to reach it from other containers).")
+    var statusHost = "127.0.0.1"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    public init() {}
+
+    /// The settings these options describe; throws a `ValidationError` naming the option at fault.
+    public func settings(jobName: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> JobSettings {
+        let servers = bootstrap ?? environment["KAFKA_BOOTSTRAP"].flatMap { $0.isEmpty ? nil : $0 } ?? "localhost:9092"
+        var settings = JobSettings(jobName: jobName, bootstrapServers: servers)
+        settings.clientSettings = try ClientSettings.merge(file: clientConfig, overrides: clientSetting)
+        settings.parallelism = parallelism
+        settings.checkpointDirectory = checkpointDir
+        settings.checkpointInterval = checkpointInterval.duration
+        settings.checkpointTimeout = try checkpointTimeout.required("--checkpoint-timeout")
+        settings.maxConcurrentCheckpoints = maxConcurrentCheckpoints
+        switch stateBackend {
+        case "heap": settings.stateBackend = .heap
+        case "disk":
+            // Shared by every run: the backend removes the working folders of processes that are gone.
+            let directory = stateDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("\(jobName)-state").path
+            settings.stateBackend = .disk(directory: directory)
+        default: throw ValidationError("--state-backend must be heap or disk (got '\(stateBackend)').")
+        }
+        guard let guarantee = DeliveryGuarantee(rawValue: deliveryGuarantee) else {
+            throw ValidationError("--delivery-guarantee must be exactlyOnce, atLeastOnce or none (got '\(deliveryGuarantee)').")
+        }
+        settings.deliveryGuarantee = guarantee
+        if let transactionalIdPrefix { settings.transactionalIdPrefix = transactionalIdPrefix }
+        settings.transactionTimeout = try transactionTimeout.required("--transaction-timeout")
+        if let groupId { settings.groupId = groupId }
+        settings.restartStrategy = try restart()
+        settings.restoreFrom = fromSavepoint
+        settings.savepointDirectory = savepointDir ?? checkpointDir.map { $0 + "/savepoints" }
+        settings.statusHost = statusHost
+        settings.statusPort = statusPort
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        settings.logLevel = level
+        do {
+            try settings.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        return settings
+    }
+
+    private func restart() throws -> RestartStrategy {
+        let delay = try restartDelay.required("--restart-delay")
+        switch restartStrategy {
+        case "none":
+            return .none
+        case "fixed-delay":
+            guard restartAttempts >= 0 else { throw ValidationError("--restart-attempts must not be negative.") }
+            return restartAttempts == 0 ? .none : .fixedDelay(attempts: restartAttempts, delayMillis: delay.milliseconds)
+        case "exponential-delay":
+            guard delay > .zero else { throw ValidationError("exponential-delay needs a positive --restart-delay.") }
+            return .exponentialDelay(initial: delay, max: max(delay, .seconds(60)), multiplier: 2, resetAfter: .seconds(600))
+        default:
+            throw ValidationError("--restart-strategy must be none, fixed-delay or exponential-delay (got '\(restartStrategy)').")
+        }
+    }
+}
+
+/// A duration on the command line: `250ms`, `2s`, `5m`, `1h` (a bare number is milliseconds), or `off`.
+public struct DurationArgument: ExpressibleByArgument, Sendable {
+    /// nil: `off`.
+    public let duration: Duration?
+
+    public init(_ duration: Duration?) { self.duration = duration }
+
+    public init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces).lowercased()
+        if text == "off" || text == "none" {
+            duration = nil
+            return
+        }
+        let units: [(suffix: String, unit: Duration)] = [("ms", .milliseconds(1)), ("s", .seconds(1)), ("m", .seconds(60)), ("h", .seconds(3600)), ("", .milliseconds(1))]
+        for (suffix, unit) in units where text.hasSuffix(suffix) {
+            guard let amount = Double(text.dropLast(suffix.count)), amount >= 0, amount.isFinite else { return nil }
+            duration = unit * amount
+            return
+        }
+        return nil
+    }
+
+    public var defaultValueDescription: String {
+        guard let duration else { return "off" }
+        let millis = duration.milliseconds
+        return millis % 1000 == 0 ? "\(millis / 1000)s" : "\(millis)ms"
+    }
+
+    func required(_ option: String) throws -> Duration {
+        guard let duration else { throw ValidationError("\(option) needs a duration such as 30s, not off.") }
+        return duration
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+@testable import SluiceApp
+
+@Suite struct StandardJobOptionsTests {
+    func settings(_ arguments: [String], environment: [String: String] = [:]) throws -> JobSettings {
+        try StandardJobOptions.parse(arguments).settings(jobName: "order-totals", environment: environment)
+    }
+
+    @Test func defaultsAreExactlyOnceWithCheckpointsAndTheJobsName() throws {
+        let defaults = try settings([], environment: ["KAFKA_BOOTSTRAP": "broker:9092"])
+        #expect(defaults.bootstrapServers == "broker:9092")
+        #expect(defaults.deliveryGuarantee == .exactlyOnce)
+        #expect(defaults.checkpointInterval == .seconds(1))
+        #expect(defaults.transactionalIdPrefix == "order-totals")
+        #expect(defaults.groupId == "order-totals")
+        #expect(defaults.restartStrategy == .fixedDelay(attempts: 3, delayMillis: 500))
+        #expect(defaults.statusPort == nil)
+    }
+
+    @Test func optionsBecomeSettings() throws {
+        let parsed = try settings([
+            "--bootstrap", "k:1", "-p", "3", "--checkpoint-dir", "/tmp/c", "--checkpoint-interval", "250ms",
+            "--checkpoint-timeout", "2m", "--state-backend", "disk", "--state-dir", "/tmp/s", "--restart-strategy", "none",
+            "--transactional-id-prefix", "t", "--status-port", "0", "--log-level", "debug", "--max-concurrent-checkpoints", "2",
+        ])
+        #expect(parsed.bootstrapServers == "k:1")
+        #expect(parsed.parallelism == 3)
+        #expect(parsed.checkpointInterval == .milliseconds(250))
+        #expect(parsed.checkpointTimeout == .seconds(120))
+        #expect(parsed.stateBackend == .disk(directory: "/tmp/s"))
+        #expect(parsed.restartStrategy == RestartStrategy.none)
+        #expect(parsed.savepointDirectory == "/tmp/c/savepoints")
+        #expect(parsed.transactionalIdPrefix == "t")
+        #expect(parsed.statusPort == 0)
+        #expect(parsed.logLevel == .debug)
+        #expect(parsed.maxConcurrentCheckpoints == 2)
+    }
+
+    @Test func clientSettingsComeFromTheFileAndMinusXWins() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("client-\(UUID()).properties").path
+        try "# secured\nsecurity.protocol=SASL_SSL\n\nsasl.mechanism = SCRAM-SHA-256\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let parsed = try settings(["--client-config", file, "-X", "sasl.mechanism=PLAIN", "-X", "client.id=a=b"])
+        #expect(parsed.clientSettings == ["security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "client.id": "a=b"])
+        #expect(throws: ValidationError.self) { try settings(["-X", "no-equals-sign"]) }
+        #expect(throws: ValidationError.self) { try settings(["--client-config", file + ".missing"]) }
+    }
+
+    @Test func refusesSettingsThatCannotWork() {
+        #expect(throws: ValidationError.self) { try settings(["--checkpoint-interval", "off"]) }
+        #expect(throws: (any Error).self) { try settings(["--checkpoint-interval", "soon"]) }
+        #expect(throws: ValidationError.self) { try settings(["--state-backend", "rocks"]) }
+        #expect(throws: ValidationError.self) { try settings(["--delivery-guarantee", "maybe"]) }
+        #expect(throws: ValidationError.self) { try settings(["--restart-strategy", "sometimes"]) }
+        #expect(throws: ValidationError.self) { try settings(["-p", "0"]) }
+        #expect(throws: ValidationError.self) { try settings(["--log-level", "loud"]) }
+        #expect(throws: Never.self) { try settings(["--checkpoint-interval", "off", "--delivery-guarantee", "atLeastOnce"]) }
+    }
+
+    @Test func durationsAndNames() {
+        #expect(DurationArgument(argument: "1.5s")?.duration == .milliseconds(1500))
+        #expect(DurationArgument(argument: "5m")?.duration == .seconds(300))
+        #expect(DurationArgument(argument: "40")?.duration == .milliseconds(40))
+        #expect(DurationArgument(argument: "-1s") == nil)
+        #expect(DurationArgument(.seconds(2)).defaultValueDescription == "2s")
+        #expect(kebabCase("OrderPaymentJoin") == "order-payment-join")
+    }
+
+    @Test func twoExactlyOnceSinksNeedTheirOwnTransactionalIds() throws {
+        let job = JobBuilder(settings: try settings([]), logger: .init(label: "test"))
+        let stream = job.environment.fromCollection(["a"], name: "values")
+        let serialize: @Sendable (String) -> KafkaSinkRecord = { KafkaSinkRecord(value: Array($0.utf8)) }
+        try job.kafkaSink(stream, topic: "one", name: "one", serialize: serialize)
+        #expect(throws: JobBuildError.self) { try job.kafkaSink(stream, topic: "two", name: "two", serialize: serialize) }
+        try stream.sinkToKafka(job, topic: "two", name: "two", transactionalIdSuffix: "two", serialize: serialize)
+    }
+}
+
+/// A job as an author writes it: options of its own beside the standard ones, and `configure`.
+struct WordRouter: SluiceJob {
+    struct Options: ParsableArguments {
+        @Option var inputTopic = "words"
+        @Flag var legacyCheckpointing = false
+    }
+
+    static func configure(_ settings: inout JobSettings, options: Options) throws {
+        if !options.legacyCheckpointing { settings.checkpointInterval = .milliseconds(250) }
+    }
+
+    static func build(_ job: JobBuilder, options: Options) throws {
+        try job.kafkaSource(topics: [options.inputTopic], name: "words") { $0.valueString }
+            .sinkToKafka(job, topic: "out", name: "out") { KafkaSinkRecord(value: Array($0.utf8)) }
+    }
+}
+
+@Suite struct JobCommandTests {
+    @Test func parsesStandardAndJobOptionsTogether() throws {
+        let command = try JobCommand<WordRouter>.parse(["--input-topic", "letters", "-p", "3", "--bootstrap", "k:9"])
+        #expect(command.own.inputTopic == "letters")
+        var settings = try command.standard.settings(jobName: WordRouter.name)
+        try WordRouter.configure(&settings, options: command.own)
+        #expect(settings.parallelism == 3)
+        #expect(settings.checkpointInterval == .milliseconds(250))
+        #expect(WordRouter.name == "word-router" && WordRouter.commandName == "word-router")
+        #expect(throws: (any Error).self) { try JobCommand<WordRouter>.parse(["--no-such-option"]) }
+        let job = JobBuilder(settings: settings, logger: .init(label: "test"))
+        try WordRouter.build(job, options: command.own)
+    }
+}
