@@ -132,13 +132,13 @@ final class HoldingStorage: CheckpointStorage {
         let inbox = TaskInbox()
         let storage = InMemoryCheckpointStorage()
         let metrics = TestMetrics()
-        let coordinator: CheckpointCoordinator
+        let coordinator: CheckpointCoordinatorDriver
         let key = TaskKey(chain: 0, subtask: 0)
         let ended = Flag()
         private let mails = Mutex<[String]>([])
 
         init(_ config: CheckpointConfig) {
-            coordinator = CheckpointCoordinator(
+            coordinator = CheckpointCoordinatorDriver(
                 config: config, storage: storage, clock: clock, logger: Logger(label: "test"),
                 metrics: RuntimeMetrics(factory: metrics, jobName: "test"), faultInjector: .disabled, firstCheckpointId: 1,
                 onFailure: { _ in })
