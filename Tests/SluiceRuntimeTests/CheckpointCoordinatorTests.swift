@@ -63,7 +63,7 @@ import Testing
     }
 
     @Test func periodicCheckpointCompletesWhenEveryTaskAcknowledged() {
-        var m = Machine(CheckpointConfig(intervalMillis: 100))
+        var m = Machine(CheckpointConfig(interval: .milliseconds(100)))
         #expect(m.advance(99).isEmpty)
         #expect(m.advance(1) == ["trigger 1"])
         m.coordinator.acknowledged(1, by: Self.source, states: [:])
@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test func declineAndTimeoutAbortOnlyTheirCheckpoint() {
-        var m = Machine(CheckpointConfig(intervalMillis: 10, timeoutMillis: 50))
+        var m = Machine(CheckpointConfig(interval: .milliseconds(10), timeout: .milliseconds(50)))
         #expect(m.advance(10) == ["trigger 1"])
         #expect(m.settle(m.coordinator.declined(1, by: Self.sink, reason: "snapshot failed", now: 10))
             == ["abort 1: chain 1 subtask 0 declined: snapshot failed"])
@@ -85,7 +85,7 @@ import Testing
     }
 
     @Test func completionIsInIdOrderAndSubsumesOlderPendingCheckpoints() {
-        var m = Machine(CheckpointConfig(intervalMillis: 10, maxConcurrentCheckpoints: 2))
+        var m = Machine(CheckpointConfig(interval: .milliseconds(10), maxConcurrentCheckpoints: 2))
         #expect(m.advance(10) == ["trigger 1"])
         #expect(m.advance(10) == ["trigger 2"])
         #expect(m.advance(10).isEmpty)  // two in flight: the third waits
@@ -97,7 +97,7 @@ import Testing
     }
 
     @Test func minimumPauseRunsFromTheEndOfThePreviousCheckpointAndMeansOneAtATime() {
-        var m = Machine(CheckpointConfig(intervalMillis: 10, minPauseBetweenCheckpointsMillis: 30, maxConcurrentCheckpoints: 3))
+        var m = Machine(CheckpointConfig(interval: .milliseconds(10), minPauseBetweenCheckpoints: .milliseconds(30), maxConcurrentCheckpoints: 3))
         #expect(m.advance(10) == ["trigger 1"])
         #expect(m.advance(20).isEmpty)  // one at a time despite maxConcurrentCheckpoints
         #expect(m.ackAll(1).contains("notify complete 1"))  // ended at t=30
@@ -110,7 +110,7 @@ import Testing
     }
 
     @Test func savepointWaitsUntilNothingIsInFlightAndBlocksOthersWhilePending() {
-        var m = Machine(CheckpointConfig(intervalMillis: 10, maxConcurrentCheckpoints: 2))
+        var m = Machine(CheckpointConfig(interval: .milliseconds(10), maxConcurrentCheckpoints: 2))
         #expect(m.advance(10) == ["trigger 1"])
         let request = SavepointRequest(directory: "/sp", stopsJob: false)
         #expect(m.coordinator.savepointRequested(request).isEmpty)
@@ -137,7 +137,7 @@ import Testing
     }
 
     @Test func finalCheckpointWaitsForCheckpointsInFlightOnceEverySourceEnded() {
-        var m = Machine(CheckpointConfig(intervalMillis: 10))
+        var m = Machine(CheckpointConfig(interval: .milliseconds(10)))
         #expect(m.advance(10) == ["trigger 1"])
         m.coordinator.sourceFinished(Self.source)
         #expect(m.advance(100).isEmpty)
@@ -146,7 +146,7 @@ import Testing
     }
 
     @Test func failedMetadataWriteAbortsAndTheNextCheckpointStillRuns() {
-        var m = Machine(CheckpointConfig(intervalMillis: 10))
+        var m = Machine(CheckpointConfig(interval: .milliseconds(10)))
         #expect(m.advance(10) == ["trigger 1"])
         m.coordinator.acknowledged(1, by: Self.source, states: [:])
         m.coordinator.acknowledged(1, by: Self.sink, states: [:])
@@ -155,7 +155,7 @@ import Testing
     }
 
     @Test func stoppingFailsSavepointsNotTaken() {
-        var m = Machine(CheckpointConfig(intervalMillis: 10))
+        var m = Machine(CheckpointConfig(interval: .milliseconds(10)))
         #expect(m.advance(10) == ["trigger 1"])
         _ = m.coordinator.savepointRequested(SavepointRequest(directory: "/sp", stopsJob: false))
         #expect(m.coordinator.stopped().map(Machine.describe)
@@ -163,7 +163,7 @@ import Testing
     }
 
     @Test func nextDeadlineIsTheEarlierOfTheNextTriggerAndTheOldestTimeout() {
-        var m = Machine(CheckpointConfig(intervalMillis: 100, timeoutMillis: 30, maxConcurrentCheckpoints: 2))
+        var m = Machine(CheckpointConfig(interval: .milliseconds(100), timeout: .milliseconds(30), maxConcurrentCheckpoints: 2))
         #expect(m.coordinator.nextDeadline() == 100)
         #expect(m.advance(100) == ["trigger 1"])
         #expect(m.coordinator.nextDeadline() == 130)

@@ -157,9 +157,7 @@ public final class StreamExecutionEnvironment {
         let vertices = try jobGraph()
         var configuration = self.configuration
         if let restoreFrom { configuration.restoreFrom = restoreFrom }
-        try configuration.restartStrategy.validate()
-        try configuration.checkpointing.validate()
-        try configuration.stateBackend.validate()
+        try configuration.validate()
         var initialSnapshot = try configuration.restoreFrom.map { path in
             let (metadata, storage) = try FileSystemCheckpointStorage.openSnapshot(at: path)
             return RestorableSnapshot(path: path, metadata: metadata, storage: storage)

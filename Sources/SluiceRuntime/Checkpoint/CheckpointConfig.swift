@@ -14,18 +14,18 @@ public enum CheckpointingMode: Sendable, Equatable {
 /// Checkpoint settings of a job.
 public struct CheckpointConfig: Sendable {
     /// Periodic checkpoints every `interval`; nil: only on demand and the final checkpoint.
-    public var intervalMillis: Int64?
+    public var interval: Duration?
     /// A checkpoint not complete after this long is aborted.
-    public var timeoutMillis: Int64
+    public var timeout: Duration
     /// Completed checkpoints kept; older ones are deleted after a newer one completes.
     public var retainedCheckpoints: Int
     /// Where checkpoints are stored; in memory when nil (they then survive only in-process restarts).
     public var directory: String?
     /// A periodic checkpoint starts at least this long after the previous one ended (completed or
     /// aborted). Requested checkpoints, savepoints and the final checkpoint do not wait for it.
-    /// When > 0, at most one checkpoint is in flight whatever `maxConcurrentCheckpoints` says
+    /// When above zero, at most one checkpoint is in flight whatever `maxConcurrentCheckpoints` says
     /// (as in Flink: a pause between checkpoints implies one at a time).
-    public var minPauseBetweenCheckpointsMillis: Int64
+    public var minPauseBetweenCheckpoints: Duration
     /// Periodic and requested checkpoints in flight at once (at least 1). With more than one, the
     /// next checkpoint is triggered at the interval even while earlier ones are pending; they
     /// complete in id order, and a completed checkpoint subsumes older pending ones. Savepoints
@@ -34,38 +34,44 @@ public struct CheckpointConfig: Sendable {
     public var mode: CheckpointingMode
 
     public init(
-        intervalMillis: Int64? = nil, timeoutMillis: Int64 = 600_000, retainedCheckpoints: Int = 3, directory: String? = nil,
-        minPauseBetweenCheckpointsMillis: Int64 = 0, maxConcurrentCheckpoints: Int = 1, mode: CheckpointingMode = .exactlyOnce
+        interval: Duration? = nil, timeout: Duration = .seconds(600), retainedCheckpoints: Int = 3, directory: String? = nil,
+        minPauseBetweenCheckpoints: Duration = .zero, maxConcurrentCheckpoints: Int = 1, mode: CheckpointingMode = .exactlyOnce
     ) {
-        self.intervalMillis = intervalMillis
-        self.timeoutMillis = timeoutMillis
+        self.interval = interval
+        self.timeout = timeout
         self.retainedCheckpoints = retainedCheckpoints
         self.directory = directory
-        self.minPauseBetweenCheckpointsMillis = minPauseBetweenCheckpointsMillis
+        self.minPauseBetweenCheckpoints = minPauseBetweenCheckpoints
         self.maxConcurrentCheckpoints = maxConcurrentCheckpoints
         self.mode = mode
     }
+
+    // The coordinator runs on the runtime clock, in milliseconds.
+    var intervalMillis: Int64? { interval?.wholeMilliseconds }
+    var timeoutMillis: Int64 { timeout.wholeMilliseconds }
+    var minPauseMillis: Int64 { minPauseBetweenCheckpoints.wholeMilliseconds }
 
     /// Refuses settings that cannot work, saying what to change.
     func validate() throws {
         guard maxConcurrentCheckpoints >= 1 else {
             throw RuntimeConfigurationError.invalid(
                 "maxConcurrentCheckpoints is \(maxConcurrentCheckpoints), but at least one checkpoint must be allowed in flight: "
-                    + "set it to 1 (one at a time) or more; to turn periodic checkpoints off, set intervalMillis to nil.")
+                    + "set it to 1 (one at a time) or more; to turn periodic checkpoints off, set interval to nil.")
         }
-        if let interval = intervalMillis, interval <= 0 {
-            throw RuntimeConfigurationError.invalid("The checkpoint interval must be positive (got \(interval) ms); use nil to disable periodic checkpoints.")
-        }
-        guard timeoutMillis > 0, minPauseBetweenCheckpointsMillis >= 0, retainedCheckpoints >= 1 else {
+        if let interval, interval.wholeMilliseconds < 1 {
             throw RuntimeConfigurationError.invalid(
-                "Checkpointing needs timeoutMillis > 0, minPauseBetweenCheckpointsMillis >= 0 and retainedCheckpoints >= 1 "
-                    + "(got \(timeoutMillis), \(minPauseBetweenCheckpointsMillis), \(retainedCheckpoints)).")
+                "The checkpoint interval must be at least 1 ms (got \(interval)); use nil to disable periodic checkpoints.")
+        }
+        guard timeoutMillis >= 1, minPauseBetweenCheckpoints >= .zero, retainedCheckpoints >= 1 else {
+            throw RuntimeConfigurationError.invalid(
+                "Checkpointing needs a timeout of at least 1 ms, a minPauseBetweenCheckpoints >= 0 and retainedCheckpoints >= 1 "
+                    + "(got \(timeout), \(minPauseBetweenCheckpoints), \(retainedCheckpoints)).")
         }
     }
 
     /// Checkpoints (not savepoints) allowed in flight: a minimum pause forces one at a time.
     var effectiveMaxConcurrentCheckpoints: Int {
-        minPauseBetweenCheckpointsMillis > 0 ? 1 : max(1, maxConcurrentCheckpoints)
+        minPauseMillis > 0 ? 1 : max(1, maxConcurrentCheckpoints)
     }
 
     /// When the next periodic checkpoint may start: one interval after the last trigger and the
@@ -74,6 +80,6 @@ public struct CheckpointConfig: Sendable {
         guard let interval = intervalMillis else { return nil }
         let byInterval = lastTriggerAt + interval
         guard let lastEndedAt else { return byInterval }
-        return max(byInterval, lastEndedAt + minPauseBetweenCheckpointsMillis)
+        return max(byInterval, lastEndedAt + minPauseMillis)
     }
 }

@@ -123,10 +123,6 @@ final class CheckpointCoordinatorDriver: @unchecked Sendable {
     /// Runs until stopped, failed, or the final checkpoint (or stop-with-savepoint) is committed.
     func run() {
         guard var machine = condition.locked({ self.machine }) else { return }
-        if config.maxConcurrentCheckpoints > 1 && config.minPauseBetweenCheckpointsMillis > 0 {
-            logger.notice(
-                "maxConcurrentCheckpoints is \(config.maxConcurrentCheckpoints) but minPauseBetweenCheckpointsMillis is set: one checkpoint at a time.")
-        }
         var running = true
         while running {
             let (queued, stopping) = condition.locked { () -> ([Event], Bool) in

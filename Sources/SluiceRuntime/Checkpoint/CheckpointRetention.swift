@@ -4,7 +4,7 @@ import Logging
 /// Retention and reference counting of a checkpoint directory: which `chk-<N>` folders and shared
 /// state files stay, and what a restore clears away.
 extension FileSystemCheckpointStorage {
-    public func retainLatest(_ count: Int, logger: Logger) {
+    package func retainLatest(_ count: Int, logger: Logger) {
         let ids = checkpointIDs()
         let completed = ids.filter { FileManager.default.fileExists(atPath: metadataPath($0)) }
         let keep = Set(completed.suffix(max(1, count)))
@@ -46,7 +46,7 @@ extension FileSystemCheckpointStorage {
 
     /// Unfinished folders are deleted; folders with damaged metadata are kept for inspection under
     /// `chk-<N>.unusable-<time>` (no longer seen as checkpoints) so their id can be used again.
-    public func removeNewer(than checkpointId: Int64?, logger: Logger) {
+    package func removeNewer(than checkpointId: Int64?, logger: Logger) {
         for id in checkpointIDs() where id > (checkpointId ?? 0) {
             if FileManager.default.fileExists(atPath: metadataPath(id)) {
                 let kept = "\(folder(id)).unusable-\(Int64(Date().timeIntervalSince1970 * 1000))"

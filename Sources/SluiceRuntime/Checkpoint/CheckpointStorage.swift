@@ -2,7 +2,7 @@ import Logging
 
 /// Where checkpoints go. Task subtasks write their state; the coordinator writes the metadata
 /// last, which completes the checkpoint. Implementations must be safe to call from any thread.
-public protocol CheckpointStorage: Sendable, StateFileStorage {
+package protocol CheckpointStorage: Sendable, StateFileStorage {
     /// Durably writes the state blobs of one task subtask; returns one handle per non-empty blob
     /// (nil for an empty blob).
     func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?]
@@ -28,8 +28,8 @@ public protocol CheckpointStorage: Sendable, StateFileStorage {
 }
 
 /// A snapshot opened for a restore: where it is, its metadata, and the storage that reads its state.
-public struct RestorableSnapshot: Sendable {
-    public let path: String
-    public let metadata: CheckpointMetadata
+package struct RestorableSnapshot: Sendable {
+    package let path: String
+    package let metadata: CheckpointMetadata
     let storage: any CheckpointStorage
 }

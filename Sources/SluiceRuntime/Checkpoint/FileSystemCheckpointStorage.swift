@@ -9,14 +9,14 @@ import Darwin
 
 /// Checkpoints in a directory: `chk-<N>/` per checkpoint, one state file per task subtask,
 /// `chk-<N>/_metadata` written last (temp file, fsync, rename, fsync directory).
-public final class FileSystemCheckpointStorage: CheckpointStorage {
-    public let directory: String
+package final class FileSystemCheckpointStorage: CheckpointStorage {
+    package let directory: String
     static let metadataName = "_metadata"
     /// Set for a self-contained snapshot folder (a savepoint, or a checkpoint opened by path):
     /// every id lives in this one folder.
     let snapshotFolder: String?
 
-    public init(directory: String) {
+    package init(directory: String) {
         self.directory = directory
         self.snapshotFolder = nil
     }
@@ -32,7 +32,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
     /// Opens a savepoint or checkpoint by path (its folder or its `_metadata` file) and validates
     /// its metadata (magic, format version, checksum, state files present). Returns the metadata
     /// and a storage that reads the snapshot's state.
-    public static func openSnapshot(at path: String) throws -> (metadata: CheckpointMetadata, storage: any CheckpointStorage) {
+    package static func openSnapshot(at path: String) throws -> (metadata: CheckpointMetadata, storage: any CheckpointStorage) {
         var folder = path
         while folder.count > 1 && folder.hasSuffix("/") { folder.removeLast() }
         if (folder as NSString).lastPathComponent == metadataName { folder = (folder as NSString).deletingLastPathComponent }
@@ -64,9 +64,9 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         return (metadata, storage)
     }
 
-    public func metadataPath(_ id: Int64) -> String { "\(folder(id))/\(Self.metadataName)" }
+    package func metadataPath(_ id: Int64) -> String { "\(folder(id))/\(Self.metadataName)" }
 
-    public func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?] {
+    package func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?] {
         let dir = folder(checkpointId)
         try Self.makeDirectory(dir)
         let fileName = Self.sanitize(name) + ".state"
@@ -86,7 +86,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         return handles
     }
 
-    public func read(_ handle: StateHandle, checkpointId: Int64) throws -> [UInt8] {
+    package func read(_ handle: StateHandle, checkpointId: Int64) throws -> [UInt8] {
         let path = "\(folder(checkpointId))/\(handle.location)"
         guard let contents = FileManager.default.contents(atPath: path) else {
             throw CheckpointStorageError.missingState(location: path, checkpointId: checkpointId)
@@ -103,7 +103,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         return bytes
     }
 
-    public func commit(_ metadata: CheckpointMetadata) throws {
+    package func commit(_ metadata: CheckpointMetadata) throws {
         let dir = folder(metadata.checkpointId)
         try Self.makeDirectory(dir)
         let final = "\(dir)/\(Self.metadataName)"
@@ -125,7 +125,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
     }
 
     /// Loads and validates the metadata of checkpoint `id`.
-    public func loadMetadata(_ id: Int64) throws -> CheckpointMetadata {
+    package func loadMetadata(_ id: Int64) throws -> CheckpointMetadata {
         let path = metadataPath(id)
         guard let contents = FileManager.default.contents(atPath: path) else {
             throw CheckpointStorageError.unusableCheckpoint(checkpointId: id, path: path, reason: "no metadata file (the checkpoint did not complete)")
@@ -152,7 +152,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         return metadata
     }
 
-    public func latestCompleted(logger: Logger) -> CheckpointMetadata? {
+    package func latestCompleted(logger: Logger) -> CheckpointMetadata? {
         for id in checkpointIDs().reversed() {
             guard FileManager.default.fileExists(atPath: metadataPath(id)) else {
                 logger.debug("Skipping checkpoint \(id): it has no metadata, so it never completed.")
@@ -167,16 +167,16 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         return nil
     }
 
-    public func discard(checkpointId: Int64) {
+    package func discard(checkpointId: Int64) {
         try? FileManager.default.removeItem(atPath: folder(checkpointId))
     }
 
     // MARK: state files
 
     /// `<directory>/shared`: files referenced by incremental checkpoints.
-    public var sharedDirectory: String { "\(directory)/shared" }
+    package var sharedDirectory: String { "\(directory)/shared" }
 
-    public var sharedStateNamespace: String? { snapshotFolder == nil ? sharedDirectory : nil }
+    package var sharedStateNamespace: String? { snapshotFolder == nil ? sharedDirectory : nil }
 
     func stateFileLocation(_ file: StateFileHandle, checkpointId: Int64) -> String {
         switch file.scope {
@@ -185,7 +185,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         }
     }
 
-    public func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle {
+    package func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle {
         // A savepoint folder never references shared/: it must stay self-contained.
         let scope: StateFileScope = snapshotFolder == nil ? scope : .exclusive
         let placeholder = StateFileHandle(name: Self.sanitizeFileName(name), scope: scope, length: 0, checksum: 0)
@@ -201,7 +201,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         return StateFileHandle(name: placeholder.name, scope: scope, length: length, checksum: checksum)
     }
 
-    public func stateFilePath(_ file: StateFileHandle, checkpointId: Int64) throws -> String {
+    package func stateFilePath(_ file: StateFileHandle, checkpointId: Int64) throws -> String {
         let path = stateFileLocation(file, checkpointId: checkpointId)
         try StateFiles.verify(file, at: path, checkpointId: checkpointId)
         return path

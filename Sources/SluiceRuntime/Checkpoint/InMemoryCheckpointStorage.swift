@@ -6,7 +6,7 @@ import Synchronization
 /// The default when no checkpoint directory is configured.
 /// State files (on-disk backend) go to a private temporary folder, one sub-folder per checkpoint,
 /// removed with the checkpoint; every checkpoint is self-contained (no shared files).
-public final class InMemoryCheckpointStorage: CheckpointStorage {
+package final class InMemoryCheckpointStorage: CheckpointStorage {
     private struct Stored {
         var blobs: [String: [UInt8]] = [:]
         var metadata: CheckpointMetadata?
@@ -14,7 +14,7 @@ public final class InMemoryCheckpointStorage: CheckpointStorage {
     private let checkpoints = Mutex<[Int64: Stored]>([:])
     private let filesDirectory = "\(NSTemporaryDirectory())/sluice-memory-checkpoints-\(UUID().uuidString)"
 
-    public init() {}
+    package init() {}
 
     deinit { try? FileManager.default.removeItem(atPath: filesDirectory) }
 
@@ -22,7 +22,7 @@ public final class InMemoryCheckpointStorage: CheckpointStorage {
 
     private func removeFiles(_ id: Int64) { try? FileManager.default.removeItem(atPath: filesFolder(id)) }
 
-    public func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle {
+    package func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle {
         let dir = filesFolder(checkpointId)
         try FileSystemCheckpointStorage.makeDirectory(dir)
         let safe = FileSystemCheckpointStorage.sanitizeFileName(name)
@@ -30,13 +30,13 @@ public final class InMemoryCheckpointStorage: CheckpointStorage {
         return StateFileHandle(name: safe, scope: .exclusive, length: length, checksum: checksum)
     }
 
-    public func stateFilePath(_ file: StateFileHandle, checkpointId: Int64) throws -> String {
+    package func stateFilePath(_ file: StateFileHandle, checkpointId: Int64) throws -> String {
         let path = "\(filesFolder(checkpointId))/\(file.name)"
         try StateFiles.verify(file, at: path, checkpointId: checkpointId)
         return path
     }
 
-    public func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?] {
+    package func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?] {
         var handles: [StateHandle?] = []
         checkpoints.withLock { all in
             var stored = all[checkpointId] ?? Stored()
@@ -54,14 +54,14 @@ public final class InMemoryCheckpointStorage: CheckpointStorage {
         return handles
     }
 
-    public func read(_ handle: StateHandle, checkpointId: Int64) throws -> [UInt8] {
+    package func read(_ handle: StateHandle, checkpointId: Int64) throws -> [UInt8] {
         guard let blob = checkpoints.withLock({ $0[checkpointId]?.blobs[handle.location] }) else {
             throw CheckpointStorageError.missingState(location: handle.location, checkpointId: checkpointId)
         }
         return blob
     }
 
-    public func commit(_ metadata: CheckpointMetadata) throws {
+    package func commit(_ metadata: CheckpointMetadata) throws {
         checkpoints.withLock { all in
             var stored = all[metadata.checkpointId] ?? Stored()
             stored.metadata = metadata
@@ -69,7 +69,7 @@ public final class InMemoryCheckpointStorage: CheckpointStorage {
         }
     }
 
-    public func latestCompleted(logger: Logger) -> CheckpointMetadata? {
+    package func latestCompleted(logger: Logger) -> CheckpointMetadata? {
         checkpoints.withLock { all in
             for id in all.keys.sorted().reversed() {
                 if let metadata = all[id]?.metadata { return metadata }
@@ -78,12 +78,12 @@ public final class InMemoryCheckpointStorage: CheckpointStorage {
         }
     }
 
-    public func discard(checkpointId: Int64) {
+    package func discard(checkpointId: Int64) {
         _ = checkpoints.withLock { $0.removeValue(forKey: checkpointId) }
         removeFiles(checkpointId)
     }
 
-    public func retainLatest(_ count: Int, logger: Logger) {
+    package func retainLatest(_ count: Int, logger: Logger) {
         let removed: [Int64] = checkpoints.withLock { all in
             let completed = all.keys.filter { all[$0]?.metadata != nil }.sorted()
             guard let oldestKept = completed.suffix(max(1, count)).first else { return [] }
@@ -94,7 +94,7 @@ public final class InMemoryCheckpointStorage: CheckpointStorage {
         for id in removed { removeFiles(id) }
     }
 
-    public func removeNewer(than checkpointId: Int64?, logger: Logger) {
+    package func removeNewer(than checkpointId: Int64?, logger: Logger) {
         let removed: [Int64] = checkpoints.withLock { all in
             let newer = all.keys.filter { $0 > (checkpointId ?? 0) }
             for id in newer { all.removeValue(forKey: id) }

@@ -8,7 +8,7 @@ import Darwin
 
 /// State files: whole files a checkpoint references (the on-disk backend's database copies and
 /// change logs), written from a local file and read back as a verified local path.
-public protocol StateFileStorage {
+package protocol StateFileStorage {
     /// Non-nil when files written with scope `.shared` stay available to later checkpoints of the
     /// same storage (incremental checkpoints): identifies that shared folder. nil: every checkpoint
     /// must be self-contained (savepoints, in-memory storage).
@@ -21,11 +21,11 @@ public protocol StateFileStorage {
 }
 
 extension CheckpointStorage {
-    public var sharedStateNamespace: String? { nil }
-    public func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle {
+    package var sharedStateNamespace: String? { nil }
+    package func putStateFile(checkpointId: Int64, localPath: String, name: String, scope: StateFileScope) throws -> StateFileHandle {
         throw CheckpointStorageError.stateFilesUnsupported(storage: "\(type(of: self))")
     }
-    public func stateFilePath(_ file: StateFileHandle, checkpointId: Int64) throws -> String {
+    package func stateFilePath(_ file: StateFileHandle, checkpointId: Int64) throws -> String {
         throw CheckpointStorageError.stateFilesUnsupported(storage: "\(type(of: self))")
     }
 }

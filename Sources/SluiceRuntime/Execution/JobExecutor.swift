@@ -99,8 +99,8 @@ struct JobExecutor: Sendable {
         let chains = ExecutionPlanner.chains(vertices, chaining: configuration.chaining)
         let settings = TaskSettings(
             logger: logger, metrics: metrics, clock: configuration.clock, faultInjector: configuration.faultInjector ?? .disabled,
-            storage: storage, batchSize: configuration.batchSize, bufferTimeoutMillis: configuration.bufferTimeoutMillis,
-            sourceIdleWaitMillis: configuration.sourceIdleWaitMillis, checkpointingMode: configuration.checkpointing.mode,
+            storage: storage, batchSize: configuration.batchSize, bufferTimeoutMillis: configuration.bufferTimeout.wholeMilliseconds,
+            sourceIdleWaitMillis: configuration.sourceIdleWait.wholeMilliseconds, checkpointingMode: configuration.checkpointing.mode,
             stateBackend: configuration.stateBackend)
 
         let (specs, coordinated) = ExecutionPlanner.tasks(

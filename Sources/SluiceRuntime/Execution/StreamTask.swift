@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import Synchronization
 
 /// Identifies a task subtask within one attempt: its chain and subtask index.
 struct TaskKey: Hashable, Sendable, CustomStringConvertible {
