@@ -2,16 +2,6 @@ import Foundation
 import Logging
 import Metrics
 
-/// A task as the coordinator's driver sees it.
-struct CoordinatedTask: Sendable {
-    let key: TaskKey
-    let inbox: TaskInbox
-    let isSource: Bool
-    /// Holds a two-phase-commit sink: its commit is awaited before the job may end.
-    let commitsOnComplete: Bool
-    let operatorIDs: [String]
-}
-
 /// Runs the `CheckpointCoordinator` state machine on the attempt's coordinator thread and carries
 /// out its effects: writes metadata through `CheckpointStorage`, posts mail to tasks, passes the
 /// crash points of the `FaultInjector`, and wakes the machine on the clock. Tasks and the job
@@ -282,13 +272,5 @@ final class CheckpointCoordinatorDriver: @unchecked Sendable {
             return completion
         }
         return completions.map { $0.wait() }.allSatisfy { $0 }
-    }
-}
-
-extension NSCondition {
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
-        lock()
-        defer { unlock() }
-        return try body()
     }
 }

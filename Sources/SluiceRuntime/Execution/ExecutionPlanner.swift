@@ -1,3 +1,13 @@
+/// A task as the checkpoint coordinator's driver sees it.
+struct CoordinatedTask: Sendable {
+    let key: TaskKey
+    let inbox: TaskInbox
+    let isSource: Bool
+    /// Holds a two-phase-commit sink: its commit is awaited before the job may end.
+    let commitsOnComplete: Bool
+    let operatorIDs: [String]
+}
+
 /// Groups vertices into chains: a vertex joins its single producer's chain over a forward edge
 /// of equal parallelism when that producer has no other consumer of its main output. Side-output
 /// edges always cross tasks (through channels), whatever their partitioning.
