@@ -143,7 +143,7 @@ final class HoldingStorage: CheckpointStorage {
                 metrics: RuntimeMetrics(factory: metrics, jobName: "test"), faultInjector: .disabled, firstCheckpointId: 1,
                 onFailure: { _ in })
             coordinator.register(
-                tasks: [CoordinatedTask(key: key, inbox: inbox, isSource: true, commitsOnComplete: false, operatorIDs: [])], vertices: [])
+                tasks: [CoordinatedTask(key: key, inbox: inbox, isSource: true, commitsOnComplete: false)], vertices: [])
             Thread { [self] in
                 coordinator.run()
                 ended.set()

@@ -5,7 +5,6 @@ struct CoordinatedTask: Sendable {
     let isSource: Bool
     /// Holds a two-phase-commit sink: its commit is awaited before the job may end.
     let commitsOnComplete: Bool
-    let operatorIDs: [String]
 }
 
 /// Groups vertices into chains: a vertex joins its single producer's chain over a forward edge
@@ -100,8 +99,7 @@ enum ExecutionPlanner {
                     firstCheckpointId: firstCheckpointId))
                 coordinated.append(CoordinatedTask(
                     key: key, inbox: inbox, isSource: head.role == .source,
-                    commitsOnComplete: chain.contains { $0.role == .sink && $0.commitsOnComplete },
-                    operatorIDs: chain.map(\.name)))
+                    commitsOnComplete: chain.contains { $0.role == .sink && $0.commitsOnComplete }))
             }
         }
         return (specs, coordinated)
