@@ -99,9 +99,11 @@ let package = Package(
                 .product(name: "Collections", package: "swift-collections"),
             ],
             exclude: ["README.md"],
-            swiftSettings: strictSwift
+            swiftSettings: strictSwift + [.enableUpcomingFeature("MemberImportVisibility")]
         ),
-        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime"],
+            swiftSettings: strictSwift + [.enableUpcomingFeature("MemberImportVisibility")]),
 
         // Connectors.
         .target(

@@ -23,7 +23,7 @@ public struct JobSettings: Sendable {
     public var transactionTimeout: Duration = .seconds(900)
     /// The consumer group the sources commit offsets to at checkpoints (monitoring only).
     public var groupId: String
-    public var restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delayMillis: 500)
+    public var restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delay: .milliseconds(500))
     public var restoreFrom: String?
     /// Where SIGUSR1, SIGUSR2 and POST /savepoints write savepoints.
     public var savepointDirectory: String?
@@ -57,7 +57,7 @@ public struct JobSettings: Sendable {
             jobName: jobName,
             defaultParallelism: parallelism,
             checkpointing: CheckpointConfig(
-                intervalMillis: checkpointInterval.map(\.milliseconds), timeoutMillis: checkpointTimeout.milliseconds,
+                interval: checkpointInterval, timeout: checkpointTimeout,
                 directory: checkpointDirectory, maxConcurrentCheckpoints: maxConcurrentCheckpoints),
             restartStrategy: restartStrategy,
             restoreFrom: restoreFrom,

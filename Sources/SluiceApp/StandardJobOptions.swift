@@ -103,7 +103,7 @@ public struct StandardJobOptions: ParsableArguments {
             return .none
         case "fixed-delay":
             guard restartAttempts >= 0 else { throw ValidationError("--restart-attempts must not be negative.") }
-            return restartAttempts == 0 ? .none : .fixedDelay(attempts: restartAttempts, delayMillis: delay.milliseconds)
+            return restartAttempts == 0 ? .none : .fixedDelay(attempts: restartAttempts, delay: delay)
         case "exponential-delay":
             guard delay > .zero else { throw ValidationError("exponential-delay needs a positive --restart-delay.") }
             return .exponentialDelay(initial: delay, max: max(delay, .seconds(60)), multiplier: 2, resetAfter: .seconds(600))

@@ -25,7 +25,7 @@ public struct ClickCountJobOptions: Sendable {
     public var transactionalIdPrefix = "click-count"
     public var groupId = "click-event-count"
     public var malformedRecords: MalformedRecordPolicy = .fail
-    public var restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delayMillis: 1000)
+    public var restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delay: .milliseconds(1000))
     public var transactionTimeout: Duration = .seconds(900)
     /// A partition without records for this long stops holding the watermark back (the playground's
     /// 5 s). An outage longer than this can make records late: when the partitions come back one
@@ -52,11 +52,10 @@ public enum ClickCountJob {
 
     /// Declares the job on a new environment; `execute()` runs it.
     public static func environment(_ options: ClickCountJobOptions, logger: Logger) throws -> StreamExecutionEnvironment {
-        let intervalMillis = options.checkpointInterval.map { Int64($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) }
         var configuration = RuntimeConfiguration(
             jobName: "click-count",
             defaultParallelism: options.parallelism,
-            checkpointing: CheckpointConfig(intervalMillis: intervalMillis, directory: options.checkpointDirectory),
+            checkpointing: CheckpointConfig(interval: options.checkpointInterval, directory: options.checkpointDirectory),
             restartStrategy: options.restartStrategy,
             restoreFrom: options.restoreFrom,
             logger: logger)

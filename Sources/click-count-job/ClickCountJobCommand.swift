@@ -95,7 +95,7 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         options.transactionalIdPrefix = transactionalIdPrefix
         options.transactionTimeout = .seconds(transactionTimeoutSeconds)
         options.malformedRecords = deadLetterTopic.map { .deadLetter(topic: $0) } ?? (malformed == "skip" ? .skip : .fail)
-        options.restartStrategy = restartAttempts > 0 ? .fixedDelay(attempts: restartAttempts, delayMillis: 500) : .none
+        options.restartStrategy = restartAttempts > 0 ? .fixedDelay(attempts: restartAttempts, delay: .milliseconds(500)) : .none
         options.restoreFrom = fromSavepoint
         if stateBackend == "disk" {
             // Shared by every run: the backend removes the working folders of processes that are gone.

@@ -70,7 +70,7 @@ struct SluicePassThrough: ParsableCommand {
         logger.logLevel = .info
         let configuration = RuntimeConfiguration(
             jobName: "bench-passthrough", defaultParallelism: parallelism,
-            checkpointing: CheckpointConfig(intervalMillis: checkpointIntervalMs, directory: checkpointDir),
+            checkpointing: CheckpointConfig(interval: .milliseconds(checkpointIntervalMs), directory: checkpointDir),
             restartStrategy: .none, logger: logger)
         let env = StreamExecutionEnvironment(configuration)
         let source = KafkaSource<KafkaRecord>(
@@ -161,7 +161,7 @@ struct StateCheckpoint: ParsableCommand {
         let logger = Logger(label: "state-checkpoint") { _ in CheckpointCapturingLogHandler() }
         let configuration = RuntimeConfiguration(
             jobName: "bench-state", defaultParallelism: parallelism,
-            checkpointing: CheckpointConfig(intervalMillis: checkpointIntervalMs, directory: checkpointDir),
+            checkpointing: CheckpointConfig(interval: .milliseconds(checkpointIntervalMs), directory: checkpointDir),
             logger: logger)
         let env = StreamExecutionEnvironment(configuration)
         env.fromSource(CollectionSource(Array(0..<keys), recordsPerPoll: 1024, endless: true), name: "Keys", parallelism: parallelism)

@@ -14,7 +14,7 @@ import Testing
         #expect(defaults.checkpointInterval == .seconds(1))
         #expect(defaults.transactionalIdPrefix == "order-totals")
         #expect(defaults.groupId == "order-totals")
-        #expect(defaults.restartStrategy == .fixedDelay(attempts: 3, delayMillis: 500))
+        #expect(defaults.restartStrategy == .fixedDelay(attempts: 3, delay: .milliseconds(500)))
         #expect(defaults.statusPort == nil)
     }
 

@@ -69,8 +69,8 @@ func runtimeConfiguration(
 ) -> RuntimeConfiguration {
     RuntimeConfiguration(
         jobName: name, defaultParallelism: parallelism,
-        checkpointing: CheckpointConfig(intervalMillis: intervalMillis, directory: checkpointDirectory),
-        restartStrategy: .none, logger: testLogger(), faultInjector: .disabled, sourceIdleWaitMillis: 2)
+        checkpointing: CheckpointConfig(interval: .milliseconds(intervalMillis), directory: checkpointDirectory),
+        restartStrategy: .none, logger: testLogger(), faultInjector: .disabled, sourceIdleWait: .milliseconds(2))
 }
 
 /// Polls `condition` until it holds or `timeout` passed. State-based waiting; the timeout only

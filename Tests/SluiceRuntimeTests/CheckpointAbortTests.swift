@@ -43,7 +43,7 @@ final class FaultyStorage: CheckpointStorage {
 @Suite struct CheckpointAbortTests {
     func run(_ job: CountingJob, storage: any CheckpointStorage, clock: any RuntimeClock, metrics: TestMetrics) throws -> JobResult {
         var configuration = testConfiguration(
-            checkpointing: CheckpointConfig(timeoutMillis: 1000, retainedCheckpoints: 10), clock: clock)
+            checkpointing: CheckpointConfig(timeout: .milliseconds(1000), retainedCheckpoints: 10), clock: clock)
         configuration.checkpointStorage = storage
         configuration.metricsFactory = metrics
         let env = StreamExecutionEnvironment(configuration)

@@ -14,11 +14,11 @@ final class EventLog: Output<Int>, InputProcessorDelegate {
 
 @Suite struct CheckpointOptionsTests {
     @Test func minPauseDelaysPeriodicCheckpoints() {
-        let config = CheckpointConfig(intervalMillis: 10, minPauseBetweenCheckpointsMillis: 100)
+        let config = CheckpointConfig(interval: .milliseconds(10), minPauseBetweenCheckpoints: .milliseconds(100))
         #expect(config.nextPeriodicTrigger(lastTriggerAt: 0, lastEndedAt: nil) == 10)  // the first is not delayed
         #expect(config.nextPeriodicTrigger(lastTriggerAt: 10, lastEndedAt: 15) == 115)
         #expect(config.nextPeriodicTrigger(lastTriggerAt: 200, lastEndedAt: 15) == 210)  // interval dominates
-        #expect(CheckpointConfig(intervalMillis: 10).nextPeriodicTrigger(lastTriggerAt: 10, lastEndedAt: 15) == 20)
+        #expect(CheckpointConfig(interval: .milliseconds(10)).nextPeriodicTrigger(lastTriggerAt: 10, lastEndedAt: 15) == 20)
         #expect(CheckpointConfig().nextPeriodicTrigger(lastTriggerAt: 0, lastEndedAt: nil) == nil)
     }
 
@@ -27,7 +27,7 @@ final class EventLog: Output<Int>, InputProcessorDelegate {
     @Test(arguments: [0, -1])
     func zeroOrNegativeConcurrentCheckpointsAreRefused(maxConcurrent: Int) {
         let env = StreamExecutionEnvironment(testConfiguration(
-            checkpointing: CheckpointConfig(intervalMillis: 100, maxConcurrentCheckpoints: maxConcurrent)))
+            checkpointing: CheckpointConfig(interval: .milliseconds(100), maxConcurrentCheckpoints: maxConcurrent)))
         env.fromCollection([1]).sinkTo(CollectingSink(into: CollectedValues<Int>()))
         do {
             try env.execute()
@@ -35,7 +35,7 @@ final class EventLog: Output<Int>, InputProcessorDelegate {
         } catch {
             #expect("\(error)".contains("maxConcurrentCheckpoints is \(maxConcurrent)"))
         }
-        #expect(throws: RuntimeConfigurationError.self) { try CheckpointConfig(minPauseBetweenCheckpointsMillis: -1).validate() }
+        #expect(throws: RuntimeConfigurationError.self) { try CheckpointConfig(minPauseBetweenCheckpoints: .milliseconds(-1)).validate() }
     }
 
     /// On a manual clock: checkpoint 1 at t=10; at t=500 the interval (10) has long passed but the
@@ -45,7 +45,7 @@ final class EventLog: Output<Int>, InputProcessorDelegate {
         let directory = temporaryDirectory("minpause")
         let gate = SourceGate()
         let env = StreamExecutionEnvironment(testConfiguration(
-            checkpointing: CheckpointConfig(intervalMillis: 10, directory: directory, minPauseBetweenCheckpointsMillis: 1_000), clock: clock))
+            checkpointing: CheckpointConfig(interval: .milliseconds(10), directory: directory, minPauseBetweenCheckpoints: .milliseconds(1_000)), clock: clock))
         env.fromSource(GatedSource(elements: Array(0..<100), gate: gate), name: "numbers")
             .sinkTo(CollectingSink(into: CollectedValues<Int>()))
         let job = try BackgroundJob(env)

@@ -46,9 +46,9 @@ final class HoldingStorage: CheckpointStorage {
 
 @Suite struct ConcurrentCheckpointConfigTests {
     @Test func moreThanOneIsAcceptedAndAMinimumPauseMeansOneAtATime() throws {
-        try CheckpointConfig(intervalMillis: 10, maxConcurrentCheckpoints: 3).validate()
+        try CheckpointConfig(interval: .milliseconds(10), maxConcurrentCheckpoints: 3).validate()
         #expect(CheckpointConfig(maxConcurrentCheckpoints: 3).effectiveMaxConcurrentCheckpoints == 3)
-        #expect(CheckpointConfig(minPauseBetweenCheckpointsMillis: 5, maxConcurrentCheckpoints: 3).effectiveMaxConcurrentCheckpoints == 1)
+        #expect(CheckpointConfig(minPauseBetweenCheckpoints: .milliseconds(5), maxConcurrentCheckpoints: 3).effectiveMaxConcurrentCheckpoints == 1)
     }
 }
 
@@ -132,18 +132,18 @@ final class HoldingStorage: CheckpointStorage {
         let inbox = TaskInbox()
         let storage = InMemoryCheckpointStorage()
         let metrics = TestMetrics()
-        let coordinator: CheckpointCoordinator
+        let coordinator: CheckpointCoordinatorDriver
         let key = TaskKey(chain: 0, subtask: 0)
         let ended = Flag()
         private let mails = Mutex<[String]>([])
 
         init(_ config: CheckpointConfig) {
-            coordinator = CheckpointCoordinator(
+            coordinator = CheckpointCoordinatorDriver(
                 config: config, storage: storage, clock: clock, logger: Logger(label: "test"),
                 metrics: RuntimeMetrics(factory: metrics, jobName: "test"), faultInjector: .disabled, firstCheckpointId: 1,
                 onFailure: { _ in })
             coordinator.register(
-                tasks: [CoordinatedTask(key: key, inbox: inbox, isSource: true, commitsOnComplete: false, operatorIDs: [])], vertices: [])
+                tasks: [CoordinatedTask(key: key, inbox: inbox, isSource: true, commitsOnComplete: false)], vertices: [])
             Thread { [self] in
                 coordinator.run()
                 ended.set()
@@ -175,7 +175,7 @@ final class HoldingStorage: CheckpointStorage {
     }
 
     @Test func checkpointsOverlapCompleteInOrderAndTimeOutEachOnItsOwn() {
-        let h = Harness(CheckpointConfig(intervalMillis: 10, timeoutMillis: 100, maxConcurrentCheckpoints: 2))
+        let h = Harness(CheckpointConfig(interval: .milliseconds(10), timeout: .milliseconds(100), maxConcurrentCheckpoints: 2))
         defer { h.stop() }
         h.clock.advance(byMillis: 10)  // t=10
         #expect(eventually { h.log == ["trigger 1"] })
@@ -212,7 +212,7 @@ final class HoldingStorage: CheckpointStorage {
 
     /// A savepoint waits until no checkpoint is in flight, and nothing starts while it is pending.
     @Test func savepointWaitsForCheckpointsInFlight() throws {
-        let h = Harness(CheckpointConfig(intervalMillis: 10, maxConcurrentCheckpoints: 2))
+        let h = Harness(CheckpointConfig(interval: .milliseconds(10), maxConcurrentCheckpoints: 2))
         defer { h.stop() }
         h.clock.advance(byMillis: 10)
         #expect(eventually { h.log == ["trigger 1"] })
@@ -238,7 +238,7 @@ final class HoldingStorage: CheckpointStorage {
     /// on a manual clock with periodic checkpoints every 10 ms and at most 2 in flight.
     func start(_ storage: HoldingStorage, gate: SourceGate, words: [String], clock: ManualClock, store: InMemoryTransactionalStore<String>, timeoutMillis: Int64) throws -> BackgroundJob {
         var configuration = testConfiguration(
-            checkpointing: CheckpointConfig(intervalMillis: 10, timeoutMillis: timeoutMillis, retainedCheckpoints: 10, maxConcurrentCheckpoints: 2),
+            checkpointing: CheckpointConfig(interval: .milliseconds(10), timeout: .milliseconds(timeoutMillis), retainedCheckpoints: 10, maxConcurrentCheckpoints: 2),
             clock: clock)
         configuration.checkpointStorage = storage
         let env = StreamExecutionEnvironment(configuration)
@@ -331,7 +331,7 @@ final class HoldingStorage: CheckpointStorage {
 
     func runCounting(_ job: CountingJob, maxConcurrent: Int, faults: FaultInjector = .disabled, restart: RestartStrategy = .none) throws -> JobResult {
         let env = StreamExecutionEnvironment(testConfiguration(
-            checkpointing: CheckpointConfig(intervalMillis: 1, directory: job.directory, maxConcurrentCheckpoints: maxConcurrent),
+            checkpointing: CheckpointConfig(interval: .milliseconds(1), directory: job.directory, maxConcurrentCheckpoints: maxConcurrent),
             restart: restart, faults: faults))
         env.fromSource(CollectionSource(job.words, recordsPerPoll: 10, checkpointEvery: 50), name: "words")
             .keyBy { $0 }
@@ -360,7 +360,7 @@ final class HoldingStorage: CheckpointStorage {
     func exactlyOnceWithCrashAndRestartInProcess(point: CrashPoint) throws {
         let job = CountingJob()
         let faults = FaultInjector(point: point, checkpointId: 2)
-        let result = try runCounting(job, maxConcurrent: 2, faults: faults, restart: .fixedDelay(attempts: 2, delayMillis: 0))
+        let result = try runCounting(job, maxConcurrent: 2, faults: faults, restart: .fixedDelay(attempts: 2, delay: .zero))
         #expect(faults.hasFired)
         #expect(result.restarts == 1)
         #expect(job.store.committedValues.sorted() == job.expected)
@@ -374,7 +374,7 @@ final class HoldingStorage: CheckpointStorage {
         let job = CountingJob(words: 600, keys: 7)
         func run(crashAt: Int64?) throws {
             var config = testConfiguration(
-                checkpointing: CheckpointConfig(intervalMillis: 1, directory: "\(job.directory)/checkpoints", maxConcurrentCheckpoints: 3),
+                checkpointing: CheckpointConfig(interval: .milliseconds(1), directory: "\(job.directory)/checkpoints", maxConcurrentCheckpoints: 3),
                 faults: crashAt.map { FaultInjector(point: .afterCheckpointCompleteBeforeCommit, checkpointId: $0) } ?? .disabled)
             config.stateBackend = .disk(directory: "\(job.directory)/work")
             let env = StreamExecutionEnvironment(config)
@@ -400,7 +400,7 @@ final class HoldingStorage: CheckpointStorage {
     @Test func atLeastOnceWithThreeInFlightCompletes() throws {
         let job = CountingJob()
         let env = StreamExecutionEnvironment(testConfiguration(
-            checkpointing: CheckpointConfig(intervalMillis: 1, directory: job.directory, maxConcurrentCheckpoints: 3, mode: .atLeastOnce)))
+            checkpointing: CheckpointConfig(interval: .milliseconds(1), directory: job.directory, maxConcurrentCheckpoints: 3, mode: .atLeastOnce)))
         env.fromSource(CollectionSource(job.words, recordsPerPoll: 10, checkpointEvery: 50), name: "words", parallelism: 2)
             .keyBy { $0 }
             .process(name: "count", RunningCount()).setParallelism(2)

@@ -539,7 +539,7 @@ extension DiskStateBackendJobTests {
         let clicks = (0..<400).map { Click(page: "p\($0 % 7)", ts: Int64($0) * 10) }
         let store = InMemoryTransactionalStore<String>()
         let faults = FaultInjector(point: .afterCheckpointCompleteBeforeCommit, checkpointId: 3)
-        var config = testConfiguration(restart: .fixedDelay(attempts: 2, delayMillis: 0), faults: faults, parallelism: 2)
+        var config = testConfiguration(restart: .fixedDelay(attempts: 2, delay: .zero), faults: faults, parallelism: 2)
         let work = temporaryDirectory("diskwindows")
         defer { try? FileManager.default.removeItem(atPath: work) }
         config.stateBackend = .disk(directory: work)
@@ -729,7 +729,7 @@ final class DiskOperatorHarness<In: Sendable & Equatable, Out: Sendable & Equata
         let work = temporaryDirectory("disksp-work")
         defer { try? FileManager.default.removeItem(atPath: work) }
         func environment(parallelism: Int, gate: SourceGate) -> StreamExecutionEnvironment {
-            var config = testConfiguration(checkpointing: CheckpointConfig(intervalMillis: 1, retainedCheckpoints: 2, directory: job.checkpoints))
+            var config = testConfiguration(checkpointing: CheckpointConfig(interval: .milliseconds(1), retainedCheckpoints: 2, directory: job.checkpoints))
             config.stateBackend = .disk(directory: work)
             let env = StreamExecutionEnvironment(config)
             env.fromSource(GatedSource(elements: job.words, gate: gate), name: "words")

@@ -65,7 +65,7 @@ struct CountingJob {
     func crashAndRestartInProcess(point: CrashPoint) throws {
         let job = CountingJob()
         let faults = FaultInjector(point: point, checkpointId: 2)
-        let result = try job.run(faults: faults, restart: .fixedDelay(attempts: 2, delayMillis: 0))
+        let result = try job.run(faults: faults, restart: .fixedDelay(attempts: 2, delay: .zero))
         #expect(faults.hasFired)
         #expect(result.restarts == 1)
         #expect(job.store.committedValues.sorted() == job.expected)
@@ -86,7 +86,7 @@ struct CountingJob {
 
     @Test func restartStrategyGivesUpAfterMaxAttempts() throws {
         let attempts = CollectedValues<Int>()
-        let env = StreamExecutionEnvironment(testConfiguration(restart: .fixedDelay(attempts: 2, delayMillis: 1)))
+        let env = StreamExecutionEnvironment(testConfiguration(restart: .fixedDelay(attempts: 2, delay: .milliseconds(1))))
         env.fromSource(CollectionSource([1, 2, 3], onEmit: { index in
             if index == 1 {
                 attempts.append(contentsOf: [1])

@@ -26,7 +26,7 @@ import Testing
     @Test func keepsCompletedCheckpointsAndTheRestoredOne() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-history-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var configuration = testConfiguration(restart: .fixedDelay(attempts: 1, delayMillis: 0))
+        var configuration = testConfiguration(restart: .fixedDelay(attempts: 1, delay: .zero))
         configuration.checkpointing.directory = directory
         let failed = CollectedValues<Int>()
         let env = StreamExecutionEnvironment(configuration)

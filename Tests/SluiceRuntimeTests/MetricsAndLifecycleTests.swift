@@ -5,7 +5,7 @@ import Testing
 @Suite struct MetricsAndLifecycleTests {
     @Test func countsRecordsCheckpointsAndRestarts() throws {
         let metrics = TestMetrics()
-        var configuration = testConfiguration(restart: .fixedDelay(attempts: 3, delayMillis: 0))
+        var configuration = testConfiguration(restart: .fixedDelay(attempts: 3, delay: .zero))
         configuration.metricsFactory = metrics
         let failures = CollectedValues<Int>()
         let env = StreamExecutionEnvironment(configuration)

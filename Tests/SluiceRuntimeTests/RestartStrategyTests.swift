@@ -12,7 +12,7 @@ import Testing
             Issue.record("none restarted")
             return
         }
-        var fixed = RestartDecider(.fixedDelay(attempts: 2, delayMillis: 30))
+        var fixed = RestartDecider(.fixedDelay(attempts: 2, delay: .milliseconds(30)))
         #expect(fixed.onFailure(at: 0) == .restart(afterMillis: 30))
         #expect(fixed.onFailure(at: 100_000) == .restart(afterMillis: 30))
         guard case .giveUp = fixed.onFailure(at: 200_000) else {

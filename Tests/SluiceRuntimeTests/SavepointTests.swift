@@ -200,7 +200,7 @@ struct SavepointCountJob {
         let gate = SourceGate()
         gate.open(to: 100)
         let env = job.environment(
-            parallelism: 2, gate: gate, checkpointing: CheckpointConfig(intervalMillis: 1, retainedCheckpoints: 1, directory: job.checkpoints))
+            parallelism: 2, gate: gate, checkpointing: CheckpointConfig(interval: .milliseconds(1), retainedCheckpoints: 1, directory: job.checkpoints))
         let run = try BackgroundJob(env)
         #expect(gate.waitUntilReached(100))
         let savepoint = try env.control.triggerSavepoint(directory: job.checkpoints)

@@ -78,7 +78,7 @@ struct SideOutputJob {
     @Test func sideOutputsAreExactlyOnceAcrossARestart() throws {
         let job = SideOutputJob()
         let faults = FaultInjector(point: .afterCheckpointCompleteBeforeCommit, checkpointId: 3)
-        let result = try job.run(faults: faults, restart: .fixedDelay(attempts: 2, delayMillis: 0))
+        let result = try job.run(faults: faults, restart: .fixedDelay(attempts: 2, delay: .zero))
         #expect(faults.hasFired)
         #expect(result.restarts == 1)
         job.check()

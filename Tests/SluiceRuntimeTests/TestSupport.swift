@@ -21,7 +21,7 @@ func testConfiguration(
     return RuntimeConfiguration(
         jobName: "test", defaultParallelism: parallelism, checkpointing: checkpointing, restartStrategy: restart,
         logger: logger, clock: clock, faultInjector: faults, batchSize: 16, channelCapacity: 4,
-        bufferTimeoutMillis: 5, sourceIdleWaitMillis: 1)
+        bufferTimeout: .milliseconds(5), sourceIdleWait: .milliseconds(1))
 }
 
 /// Polls `condition` until true or ~10 s passed (state-based waiting, no timing assertions).

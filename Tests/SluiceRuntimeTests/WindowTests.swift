@@ -329,7 +329,7 @@ struct SessionJob {
     @Test func sessionsAreExactlyOnceAcrossARestart() throws {
         let job = SessionJob()
         let faults = FaultInjector(point: .afterSnapshot, checkpointId: 4)
-        let result = try job.run(parallelism: 2, faults: faults, restart: .fixedDelay(attempts: 2, delayMillis: 0))
+        let result = try job.run(parallelism: 2, faults: faults, restart: .fixedDelay(attempts: 2, delay: .zero))
         #expect(faults.hasFired)
         #expect(result.restarts == 1)
         #expect(job.store.committedValues.sorted() == job.expected)

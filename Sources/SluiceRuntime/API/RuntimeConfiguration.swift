@@ -9,8 +9,8 @@ public struct RuntimeConfiguration: Sendable {
     /// Number of key groups; fixed for the life of the job's state (rescaling keeps it).
     public var maxParallelism: Int
     public var checkpointing: CheckpointConfig
-    /// Overrides `checkpointing.directory` (e.g. a custom storage).
-    public var checkpointStorage: (any CheckpointStorage)?
+    /// Overrides `checkpointing.directory` (a storage of this package, e.g. in tests).
+    package var checkpointStorage: (any CheckpointStorage)?
     public var restartStrategy: RestartStrategy
     /// A savepoint or checkpoint (its folder or `_metadata` file) to start from, overriding the
     /// latest checkpoint of the checkpoint directory. Parallelism may differ from the snapshot's.
@@ -26,9 +26,9 @@ public struct RuntimeConfiguration: Sendable {
     /// Batches a channel holds before its producer blocks (backpressure).
     public var channelCapacity: Int
     /// A partly filled batch is sent after at most this long.
-    public var bufferTimeoutMillis: Int64
+    public var bufferTimeout: Duration
     /// How long a source task waits after its reader reported `.nothingAvailable`.
-    public var sourceIdleWaitMillis: Int64
+    public var sourceIdleWait: Duration
     /// Chain forward edges of equal parallelism into one thread.
     public var chaining: Bool
     /// Where keyed state lives: `.heap` (default) or `.disk(directory:)` (SQLite, incremental checkpoints).
@@ -39,7 +39,6 @@ public struct RuntimeConfiguration: Sendable {
         defaultParallelism: Int = 1,
         maxParallelism: Int = KeyGroups.defaultMaxParallelism,
         checkpointing: CheckpointConfig = CheckpointConfig(),
-        checkpointStorage: (any CheckpointStorage)? = nil,
         restartStrategy: RestartStrategy = .none,
         restoreFrom: String? = nil,
         logger: Logger = Logger(label: "sluice.runtime"),
@@ -48,8 +47,8 @@ public struct RuntimeConfiguration: Sendable {
         faultInjector: FaultInjector? = nil,
         batchSize: Int = 512,
         channelCapacity: Int = 8,
-        bufferTimeoutMillis: Int64 = 50,
-        sourceIdleWaitMillis: Int64 = 5,
+        bufferTimeout: Duration = .milliseconds(50),
+        sourceIdleWait: Duration = .milliseconds(5),
         chaining: Bool = true,
         stateBackend: StateBackendChoice = .heap
     ) {
@@ -57,7 +56,6 @@ public struct RuntimeConfiguration: Sendable {
         self.defaultParallelism = defaultParallelism
         self.maxParallelism = maxParallelism
         self.checkpointing = checkpointing
-        self.checkpointStorage = checkpointStorage
         self.restartStrategy = restartStrategy
         self.restoreFrom = restoreFrom
         self.logger = logger
@@ -66,9 +64,30 @@ public struct RuntimeConfiguration: Sendable {
         self.faultInjector = faultInjector
         self.batchSize = batchSize
         self.channelCapacity = channelCapacity
-        self.bufferTimeoutMillis = bufferTimeoutMillis
-        self.sourceIdleWaitMillis = sourceIdleWaitMillis
+        self.bufferTimeout = bufferTimeout
+        self.sourceIdleWait = sourceIdleWait
         self.chaining = chaining
         self.stateBackend = stateBackend
+    }
+}
+
+extension RuntimeConfiguration {
+    /// Checks every setting once, when the job is built (`execute()`), so that a bad combination
+    /// fails before anything runs, with what to change.
+    func validate() throws {
+        guard defaultParallelism >= 1, batchSize >= 1, channelCapacity >= 1 else {
+            throw RuntimeConfigurationError.invalid(
+                "defaultParallelism, batchSize and channelCapacity must be at least 1 (got \(defaultParallelism), \(batchSize), \(channelCapacity)).")
+        }
+        guard bufferTimeout >= .zero, sourceIdleWait >= .zero else {
+            throw RuntimeConfigurationError.invalid("bufferTimeout and sourceIdleWait must not be negative (got \(bufferTimeout), \(sourceIdleWait)).")
+        }
+        try restartStrategy.validate()
+        try checkpointing.validate()
+        try stateBackend.validate()
+        if checkpointing.maxConcurrentCheckpoints > 1 && checkpointing.minPauseMillis > 0 {
+            logger.notice(
+                "maxConcurrentCheckpoints is \(checkpointing.maxConcurrentCheckpoints) but minPauseBetweenCheckpoints is set: one checkpoint at a time.")
+        }
     }
 }

@@ -147,13 +147,7 @@ public final class StreamExecutionEnvironment {
         let executor = try makeExecutor()
         let control = self.control
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JobResult, any Error>) in
-                let thread = Thread {
-                    do { continuation.resume(returning: try executor.run()) } catch { continuation.resume(throwing: error) }
-                }
-                thread.name = "sluice job \(configuration.jobName)"
-                thread.start()
-            }
+            try await DedicatedThread.run(name: "sluice job \(configuration.jobName)") { try executor.run() }
         } onCancel: {
             control.cancel()
         }
@@ -163,9 +157,7 @@ public final class StreamExecutionEnvironment {
         let vertices = try jobGraph()
         var configuration = self.configuration
         if let restoreFrom { configuration.restoreFrom = restoreFrom }
-        try configuration.restartStrategy.validate()
-        try configuration.checkpointing.validate()
-        try configuration.stateBackend.validate()
+        try configuration.validate()
         var initialSnapshot = try configuration.restoreFrom.map { path in
             let (metadata, storage) = try FileSystemCheckpointStorage.openSnapshot(at: path)
             return RestorableSnapshot(path: path, metadata: metadata, storage: storage)

@@ -66,3 +66,11 @@ final class SavepointRequest: @unchecked Sendable {
         return path
     }
 }
+
+extension CheckpointStorage {
+    /// Where the state of `barrier` goes: a savepoint's own folder, or this storage.
+    func destination(for barrier: CheckpointBarrier) -> any CheckpointStorage {
+        guard let target = barrier.savepoint else { return self }
+        return FileSystemCheckpointStorage(snapshotFolder: target.path)
+    }
+}

@@ -8,8 +8,8 @@ import Logging
 /// process, or a restart inside this one) resumes from that savepoint while it is newer than every
 /// completed checkpoint.
 extension CheckpointStorage {
-    public func recordStopSavepoint(path: String) throws {}
-    public func stopSavepointToResume(logger: Logger) throws -> RestorableSnapshot? { nil }
+    package func recordStopSavepoint(path: String) throws {}
+    package func stopSavepointToResume(logger: Logger) throws -> RestorableSnapshot? { nil }
 }
 
 extension FileSystemCheckpointStorage {
@@ -18,7 +18,7 @@ extension FileSystemCheckpointStorage {
     var stopSavepointPointerPath: String { "\(directory)/\(Self.stopSavepointPointerName)" }
 
     /// Writes the pointer durably (temp file, rename, fsync of the directory): a lost pointer means duplicates.
-    public func recordStopSavepoint(path: String) throws {
+    package func recordStopSavepoint(path: String) throws {
         let temp = "\(stopSavepointPointerPath).tmp"
         try Self.writeDurably(Array(path.utf8), to: temp)
         guard rename(temp, stopSavepointPointerPath) == 0 else {
@@ -29,7 +29,7 @@ extension FileSystemCheckpointStorage {
 
     /// The savepoint the job last stopped with, if no checkpoint completed after it. A pointer to a
     /// savepoint that is gone or damaged is refused rather than silently replaced by an older checkpoint.
-    public func stopSavepointToResume(logger: Logger) throws -> RestorableSnapshot? {
+    package func stopSavepointToResume(logger: Logger) throws -> RestorableSnapshot? {
         guard let contents = FileManager.default.contents(atPath: stopSavepointPointerPath),
               let path = String(data: contents, encoding: .utf8), !path.isEmpty
         else { return nil }

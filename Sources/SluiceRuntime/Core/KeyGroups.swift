@@ -12,21 +12,21 @@ public protocol StableHashable {
 }
 
 /// FNV-1a, 64-bit. Hand-written: a few lines, and no allowed package offers a stable hash.
-public struct FNV1a: Sendable {
-    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+struct FNV1a: Sendable {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
 
-    public init() {}
+    init() {}
 
     @inline(__always)
-    public mutating func combine(_ byte: UInt8) {
+    mutating func combine(_ byte: UInt8) {
         value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
     }
 
-    public mutating func combine<C: Sequence>(bytes: C) where C.Element == UInt8 {
+    mutating func combine<C: Sequence>(bytes: C) where C.Element == UInt8 {
         for byte in bytes { combine(byte) }
     }
 
-    public mutating func combine(_ word: UInt64) {
+    mutating func combine(_ word: UInt64) {
         var w = word
         for _ in 0..<8 {
             combine(UInt8(truncatingIfNeeded: w))

@@ -1,12 +1,12 @@
 /// A checkpoint barrier: flows with the records; everything before it belongs to checkpoint `id`.
-public struct CheckpointBarrier: Sendable, Equatable {
-    public let checkpointId: Int64
+struct CheckpointBarrier: Sendable, Equatable {
+    let checkpointId: Int64
     /// Trigger time, milliseconds on the runtime clock.
-    public let timestamp: Int64
+    let timestamp: Int64
     /// The checkpoint taken after all sources reached end of input.
-    public let isFinal: Bool
+    let isFinal: Bool
     /// Set when this barrier takes a savepoint instead of a checkpoint.
-    public let savepoint: SavepointTarget?
+    let savepoint: SavepointTarget?
 
     init(checkpointId: Int64, timestamp: Int64, isFinal: Bool, savepoint: SavepointTarget? = nil) {
         self.checkpointId = checkpointId
@@ -17,11 +17,11 @@ public struct CheckpointBarrier: Sendable, Equatable {
 }
 
 /// Where a savepoint goes and whether the job stops after it (stop-with-savepoint).
-public struct SavepointTarget: Sendable, Equatable {
+struct SavepointTarget: Sendable, Equatable {
     /// The savepoint's own folder; its `_metadata` is written last.
-    public let path: String
+    let path: String
     /// Sources stop after this barrier without emitting the final watermark (no --drain).
-    public let stopsJob: Bool
+    let stopsJob: Bool
 }
 
 /// Watermark constants. A watermark `w` says no more records with timestamp <= `w` will arrive.

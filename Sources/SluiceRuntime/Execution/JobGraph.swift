@@ -38,7 +38,7 @@ struct JobVertex: Sendable {
     let role: VertexRole
     let factory: any NodeFactory
     let chainable: Bool
-    /// A two-phase-commit sink: its subtasks are notified of completed checkpoints one at a time.
+    /// A two-phase-commit sink: the coordinator's driver waits until its subtasks committed.
     let commitsOnComplete: Bool
     /// Side outputs that some vertex reads: tag id -> typed writer factory.
     var sideOutputs: [String: any SideOutputWiring] = [:]

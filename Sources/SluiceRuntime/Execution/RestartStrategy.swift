@@ -5,8 +5,8 @@ import DequeModule
 public enum RestartStrategy: Sendable, Equatable {
     /// Fail the job at the first failure.
     case none
-    /// Restart up to `attempts` times, waiting `delayMillis` before each restart.
-    case fixedDelay(attempts: Int, delayMillis: Int64)
+    /// Restart up to `attempts` times, waiting `delay` before each restart.
+    case fixedDelay(attempts: Int, delay: Duration)
     /// Restart after `delay` as long as at most `maxFailures` failures happened within the last
     /// `interval` (this one included); the next failure inside the interval fails the job.
     case failureRate(maxFailures: Int, interval: Duration, delay: Duration)
@@ -20,8 +20,8 @@ public enum RestartStrategy: Sendable, Equatable {
         case .none:
             return
         case .fixedDelay(let attempts, let delay):
-            guard attempts >= 0, delay >= 0 else {
-                throw RuntimeConfigurationError.invalid("fixedDelay needs attempts >= 0 and delayMillis >= 0 (got \(attempts), \(delay)).")
+            guard attempts >= 0, delay >= .zero else {
+                throw RuntimeConfigurationError.invalid("fixedDelay needs attempts >= 0 and a delay >= 0 (got \(attempts), \(delay)).")
             }
         case .failureRate(let maxFailures, let interval, let delay):
             guard maxFailures >= 1, interval > .zero, delay >= .zero else {
@@ -84,7 +84,7 @@ struct RestartDecider {
             return .giveUp(reason: "the restart strategy is none")
         case .fixedDelay(let attempts, let delay):
             guard restarts < attempts else { return .giveUp(reason: "all \(attempts) restart attempt(s) of fixedDelay are used up") }
-            return .restart(afterMillis: delay)
+            return .restart(afterMillis: delay.wholeMilliseconds)
         case .failureRate(let maxFailures, let interval, let delay):
             let window = interval.wholeMilliseconds
             failureTimes.append(now)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import Synchronization
 
 /// Identifies a task subtask within one attempt: its chain and subtask index.
 struct TaskKey: Hashable, Sendable, CustomStringConvertible {
@@ -43,7 +44,7 @@ struct TaskSpec: Sendable {
     var sideOutgoing: [Int: [String: [OutgoingEdge]]] = [:]
     let restore: RestoreSource?
     let settings: TaskSettings
-    let coordinator: CheckpointCoordinator
+    let coordinator: CheckpointCoordinatorDriver
     let firstCheckpointId: Int64
 }
 
@@ -305,7 +306,7 @@ final class StreamTask: InputProcessorDelegate {
         let id = barrier.checkpointId
         try writer?.emitBarrier(barrier)
         do {
-            let storage = CheckpointCoordinator.storage(for: barrier, default: spec.settings.storage)
+            let storage = spec.settings.storage.destination(for: barrier)
             snapshotStorage?.storage = storage
             var snapshots: [OperatorSnapshot] = []
             for op in operators { snapshots.append(try op.snapshotState(checkpointId: id)) }

@@ -394,14 +394,14 @@ private func decodeJSON<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T 
 
 /// CRC-32 (IEEE 802.3, the zlib polynomial). Written by hand: none of the project's allowed
 /// packages exposes a checksum, and the runtime links no C library for it.
-public enum CRC32 {
+enum CRC32 {
     private static let table: [UInt32] = (0..<256).map { index -> UInt32 in
         var c = UInt32(index)
         for _ in 0..<8 { c = (c & 1) != 0 ? (0xEDB8_8320 ^ (c >> 1)) : (c >> 1) }
         return c
     }
 
-    public static func checksum<C: Collection>(_ bytes: C, initial: UInt32 = 0) -> UInt32 where C.Element == UInt8 {
+    static func checksum<C: Collection>(_ bytes: C, initial: UInt32 = 0) -> UInt32 where C.Element == UInt8 {
         let table = Self.table
         var crc = ~initial
         let done: Bool? = bytes.withContiguousStorageIfAvailable { buffer in

@@ -29,7 +29,7 @@ public struct WatermarkStrategy<T>: Sendable {
 }
 
 /// A change a watermark generator asks its output to emit.
-public enum WatermarkUpdate: Equatable, Sendable {
+enum WatermarkUpdate: Equatable, Sendable {
     case watermark(Int64)
     case idle
     case active
@@ -38,27 +38,27 @@ public enum WatermarkUpdate: Equatable, Sendable {
 /// Per-split bounded-out-of-orderness watermark generators of one source subtask, combined as
 /// the minimum over non-idle splits (Flink's per-partition watermarks). A subtask whose splits are
 /// all idle (or that has none for the idle timeout) is idle.
-public final class SplitWatermarkMultiplexer {
+final class SplitWatermarkMultiplexer {
     private struct SplitState {
         var maxTimestamp = Int64.min
         var lastActivity: Int64
     }
 
-    public let outOfOrdernessMillis: Int64
-    public let idleTimeoutMillis: Int64?
+    let outOfOrdernessMillis: Int64
+    let idleTimeoutMillis: Int64?
     private var splits: [String: SplitState] = [:]
     private var openedAt: Int64
     private var lastEmitted = Watermark.min
-    public private(set) var isIdle = false
+    private(set) var isIdle = false
 
-    public init(outOfOrdernessMillis: Int64, idleTimeoutMillis: Int64?, now: Int64) {
+    init(outOfOrdernessMillis: Int64, idleTimeoutMillis: Int64?, now: Int64) {
         self.outOfOrdernessMillis = outOfOrdernessMillis
         self.idleTimeoutMillis = idleTimeoutMillis
         self.openedAt = now
     }
 
     /// A split the reader was assigned; it holds the watermark back until it is idle or released.
-    public func registerSplit(_ split: String, now: Int64) {
+    func registerSplit(_ split: String, now: Int64) {
         if splits[split] == nil {
             recentSplit = nil
             splits[split] = SplitState(lastActivity: now)
@@ -66,7 +66,7 @@ public final class SplitWatermarkMultiplexer {
     }
 
     /// The split finished or was taken away; it no longer holds the watermark back.
-    public func releaseSplit(_ split: String, now: Int64) {
+    func releaseSplit(_ split: String, now: Int64) {
         recentSplit = nil
         splits.removeValue(forKey: split)
         if splits.isEmpty { openedAt = now }
@@ -78,7 +78,7 @@ public final class SplitWatermarkMultiplexer {
     private var recentSplit: (name: String, index: Dictionary<String, SplitState>.Index)?
 
     @inline(__always)
-    public func onRecord(split: String, timestamp: Int64, now: Int64) {
+    func onRecord(split: String, timestamp: Int64, now: Int64) {
         if let recent = recentSplit, recent.name == split {
             update(at: recent.index, timestamp: timestamp, now: now)
         } else if let index = splits.index(forKey: split) {
@@ -97,13 +97,13 @@ public final class SplitWatermarkMultiplexer {
     }
 
     /// The watermark of one split's generator.
-    public func watermark(ofSplit split: String) -> Int64? {
+    func watermark(ofSplit split: String) -> Int64? {
         guard let state = splits[split] else { return nil }
         return state.maxTimestamp == Int64.min ? Int64.min : state.maxTimestamp - outOfOrdernessMillis - 1
     }
 
     /// What changed since the last call: an idle/active transition and/or a higher watermark.
-    public func poll(now: Int64) -> [WatermarkUpdate] {
+    func poll(now: Int64) -> [WatermarkUpdate] {
         var updates: [WatermarkUpdate] = []
         var combined = Int64.max
         var anyActive = false
@@ -130,25 +130,25 @@ public final class SplitWatermarkMultiplexer {
         return updates
     }
 
-    public var currentWatermark: Int64 { lastEmitted }
+    var currentWatermark: Int64 { lastEmitted }
 }
 
 /// Combines the watermarks of a task's input channels: the minimum over non-idle channels,
 /// emitted only when it rises; idle when every channel is idle (Flink's StatusWatermarkValve).
-public struct WatermarkValve: Sendable {
+struct WatermarkValve: Sendable {
     private var watermarks: [Int64]
     private var idle: [Bool]
     private var lastEmitted = Watermark.min
-    public private(set) var isIdle = false
+    private(set) var isIdle = false
 
-    public init(channelCount: Int) {
+    init(channelCount: Int) {
         watermarks = Array(repeating: Watermark.min, count: channelCount)
         idle = Array(repeating: false, count: channelCount)
     }
 
-    public var currentWatermark: Int64 { lastEmitted }
+    var currentWatermark: Int64 { lastEmitted }
 
-    public mutating func inputWatermark(_ watermark: Int64, channel: Int) -> [WatermarkUpdate] {
+    mutating func inputWatermark(_ watermark: Int64, channel: Int) -> [WatermarkUpdate] {
         if watermark > watermarks[channel] { watermarks[channel] = watermark }
         var updates: [WatermarkUpdate] = []
         if idle[channel] {
@@ -161,7 +161,7 @@ public struct WatermarkValve: Sendable {
         return updates + advance()
     }
 
-    public mutating func inputIdleStatus(_ isChannelIdle: Bool, channel: Int) -> [WatermarkUpdate] {
+    mutating func inputIdleStatus(_ isChannelIdle: Bool, channel: Int) -> [WatermarkUpdate] {
         guard idle[channel] != isChannelIdle else { return [] }
         idle[channel] = isChannelIdle
         var updates: [WatermarkUpdate] = []

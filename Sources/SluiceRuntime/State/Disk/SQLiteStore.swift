@@ -1,4 +1,5 @@
 import CSQLite
+import Foundation
 
 /// An SQLite failure, with the operation and SQLite's own message.
 public struct SQLiteError: Error, CustomStringConvertible {

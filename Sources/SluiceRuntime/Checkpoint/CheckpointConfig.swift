@@ -1,0 +1,85 @@
+import Foundation
+
+/// What a checkpoint guarantees (Flink's CheckpointingMode).
+public enum CheckpointingMode: Sendable, Equatable {
+    /// Barriers are aligned: a task blocks each input channel that delivered barrier N until all
+    /// did, so the snapshot holds exactly the records before the barrier.
+    case exactlyOnce
+    /// No alignment: channels are never blocked; a task snapshots when barrier N arrived on every
+    /// input. Records that overtook the barrier are in the state and are replayed after a restore
+    /// (duplicates in state and non-transactional output), in exchange for no alignment stalls.
+    case atLeastOnce
+}
+
+/// Checkpoint settings of a job.
+public struct CheckpointConfig: Sendable {
+    /// Periodic checkpoints every `interval`; nil: only on demand and the final checkpoint.
+    public var interval: Duration?
+    /// A checkpoint not complete after this long is aborted.
+    public var timeout: Duration
+    /// Completed checkpoints kept; older ones are deleted after a newer one completes.
+    public var retainedCheckpoints: Int
+    /// Where checkpoints are stored; in memory when nil (they then survive only in-process restarts).
+    public var directory: String?
+    /// A periodic checkpoint starts at least this long after the previous one ended (completed or
+    /// aborted). Requested checkpoints, savepoints and the final checkpoint do not wait for it.
+    /// When above zero, at most one checkpoint is in flight whatever `maxConcurrentCheckpoints` says
+    /// (as in Flink: a pause between checkpoints implies one at a time).
+    public var minPauseBetweenCheckpoints: Duration
+    /// Periodic and requested checkpoints in flight at once (at least 1). With more than one, the
+    /// next checkpoint is triggered at the interval even while earlier ones are pending; they
+    /// complete in id order, and a completed checkpoint subsumes older pending ones. Savepoints
+    /// and the final checkpoint wait until none is in flight.
+    public var maxConcurrentCheckpoints: Int
+    public var mode: CheckpointingMode
+
+    public init(
+        interval: Duration? = nil, timeout: Duration = .seconds(600), retainedCheckpoints: Int = 3, directory: String? = nil,
+        minPauseBetweenCheckpoints: Duration = .zero, maxConcurrentCheckpoints: Int = 1, mode: CheckpointingMode = .exactlyOnce
+    ) {
+        self.interval = interval
+        self.timeout = timeout
+        self.retainedCheckpoints = retainedCheckpoints
+        self.directory = directory
+        self.minPauseBetweenCheckpoints = minPauseBetweenCheckpoints
+        self.maxConcurrentCheckpoints = maxConcurrentCheckpoints
+        self.mode = mode
+    }
+
+    // The coordinator runs on the runtime clock, in milliseconds.
+    var intervalMillis: Int64? { interval?.wholeMilliseconds }
+    var timeoutMillis: Int64 { timeout.wholeMilliseconds }
+    var minPauseMillis: Int64 { minPauseBetweenCheckpoints.wholeMilliseconds }
+
+    /// Refuses settings that cannot work, saying what to change.
+    func validate() throws {
+        guard maxConcurrentCheckpoints >= 1 else {
+            throw RuntimeConfigurationError.invalid(
+                "maxConcurrentCheckpoints is \(maxConcurrentCheckpoints), but at least one checkpoint must be allowed in flight: "
+                    + "set it to 1 (one at a time) or more; to turn periodic checkpoints off, set interval to nil.")
+        }
+        if let interval, interval.wholeMilliseconds < 1 {
+            throw RuntimeConfigurationError.invalid(
+                "The checkpoint interval must be at least 1 ms (got \(interval)); use nil to disable periodic checkpoints.")
+        }
+        guard timeoutMillis >= 1, minPauseBetweenCheckpoints >= .zero, retainedCheckpoints >= 1 else {
+            throw RuntimeConfigurationError.invalid(
+                "Checkpointing needs a timeout of at least 1 ms, a minPauseBetweenCheckpoints >= 0 and retainedCheckpoints >= 1 "
+                    + "(got \(timeout), \(minPauseBetweenCheckpoints), \(retainedCheckpoints)).")
+        }
+    }
+
+    /// Checkpoints (not savepoints) allowed in flight: a minimum pause forces one at a time.
+    var effectiveMaxConcurrentCheckpoints: Int {
+        minPauseMillis > 0 ? 1 : max(1, maxConcurrentCheckpoints)
+    }
+
+    /// When the next periodic checkpoint may start: one interval after the last trigger and the
+    /// minimum pause after the last checkpoint ended (nil: periodic checkpoints are off).
+    func nextPeriodicTrigger(lastTriggerAt: Int64, lastEndedAt: Int64?) -> Int64? {
+        guard let interval = intervalMillis else { return nil }
+        let byInterval = lastTriggerAt + interval
+        guard let lastEndedAt else { return byInterval }
+        return max(byInterval, lastEndedAt + minPauseMillis)
+    }
+}
