@@ -334,11 +334,12 @@ struct JobExecutor: Sendable {
                 }
             })
         let chains = ExecutionPlanner.chains(vertices, chaining: configuration.chaining)
-        let settings = TaskSettings(
+        var settings = TaskSettings(
             logger: logger, metrics: metrics, clock: configuration.clock, faultInjector: configuration.faultInjector ?? .disabled,
             storage: storage, batchSize: configuration.batchSize, bufferTimeoutMillis: configuration.bufferTimeoutMillis,
             sourceIdleWaitMillis: configuration.sourceIdleWaitMillis, checkpointingMode: configuration.checkpointing.mode,
             stateBackend: configuration.stateBackend)
+        settings.checkpointInterval = configuration.checkpointing.intervalMillis.map { .milliseconds($0) }
 
         // Inboxes and gates first: producers need their consumers' gates.
         let byVertex = Dictionary(uniqueKeysWithValues: vertices.map { ($0.id, $0) })
