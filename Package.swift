@@ -3,6 +3,7 @@
 //
 // Layout, from the bottom up:
 //   CRdKafka, CKafkaCompression, CSQLite  C shims over Debian libraries (librdkafka; zlib, lz4, zstd, snappy; SQLite)
+//   SluiceKafkaCore              the shared Kafka values (topic-partition, offsets, producer identity, committable)
 //   SluiceKafka                  the Kafka client layer over librdkafka
 //   SluiceKafkaWire              the few wire-protocol pieces librdkafka lacks (EndTxn, a log reader)
 //   SluiceRuntime                dataflow, state, checkpoints, time and windows, two-phase commit
@@ -57,11 +58,15 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
 
+        // The shared Kafka vocabulary (topic-partition, offsets, producer identity, committable).
+        .target(name: "SluiceKafkaCore", swiftSettings: strictSwift),
+        .testTarget(name: "SluiceKafkaCoreTests", dependencies: ["SluiceKafkaCore"], swiftSettings: strictSwift),
+
         // Kafka client layer.
         .target(
             name: "SluiceKafka",
             dependencies: [
-                "CRdKafka",
+                "SluiceKafkaCore", "CRdKafka",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -72,7 +77,7 @@ let package = Package(
         .target(
             name: "SluiceKafkaWire",
             dependencies: [
-                "CKafkaCompression",
+                "SluiceKafkaCore", "CKafkaCompression",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -7,7 +7,7 @@ public struct NewTopic: Sendable, Hashable {
     public var name: String
     public var partitions: Int32
     public var replicationFactor: Int16
-    /// Topic configs, e.g. "retention.ms". Set them explicitly: the embedded broker only reports
+    /// Topic configs, e.g. "retention.ms". Set them explicitly: some brokers only report
     /// configs that were set at creation.
     public var configs: [String: String]
 

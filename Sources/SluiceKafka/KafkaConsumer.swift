@@ -11,8 +11,8 @@ import Logging
 ///
 /// Offsets: `watermarks` asks the broker (ListOffsets); `cachedWatermarks` and `lastStableOffset` come
 /// from the latest Fetch responses (the latter via statistics `ls_offset`, so it needs
-/// `statistics.interval.ms` > 0 and regular `poll` calls). The embedded broker (Tansu) answers
-/// ListOffsets wrongly while a transaction is open, while Fetch's values stay right.
+/// `statistics.interval.ms` > 0 and regular `poll` calls). Some brokers answer ListOffsets wrongly
+/// while a transaction is open, while Fetch's values stay right.
 public final class KafkaConsumer: Sendable {
     let client: KafkaClient
 

@@ -1,33 +1,5 @@
 import CRdKafka
 
-/// A topic and a partition number.
-public struct TopicPartition: Hashable, Sendable, CustomStringConvertible, Codable {
-    public var topic: String
-    public var partition: Int32
-
-    public init(_ topic: String, _ partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public init(topic: String, partition: Int32) {
-        self.init(topic, partition)
-    }
-
-    /// "topic-partition", the form Kafka tools print.
-    public var description: String { "\(topic)-\(partition)" }
-}
-
-/// Special offsets understood by `KafkaConsumer.assign` and `seek`.
-public enum KafkaOffset {
-    /// The earliest offset still in the log.
-    public static let beginning = Int64(RD_KAFKA_OFFSET_BEGINNING)
-    /// The offset after the last record (the next one to be written).
-    public static let end = Int64(RD_KAFKA_OFFSET_END)
-    /// The offset committed for the group, or `auto.offset.reset` when there is none.
-    public static let stored = Int64(RD_KAFKA_OFFSET_STORED)
-}
-
 /// A record header. A nil value is a header with a null value, which Kafka distinguishes from empty.
 public struct KafkaHeader: Hashable, Sendable {
     public var key: String
@@ -140,13 +112,9 @@ public struct Watermarks: Sendable, Hashable {
     }
 }
 
-/// The producer id and epoch of a transactional (or idempotent) producer.
-public struct ProducerIdAndEpoch: Sendable, Hashable, Codable {
-    public var producerId: Int64
-    public var epoch: Int16
 
-    public init(producerId: Int64, epoch: Int16) {
-        self.producerId = producerId
-        self.epoch = epoch
-    }
-}
+/// librdkafka's logical offsets, which `KafkaOffset` (in SluiceKafkaCore, without librdkafka) spells
+/// as numbers; a test checks they agree.
+let librdkafkaLogicalOffsets: [Int64] = [
+    Int64(RD_KAFKA_OFFSET_BEGINNING), Int64(RD_KAFKA_OFFSET_END), Int64(RD_KAFKA_OFFSET_STORED),
+]

@@ -29,13 +29,13 @@ struct OpenTransactionLine: Decodable {
 
     /// The committable, with "topic-partition" keys parsed (the partition is after the last dash).
     func committable(includeOffsets: Bool = true) throws -> TransactionCommittable {
-        var offsets: [SluiceKafkaWire.TopicPartition: Int64] = [:]
+        var offsets: [TopicPartition: Int64] = [:]
         if includeOffsets {
             for (key, offset) in firstOffsets {
                 guard let dash = key.lastIndex(of: "-"), let partition = Int32(key[key.index(after: dash)...]) else {
                     throw FixtureFailure(description: "cannot parse partition key \(key)")
                 }
-                offsets[SluiceKafkaWire.TopicPartition(String(key[..<dash]), partition)] = offset
+                offsets[TopicPartition(String(key[..<dash]), partition)] = offset
             }
         }
         return TransactionCommittable(transactionalId: transactionalId, producerId: producerId, epoch: epoch,

@@ -2,23 +2,6 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A topic and partition.
-public struct TopicPartition: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(_ topic: String, _ partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public var description: String { "\(topic)-\(partition)" }
-
-    public static func < (lhs: TopicPartition, rhs: TopicPartition) -> Bool {
-        (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition)
-    }
-}
-
 /// A broker's address.
 public struct BrokerAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String

@@ -45,7 +45,7 @@ public struct TransactionSummary: Sendable, Hashable {
 /// non-transactional records are visible; records of a transactional batch become visible only when the
 /// next control marker of the same producer id in this partition is COMMIT; ABORT hides them; with no
 /// marker yet they are pending (open transaction) and hidden. Brokers' own read_committed filtering is
-/// not trusted (Tansu returns no aborted-transaction list, so its consumers see aborted data).
+/// not trusted (some return no aborted-transaction list, so their consumers see aborted data).
 public struct ReadCommittedAccumulator: Sendable {
     /// Records below this offset are ignored (a fetch may return a batch that starts earlier).
     public let startOffset: Int64

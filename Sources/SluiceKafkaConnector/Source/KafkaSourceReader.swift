@@ -4,119 +4,9 @@ import Metrics
 import SluiceKafka
 import SluiceRuntime
 
-/// Where a split starts when the checkpoint has no offset for it (a fresh start, or a partition
-/// discovered later).
-public enum KafkaStartingOffsets: Sendable, Hashable {
-    case earliest
-    case latest
-    /// The first record whose timestamp is at or after this (milliseconds since the epoch).
-    case timestamp(Int64)
-}
-
-/// What the source does with a record its deserializer rejects.
-public enum MalformedRecordPolicy: Sendable, Hashable {
-    /// Fail the job (it restarts from the last checkpoint under its restart strategy, and fails
-    /// again on the same record: nothing is lost, and the error names topic, partition and offset).
-    case fail
-    /// Skip the record and count it in `sluice_source_malformed_records`; its offset still advances.
-    case skip
-    /// Skip and count it as `skip` does, and write it unchanged to this dead-letter topic, with
-    /// headers naming its topic, partition, offset and the error (at least once: see `KafkaDeadLetterWriter`).
-    case deadLetter(topic: String)
-}
-
-/// The settings of a `KafkaSource`.
-public struct KafkaSourceConfiguration: Sendable {
-    public var bootstrapServers: String
-    public var topics: [String]
-    public var startingOffsets: KafkaStartingOffsets
-    /// The group offsets are committed to when a checkpoint completes (monitoring only).
-    public var groupId: String
-    /// How often the source looks for new partitions; nil turns discovery off.
-    public var partitionDiscoveryInterval: Duration?
-    public var malformedRecords: MalformedRecordPolicy
-    /// Records a single poll hands to the runtime at most.
-    public var maxRecordsPerPoll: Int
-    /// Raw librdkafka consumer settings, applied last.
-    public var consumerSettings: [String: String]
-
-    public init(
-        bootstrapServers: String,
-        topics: [String],
-        startingOffsets: KafkaStartingOffsets = .earliest,
-        groupId: String = "sluice",
-        partitionDiscoveryInterval: Duration? = .seconds(10),
-        malformedRecords: MalformedRecordPolicy = .fail,
-        maxRecordsPerPoll: Int = 500,
-        consumerSettings: [String: String] = [:]
-    ) {
-        self.bootstrapServers = bootstrapServers
-        self.topics = topics
-        self.startingOffsets = startingOffsets
-        self.groupId = groupId
-        self.partitionDiscoveryInterval = partitionDiscoveryInterval
-        self.malformedRecords = malformedRecords
-        self.maxRecordsPerPoll = maxRecordsPerPoll
-        self.consumerSettings = consumerSettings
-    }
-}
-
-/// Errors of the Kafka source; each says what to do.
-public enum KafkaSourceError: Error, CustomStringConvertible {
-    case malformedRecord(topic: String, partition: Int32, offset: Int64, reason: String)
-    case corruptSplitState(String)
-    case noPartitions(topics: [String])
-    case kafka(KafkaError, context: String)
-
-    public var description: String {
-        switch self {
-        case .malformedRecord(let topic, let partition, let offset, let reason):
-            return "Record \(topic)-\(partition)@\(offset) could not be read: \(reason). "
-                + "Fix or skip it (MalformedRecordPolicy.skip), then restart: the source resumes at this offset."
-        case .corruptSplitState(let detail):
-            return "The checkpoint's Kafka source state is unreadable (\(detail)); restore from an older checkpoint."
-        case .noPartitions(let topics):
-            return "The topics \(topics) have no partitions (do they exist?). Create them first."
-        case .kafka(let error, let context):
-            return "\(context): \(error)"
-        }
-    }
-}
-
-/// One split's position in the checkpoint: the next offset to read.
-struct KafkaSplitState: Codable, Hashable {
-    var topic: String
-    var partition: Int32
-    var nextOffset: Int64
-    /// Set while a `.timestamp` start has not yet reached its first record at or after this time
-    /// (absent in checkpoints of older versions: nothing to skip).
-    var skipBeforeTimestamp: Int64?
-}
-
-/// A partition-aware Kafka source (see the module's documentation).
-public struct KafkaSource<Output: Sendable>: Source {
-    public typealias Deserializer = @Sendable (KafkaRecord) throws -> Output?
-    /// The partition ids of a topic; nil: ask the cluster's metadata.
-    typealias PartitionLister = @Sendable (String) throws -> [Int32]
-    public let configuration: KafkaSourceConfiguration
-    let deserializer: Deserializer
-    /// Tests replace the metadata lookup to exercise partition discovery on brokers that cannot add
-    /// partitions to a topic (the embedded one).
-    var partitionLister: PartitionLister?
-
-    /// - Parameter deserializer: turns a record into the source's output; nil drops the record,
-    ///   a thrown error is handled by `configuration.malformedRecords`.
-    public init(configuration: KafkaSourceConfiguration, deserializer: @escaping Deserializer) {
-        self.configuration = configuration
-        self.deserializer = deserializer
-    }
-
-    public func createReader(subtaskIndex: Int) throws -> KafkaSourceReader<Output> {
-        KafkaSourceReader(configuration: configuration, deserializer: deserializer, partitionLister: partitionLister)
-    }
-}
-
-/// One subtask's reader. Used on its subtask's thread only.
+/// One subtask's reader: the poll loop. What it reads is decided by `KafkaSplitEnumerator`, its
+/// positions go into checkpoints as `KafkaSplitState`, and records the deserializer rejects go to
+/// `MalformedRecordHandler`. Used on its subtask's thread only.
 public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     let configuration: KafkaSourceConfiguration
     let deserializer: KafkaSource<Output>.Deserializer
@@ -124,24 +14,21 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     private var consumer: KafkaConsumer?
     private var logger = Logger(label: "sluice.kafka.source")
     private var subtaskIndex = 0
-    private var parallelism = 1
+    private var enumerator: KafkaSplitEnumerator?
     /// Next offset per owned split; the source of truth for checkpoints.
     private var nextOffsets: [TopicPartition: Int64] = [:]
     /// Splits started by `.timestamp(t)` that have not yet reached a record with timestamp >= t.
-    /// A broker may answer ListOffsets with an earlier offset than the exact record (the embedded
-    /// Tansu broker answers with a batch's base offset, or 0 when no record qualifies), so the
-    /// reader skips what precedes the first qualifying record itself. Exact on any broker: every
-    /// record before the first one at or after t has a smaller timestamp.
+    /// A broker may answer ListOffsets with an earlier offset than the exact record (some answer
+    /// with a batch's base offset, or 0 when no record qualifies), so the reader skips what precedes
+    /// the first qualifying record itself. Exact on any broker: every record before the first one
+    /// at or after t has a smaller timestamp.
     private var timestampFloors: [TopicPartition: Int64] = [:]
-    /// Offsets snapshotted per checkpoint, committed to the group when it completes.
-    private var offsetsToCommit: [Int64: [TopicPartition: Int64]] = [:]
-    private var lastDiscovery = ContinuousClock.now
-    private var malformedCounter: Counter?
+    private var offsetsToCommit = PendingOffsetCommits()
+    private var malformed: MalformedRecordHandler?
     private var recordsCounter: Counter?
     private var metricDimensions: [(String, String)] = []
     private var metricsFactory: (any MetricsFactory)?
     private var lagGauges: [TopicPartition: Gauge] = [:]
-    private var deadLetters: KafkaDeadLetterWriter?
     private var lastLagReport = ContinuousClock.now
 
     init(configuration: KafkaSourceConfiguration, deserializer: @escaping KafkaSource<Output>.Deserializer,
@@ -152,29 +39,19 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     }
 
     public func open(_ context: SourceReaderContext) throws {
-        if case .deadLetter(let topic) = configuration.malformedRecords {
-            // The consumer's connection settings (security, SASL, SSL) apply to the dead-letter producer too.
-            let connection = configuration.consumerSettings.filter { ["security.", "sasl.", "ssl."].contains(where: $0.key.hasPrefix) }
-            deadLetters = try KafkaDeadLetterWriter(bootstrapServers: configuration.bootstrapServers, topic: topic, settings: connection)
-        }
         logger = context.logger
         subtaskIndex = context.subtaskIndex
-        parallelism = context.parallelism
-        malformedCounter = Counter(label: "sluice_source_malformed_records", dimensions: context.metricDimensions, factory: context.metricsFactory)
+        malformed = try MalformedRecordHandler(
+            policy: configuration.malformedRecords, bootstrapServers: configuration.bootstrapServers,
+            consumerSettings: configuration.consumerSettings,
+            counter: Counter(label: "sluice_source_malformed_records", dimensions: context.metricDimensions, factory: context.metricsFactory),
+            logger: logger)
         recordsCounter = Counter(label: "sluice_source_kafka_records", dimensions: context.metricDimensions, factory: context.metricsFactory)
         metricDimensions = context.metricDimensions
         metricsFactory = context.metricsFactory
 
         // Restored offsets: the union of every old subtask's splits; keep the ones this subtask owns now.
-        var restored: [TopicPartition: Int64] = [:]
-        var restoredFloors: [TopicPartition: Int64] = [:]
-        for entry in context.restoredState {
-            guard let split = try? JSONDecoder().decode(KafkaSplitState.self, from: entry) else {
-                throw KafkaSourceError.corruptSplitState("an entry of \(entry.count) bytes is not a split")
-            }
-            restored[TopicPartition(split.topic, split.partition)] = split.nextOffset
-            if let floor = split.skipBeforeTimestamp { restoredFloors[TopicPartition(split.topic, split.partition)] = floor }
-        }
+        let (restored, restoredFloors) = try KafkaSplitState.decode(context.restoredState)
 
         var settings = KafkaConfiguration(bootstrapServers: configuration.bootstrapServers)
         settings.groupId = configuration.groupId
@@ -183,19 +60,24 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         // Consumer lag per partition comes from librdkafka's statistics.
         settings.statisticsIntervalMs = 1000
         for (key, value) in configuration.consumerSettings { settings[key] = value }
+        let consumer: KafkaConsumer
         do {
             consumer = try KafkaConsumer(configuration: settings, logger: logger)
         } catch {
             throw KafkaSourceError.kafka(error, context: "creating the source's consumer")
         }
+        self.consumer = consumer
 
-        let owned = try discoverOwnedPartitions()
+        let enumerator = KafkaSplitEnumerator(
+            configuration: configuration, subtaskIndex: subtaskIndex, parallelism: context.parallelism, partitionLister: partitionLister)
+        self.enumerator = enumerator
+        let owned = try enumerator.ownedPartitions(consumer)
         if owned.isEmpty && context.subtaskIndex == 0 && restored.isEmpty {
             logger.warning("The Kafka source owns no partition of \(configuration.topics) in subtask 0; is the topic empty of partitions?")
         }
         var assignment: [TopicPartition: Int64] = [:]
         let fresh = owned.filter { restored[$0] == nil }
-        let starts = try startingOffsets(for: fresh)
+        let starts = try enumerator.startingOffsets(for: fresh, consumer)
         for tp in owned {
             assignment[tp] = restored[tp] ?? starts[tp] ?? KafkaOffset.beginning
             if let floor = restoredFloors[tp] {
@@ -228,60 +110,17 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         logger.debug("Kafka source subtask \(subtaskIndex) assigned \(additions.map { "\($0.key)@\($0.value)" }.sorted())")
     }
 
-    private func startingOffsets(for partitions: Set<TopicPartition>) throws -> [TopicPartition: Int64] {
-        switch configuration.startingOffsets {
-        case .earliest:
-            return Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.beginning) })
-        case .latest:
-            return Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.end) })
-        case .timestamp(let millis):
-            guard let consumer, !partitions.isEmpty else { return [:] }
-            do {
-                return try consumer.offsetsForTimes(Dictionary(uniqueKeysWithValues: partitions.map { ($0, millis) }))
-            } catch {
-                throw KafkaSourceError.kafka(error, context: "finding offsets for timestamp \(millis)")
-            }
-        }
-    }
-
-    private func discoverOwnedPartitions() throws -> Set<TopicPartition> {
-        guard let consumer else { return [] }
-        var owned: Set<TopicPartition> = []
-        for topic in configuration.topics {
-            let partitions: [Int32]
-            if let partitionLister {
-                partitions = try partitionLister(topic)
-            } else {
-                do {
-                    partitions = try consumer.describeTopic(topic, timeout: .seconds(10)).partitions.map(\.id)
-                } catch {
-                    throw KafkaSourceError.kafka(error, context: "listing the partitions of '\(topic)'")
-                }
-            }
-            for partition in partitions
-            where KafkaSplitOwnership.owner(topic: topic, partition: partition, parallelism: parallelism) == subtaskIndex {
-                owned.insert(TopicPartition(topic, partition))
-            }
-        }
-        return owned
-    }
-
     public func pollNext(_ output: SourceOutput<Output>) throws -> SourceStatus {
         guard let consumer else { return .endOfInput }
         if !splitsToRegister.isEmpty {
             for split in splitsToRegister { output.registerSplit(split) }
             splitsToRegister.removeAll()
         }
-        if let interval = configuration.partitionDiscoveryInterval, ContinuousClock.now - lastDiscovery >= interval {
-            lastDiscovery = .now
-            let owned = try discoverOwnedPartitions()
-            let fresh = owned.subtracting(nextOffsets.keys)
-            if !fresh.isEmpty {
-                logger.info("Kafka source subtask \(subtaskIndex) discovered new partitions \(fresh.map(\.description).sorted()); reading them from the earliest offset.")
-                try assign(Dictionary(uniqueKeysWithValues: fresh.map { ($0, KafkaOffset.beginning) }), registerWith: output)
-                for split in splitsToRegister { output.registerSplit(split) }
-                splitsToRegister.removeAll()
-            }
+        if let fresh = try enumerator?.discoverNew(consumer, known: nextOffsets.keys), !fresh.isEmpty {
+            logger.info("Kafka source subtask \(subtaskIndex) discovered new partitions \(fresh.map(\.description).sorted()); reading them from the earliest offset.")
+            try assign(Dictionary(uniqueKeysWithValues: fresh.map { ($0, KafkaOffset.beginning) }), registerWith: output)
+            for split in splitsToRegister { output.registerSplit(split) }
+            splitsToRegister.removeAll()
         }
         if nextOffsets.isEmpty {
             return .nothingAvailable
@@ -335,20 +174,8 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
             do {
                 value = try deserializer(record)
             } catch {
-                switch configuration.malformedRecords {
-                case .fail:
-                    throw KafkaSourceError.malformedRecord(
-                        topic: record.topic, partition: record.partition, offset: record.offset, reason: "\(error)")
-                case .skip:
-                    malformedCounter?.increment()
-                    logger.warning("Skipping malformed record \(record.topicPartition)@\(record.offset): \(error)")
-                    return
-                case .deadLetter(let topic):
-                    malformedCounter?.increment()
-                    logger.warning("Malformed record \(record.topicPartition)@\(record.offset) goes to dead-letter topic '\(topic)': \(error)")
-                    try deadLetters?.send(record, reason: "\(error)")
-                    return
-                }
+                try malformed?.reject(record, because: error)
+                return
             }
             if let value, let split = run?.split {
                 try output.collect(value, timestamp: record.timestamp, split: split)
@@ -408,16 +235,12 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
 
     public func snapshotState(checkpointId: Int64) throws -> [Data] {
         // Every dead letter below the offsets this checkpoint records must be in its topic first.
-        try deadLetters?.flush()
+        try malformed?.flush()
         // Logical offsets (beginning/end) that no record has resolved yet are resolved now, so a
         // restore never depends on where "earliest" or "latest" is at restore time.
         try resolveLogicalOffsets()
-        offsetsToCommit[checkpointId] = nextOffsets.filter { $0.value >= 0 }
-        let encoder = JSONEncoder()
-        return try nextOffsets.sorted { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }.map {
-            try encoder.encode(KafkaSplitState(
-                topic: $0.key.topic, partition: $0.key.partition, nextOffset: $0.value, skipBeforeTimestamp: timestampFloors[$0.key]))
-        }
+        offsetsToCommit.record(nextOffsets, checkpointId: checkpointId)
+        return try KafkaSplitState.encode(offsets: nextOffsets, floors: timestampFloors)
     }
 
     private func resolveLogicalOffsets() throws {
@@ -443,9 +266,7 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     }
 
     public func notifyCheckpointComplete(_ checkpointId: Int64) throws {
-        let completed = offsetsToCommit.filter { $0.key <= checkpointId }
-        for id in completed.keys { offsetsToCommit.removeValue(forKey: id) }
-        guard let offsets = completed.max(by: { $0.key < $1.key })?.value, !offsets.isEmpty, let consumer else { return }
+        guard let offsets = offsetsToCommit.complete(checkpointId), !offsets.isEmpty, let consumer else { return }
         // For monitoring only (consumer lag in Kafka's tools); the source never reads them back.
         do {
             try consumer.commit(offsets: offsets)
@@ -455,12 +276,12 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     }
 
     public func notifyCheckpointAborted(_ checkpointId: Int64) throws {
-        offsetsToCommit.removeValue(forKey: checkpointId)
+        offsetsToCommit.abort(checkpointId)
     }
 
     public func close() throws {
-        deadLetters?.close()
-        deadLetters = nil
+        malformed?.close()
+        malformed = nil
         consumer?.close()
         consumer = nil
     }
