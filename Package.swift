@@ -18,6 +18,10 @@ import PackageDescription
 let strictSwift: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
+/// The Kafka modules (core, client, wire, connector): each file imports what it uses.
+let kafkaModuleSwift: [SwiftSetting] = strictSwift + [
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
 
 let package = Package(
     name: "Sluice",
@@ -59,7 +63,7 @@ let package = Package(
         ),
 
         // The shared Kafka vocabulary (topic-partition, offsets, producer identity, committable).
-        .target(name: "SluiceKafkaCore", swiftSettings: strictSwift),
+        .target(name: "SluiceKafkaCore", swiftSettings: kafkaModuleSwift),
         .testTarget(name: "SluiceKafkaCoreTests", dependencies: ["SluiceKafkaCore"], swiftSettings: strictSwift),
 
         // Kafka client layer.
@@ -69,7 +73,7 @@ let package = Package(
                 "SluiceKafkaCore", "CRdKafka",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSwift
+            swiftSettings: kafkaModuleSwift
         ),
         .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestKit"], swiftSettings: strictSwift),
 
@@ -82,7 +86,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            swiftSettings: strictSwift
+            swiftSettings: kafkaModuleSwift
         ),
         .testTarget(
             name: "SluiceKafkaWireTests",
@@ -112,7 +116,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: strictSwift
+            swiftSettings: kafkaModuleSwift
         ),
         .testTarget(
             name: "SluiceKafkaConnectorTests",

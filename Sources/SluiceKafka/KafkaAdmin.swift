@@ -3,7 +3,7 @@ import Foundation
 import Logging
 
 /// A topic to create.
-public struct NewTopic: Sendable, Hashable {
+package struct NewTopic: Sendable, Hashable {
     public var name: String
     public var partitions: Int32
     public var replicationFactor: Int16
@@ -20,7 +20,7 @@ public struct NewTopic: Sendable, Hashable {
 }
 
 /// A topic's partitions as the cluster metadata reports them.
-public struct TopicDescription: Sendable, Hashable {
+package struct TopicDescription: Sendable, Hashable {
     public struct Partition: Sendable, Hashable {
         public var id: Int32
         /// The leader's broker id, or -1 when it has none.
@@ -35,7 +35,7 @@ public struct TopicDescription: Sendable, Hashable {
 }
 
 /// Topic administration: create, delete, list and describe, each bounded by a timeout.
-public final class KafkaAdmin: Sendable {
+package final class KafkaAdmin: Sendable {
     let client: KafkaClient
 
     /// `allow.auto.create.topics` is turned off unless set, so describing a missing topic never

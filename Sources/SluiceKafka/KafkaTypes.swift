@@ -22,7 +22,7 @@ public enum KafkaTimestampType: Sendable, Hashable {
 }
 
 /// A record to produce.
-public struct ProducerRecord: Sendable, Hashable {
+package struct ProducerRecord: Sendable, Hashable {
     public var topic: String
     /// Nil lets the configured partitioner choose (by key hash, or sticky for null keys).
     public var partition: Int32?
@@ -56,7 +56,7 @@ public struct ProducerRecord: Sendable, Hashable {
 }
 
 /// The outcome of producing one record: where it landed, or why it did not.
-public struct DeliveryReport: Sendable {
+package struct DeliveryReport: Sendable {
     public var topic: String
     public var partition: Int32
     /// The record's offset, or -1 when delivery failed (or with acks=0).
@@ -92,7 +92,7 @@ public struct KafkaRecord: Sendable, Hashable {
 }
 
 /// What `KafkaConsumer.poll` hands back, in the order librdkafka delivered it.
-public enum KafkaConsumerEvent: Sendable {
+package enum KafkaConsumerEvent: Sendable {
     case record(KafkaRecord)
     /// The consumer reached the end of the partition: `offset` is the next offset to be written
     /// (needs `enable.partition.eof`, which `KafkaConsumer` turns on by default).
@@ -102,7 +102,7 @@ public enum KafkaConsumerEvent: Sendable {
 }
 
 /// Low and high watermark offsets of a partition.
-public struct Watermarks: Sendable, Hashable {
+package struct Watermarks: Sendable, Hashable {
     public var low: Int64
     public var high: Int64
 

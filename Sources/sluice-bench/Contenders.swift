@@ -32,7 +32,7 @@ struct RawPassThrough: ParsableCommand {
         var producerSettings = KafkaConfiguration(bootstrapServers: bootstrap)
         producerSettings.clientId = "bench-raw-producer"
         producerSettings.enableIdempotence = true
-        producerSettings.lingerMs = 5
+        producerSettings.linger = .milliseconds(5)
         let producer = try KafkaProducer(configuration: producerSettings, deliveryReports: .collectFailures)
         print("raw-passthrough: ready, \(partitions.count) partitions")
         while true {

@@ -177,7 +177,7 @@ func produce(_ records: [ProducerRecord], bootstrap: String) async throws {
 func produce(_ records: [ProducerRecord], bootstrap: String) throws {
     var configuration = KafkaConfiguration(bootstrapServers: bootstrap)
     configuration.enableIdempotence = true
-    configuration.lingerMs = 5
+    configuration.linger = .milliseconds(5)
     let producer = try KafkaProducer(configuration: configuration, deliveryReports: .collectFailures)
     defer { producer.close() }
     for record in records { try producer.produce(record) }

@@ -101,8 +101,8 @@ final class LineBox: @unchecked Sendable {
 func transactionalProducer(_ broker: EmbeddedBroker, id: String) throws -> KafkaTransactionalProducer {
     var configuration = KafkaConfiguration(bootstrapServers: broker.bootstrap)
     configuration.transactionalId = id
-    configuration.transactionTimeoutMs = 900_000
-    configuration.messageTimeoutMs = 60_000
+    configuration.transactionTimeout = .milliseconds(900_000)
+    configuration.messageTimeout = .milliseconds(60_000)
     let producer = try KafkaTransactionalProducer(configuration: configuration)
     try producer.initTransactions(timeout: .seconds(30))
     return producer

@@ -100,13 +100,12 @@ public struct KafkaSinkConfiguration: Sendable {
     func producerConfiguration(transactionalId: String?, clientId: String) -> KafkaConfiguration {
         var settings = KafkaConfiguration(bootstrapServers: bootstrapServers)
         settings.clientId = clientId
-        settings.lingerMs = 5
+        settings.linger = .milliseconds(5)
         if let transactionalId {
-            let timeoutMs = Int(transactionTimeout / .milliseconds(1))
             settings.transactionalId = transactionalId
-            settings.transactionTimeoutMs = timeoutMs
+            settings.transactionTimeout = transactionTimeout
             // librdkafka requires message.timeout.ms < transaction.timeout.ms.
-            settings.messageTimeoutMs = min(300_000, max(1000, timeoutMs - 1000))
+            settings.messageTimeout = min(.seconds(300), max(.seconds(1), transactionTimeout - .seconds(1)))
         } else {
             settings.enableIdempotence = true
         }

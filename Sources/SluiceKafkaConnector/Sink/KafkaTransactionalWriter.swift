@@ -1,5 +1,5 @@
+import Metrics
 import SluiceKafka
-import SluiceKafkaWire
 
 /// An open Kafka transaction of the exactly-once sink.
 struct KafkaSinkTransaction: Sendable {

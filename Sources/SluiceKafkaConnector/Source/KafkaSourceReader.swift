@@ -58,7 +58,7 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         settings.isolationLevel = .readCommitted
         settings.clientId = "sluice-source-\(subtaskIndex)"
         // Consumer lag per partition comes from librdkafka's statistics.
-        settings.statisticsIntervalMs = 1000
+        settings.statisticsInterval = .milliseconds(1000)
         for (key, value) in configuration.consumerSettings { settings[key] = value }
         let consumer: KafkaConsumer
         do {

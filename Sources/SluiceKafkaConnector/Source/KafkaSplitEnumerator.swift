@@ -3,7 +3,7 @@ import SluiceKafka
 /// Which source subtask reads a topic partition. Stable across runs and processes (no seeded
 /// hashing), and it spreads the partitions of one topic round-robin from a topic-dependent start,
 /// as Flink's Kafka source enumerator does, so several topics do not all pile onto subtask 0.
-public enum KafkaSplitOwnership {
+package enum KafkaSplitOwnership {
     public static func owner(topic: String, partition: Int32, parallelism: Int) -> Int {
         precondition(parallelism > 0, "parallelism must be positive")
         let start = Int(stableHash(topic) % UInt32(parallelism))

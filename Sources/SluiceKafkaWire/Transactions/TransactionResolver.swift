@@ -1,13 +1,13 @@
 import Logging
 
 /// How a transaction ended.
-public enum TransactionResolution: String, Sendable, Hashable {
+package enum TransactionResolution: String, Sendable, Hashable {
     case committed
     case aborted
 }
 
 /// The outcome of `TransactionResolver.commit` / `abort`.
-public enum TransactionOutcome: Sendable, Equatable, CustomStringConvertible {
+package enum TransactionOutcome: Sendable, Equatable, CustomStringConvertible {
     /// EndTxn(commit) succeeded.
     case committed
     /// EndTxn(abort) succeeded.
@@ -40,7 +40,7 @@ public enum TransactionOutcome: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// What the resolver needs from a cluster; the real one talks to brokers, tests script one.
-public protocol TransactionResolverBackend: Sendable {
+package protocol TransactionResolverBackend: Sendable {
     /// One FindCoordinator round; coordinator errors as `KafkaWireError.broker`.
     func findCoordinator(transactionalId: String) throws -> BrokerAddress
     /// One EndTxn; returns the broker's error code.
@@ -50,7 +50,7 @@ public protocol TransactionResolverBackend: Sendable {
 }
 
 /// The backend over a `KafkaWireClient` and a `TransactionAwareLogReader`.
-public struct KafkaTransactionResolverBackend: TransactionResolverBackend {
+package struct KafkaTransactionResolverBackend: TransactionResolverBackend {
     public let client: KafkaWireClient
     private let reader: TransactionAwareLogReader
 
@@ -83,7 +83,7 @@ public struct KafkaTransactionResolverBackend: TransactionResolverBackend {
 /// with the bumped epoch): found → `.alreadyResolved` without sending EndTxn. Refusals are reported as
 /// `.alreadyResolved` only when the log confirms them, otherwise as `.fenced`.
 /// Blocking: call it from a dedicated thread.
-public final class TransactionResolver: Sendable {
+package final class TransactionResolver: Sendable {
     private let backend: any TransactionResolverBackend
     private let retry: RetryPolicy
     private let logger: Logger
