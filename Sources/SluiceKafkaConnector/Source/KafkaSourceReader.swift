@@ -26,10 +26,7 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     private var offsetsToCommit = PendingOffsetCommits()
     private var malformed: MalformedRecordHandler?
     private var recordsCounter: Counter?
-    private var metricDimensions: [(String, String)] = []
-    private var metricsFactory: (any MetricsFactory)?
-    private var lagGauges: [TopicPartition: Gauge] = [:]
-    private var lastLagReport = ContinuousClock.now
+    private var lag: KafkaLagReporter?
 
     init(configuration: KafkaSourceConfiguration, deserializer: @escaping KafkaSource<Output>.Deserializer,
          partitionLister: KafkaSource<Output>.PartitionLister?) {
@@ -47,8 +44,7 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
             counter: Counter(label: "sluice_source_malformed_records", dimensions: context.metricDimensions, factory: context.metricsFactory),
             logger: logger)
         recordsCounter = Counter(label: "sluice_source_kafka_records", dimensions: context.metricDimensions, factory: context.metricsFactory)
-        metricDimensions = context.metricDimensions
-        metricsFactory = context.metricsFactory
+        lag = KafkaLagReporter(dimensions: context.metricDimensions, factory: context.metricsFactory)
 
         // Restored offsets: the union of every old subtask's splits; keep the ones this subtask owns now.
         let (restored, restoredFloors) = try KafkaSplitState.decode(context.restoredState)
@@ -145,7 +141,7 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
             throw KafkaSourceError.kafka(error, context: "polling")
         }
         if produced > 0 { recordsCounter?.increment(by: produced) }
-        reportLag(consumer)
+        lag?.report(consumer, partitions: nextOffsets.keys)
         return polled == 0 ? .nothingAvailable : .moreAvailable
     }
 
@@ -218,51 +214,14 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         }
     }
 
-    /// `sluice_source_kafka_lag{partition=...}`: records between the position and the partition's end,
-    /// from the consumer's latest statistics (refreshed every second).
-    private func reportLag(_ consumer: KafkaConsumer) {
-        guard ContinuousClock.now - lastLagReport >= .seconds(1), let factory = metricsFactory else { return }
-        lastLagReport = .now
-        guard let statistics = consumer.statistics else { return }
-        for tp in nextOffsets.keys {
-            guard let lag = statistics.partition(tp)?.consumerLag, lag >= 0 else { continue }
-            let gauge = lagGauges[tp] ?? Gauge(
-                label: "sluice_source_kafka_lag", dimensions: metricDimensions + [("partition", tp.description)], factory: factory)
-            lagGauges[tp] = gauge
-            gauge.record(lag)
-        }
-    }
-
     public func snapshotState(checkpointId: Int64) throws -> [Data] {
         // Every dead letter below the offsets this checkpoint records must be in its topic first.
         try malformed?.flush()
         // Logical offsets (beginning/end) that no record has resolved yet are resolved now, so a
         // restore never depends on where "earliest" or "latest" is at restore time.
-        try resolveLogicalOffsets()
+        if let consumer { KafkaSplitState.resolveLogicalOffsets(&nextOffsets, consumer) }
         offsetsToCommit.record(nextOffsets, checkpointId: checkpointId)
         return try KafkaSplitState.encode(offsets: nextOffsets, floors: timestampFloors)
-    }
-
-    private func resolveLogicalOffsets() throws {
-        guard let consumer else { return }
-        let logical = nextOffsets.filter { $0.value < 0 }
-        guard !logical.isEmpty else { return }
-        let positions = (try? consumer.position(Array(logical.keys))) ?? [:]
-        for (tp, logicalOffset) in logical {
-            if let position = positions[tp], position >= 0 {
-                nextOffsets[tp] = position
-                continue
-            }
-            // Nothing handed out yet: resolve against the watermarks of the latest fetch response
-            // (ListOffsets is unreliable on some brokers). Before the first fetch the position stays
-            // logical, which for `earliest` means the same thing on restore.
-            guard let marks = try? consumer.cachedWatermarks(tp), marks.low >= 0, marks.high >= 0 else { continue }
-            if logicalOffset == KafkaOffset.beginning {
-                nextOffsets[tp] = marks.low
-            } else if logicalOffset == KafkaOffset.end {
-                nextOffsets[tp] = marks.high
-            }
-        }
     }
 
     public func notifyCheckpointComplete(_ checkpointId: Int64) throws {

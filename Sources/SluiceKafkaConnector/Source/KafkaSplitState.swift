@@ -36,6 +36,31 @@ struct KafkaSplitState: Codable, Hashable {
     }
 }
 
+extension KafkaSplitState {
+    /// Resolves logical offsets (beginning/end) that no record has resolved yet, so a restore never
+    /// depends on where "earliest" or "latest" is at restore time.
+    static func resolveLogicalOffsets(_ nextOffsets: inout [TopicPartition: Int64], _ consumer: KafkaConsumer) {
+        let logical = nextOffsets.filter { $0.value < 0 }
+        guard !logical.isEmpty else { return }
+        let positions = (try? consumer.position(Array(logical.keys))) ?? [:]
+        for (tp, logicalOffset) in logical {
+            if let position = positions[tp], position >= 0 {
+                nextOffsets[tp] = position
+                continue
+            }
+            // Nothing handed out yet: resolve against the watermarks of the latest fetch response
+            // (ListOffsets is unreliable on some brokers). Before the first fetch the position stays
+            // logical, which for `earliest` means the same thing on restore.
+            guard let marks = try? consumer.cachedWatermarks(tp), marks.low >= 0, marks.high >= 0 else { continue }
+            if logicalOffset == KafkaOffset.beginning {
+                nextOffsets[tp] = marks.low
+            } else if logicalOffset == KafkaOffset.end {
+                nextOffsets[tp] = marks.high
+            }
+        }
+    }
+}
+
 /// The offsets each checkpoint recorded, committed to the consumer group when it completes: for
 /// monitoring only (consumer lag in Kafka's tools); the source never reads them back.
 struct PendingOffsetCommits {
