@@ -3,6 +3,7 @@
 //
 // Layout, from the bottom up:
 //   CRdKafka, CKafkaCompression, CSQLite  C shims over Debian libraries (librdkafka; zlib, lz4, zstd, snappy; SQLite)
+//   SluiceKafkaCore              the shared Kafka values (topic-partition, offsets, producer identity, committable)
 //   SluiceKafka                  the Kafka client layer over librdkafka
 //   SluiceKafkaWire              the few wire-protocol pieces librdkafka lacks (EndTxn, a log reader)
 //   SluiceRuntime                dataflow, state, checkpoints, time and windows, two-phase commit
@@ -18,6 +19,10 @@ import PackageDescription
 
 let strictSwift: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+]
+/// The Kafka modules (core, client, wire, connector): each file imports what it uses.
+let kafkaModuleSwift: [SwiftSetting] = strictSwift + [
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(
@@ -61,14 +66,18 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
 
+        // The shared Kafka vocabulary (topic-partition, offsets, producer identity, committable).
+        .target(name: "SluiceKafkaCore", swiftSettings: kafkaModuleSwift),
+        .testTarget(name: "SluiceKafkaCoreTests", dependencies: ["SluiceKafkaCore"], swiftSettings: strictSwift),
+
         // Kafka client layer.
         .target(
             name: "SluiceKafka",
             dependencies: [
-                "CRdKafka",
+                "SluiceKafkaCore", "CRdKafka",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSwift
+            swiftSettings: kafkaModuleSwift
         ),
         .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestKit"], swiftSettings: strictSwift),
 
@@ -76,12 +85,12 @@ let package = Package(
         .target(
             name: "SluiceKafkaWire",
             dependencies: [
-                "CKafkaCompression",
+                "SluiceKafkaCore", "CKafkaCompression",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            swiftSettings: strictSwift
+            swiftSettings: kafkaModuleSwift
         ),
         .testTarget(
             name: "SluiceKafkaWireTests",
@@ -113,7 +122,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: strictSwift
+            swiftSettings: kafkaModuleSwift
         ),
         .testTarget(
             name: "SluiceKafkaConnectorTests",

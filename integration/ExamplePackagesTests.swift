@@ -65,7 +65,7 @@ struct ExamplePackagesTests {
                              "--log-dir", work + "/logs"]
             for topic in outputTopics { arguments += ["--output-topic", topic] }
             for point in crashPoints { arguments += ["--crash-point", point] }
-            let jobArguments = ["--bootstrap", broker.bootstrap, "--checkpoint-dir", work + "/checkpoints", "--restart-strategy", "none"]
+            let jobArguments = ["--bootstrap", broker.bootstrap, "--checkpoint-dir", work + "/checkpoints", "--restart-strategy", "none", "--hold-back-while-commit-pending"]
             let run = try sluice(arguments + ["--"] + job + jobArguments)
             let status = run.waitForExit(timeout: 400)
             if status == nil { run.kill() }

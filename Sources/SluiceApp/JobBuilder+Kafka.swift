@@ -29,21 +29,24 @@ extension JobBuilder {
         serialize: @escaping @Sendable (T) throws -> KafkaSinkRecord
     ) throws {
         let prefix = transactionalIdSuffix.map { "\(settings.transactionalIdPrefix)-\($0)" } ?? settings.transactionalIdPrefix
-        let configuration = KafkaSinkConfiguration(
-            bootstrapServers: settings.bootstrapServers, topic: topic, deliveryGuarantee: settings.deliveryGuarantee,
-            transactionalIdPrefix: prefix, transactionTimeout: settings.transactionTimeout,
-            checkpointInterval: settings.checkpointInterval, producerSettings: settings.clientSettings)
-        // Refused here, before anything starts, rather than in every restart of a subtask.
-        try configuration.validate()
+        let guarantee: DeliveryGuarantee
         switch settings.deliveryGuarantee {
         case .exactlyOnce:
             guard transactionalIdPrefixes.insert(prefix).inserted else {
                 throw JobBuildError.duplicateTransactionalIds(prefix: prefix, sink: name)
             }
-            stream.sinkTo(KafkaExactlyOnceSink(configuration: configuration, serializer: serialize), name: name)
-        case .atLeastOnce, .none:
-            stream.sinkTo(KafkaAtLeastOnceSink(configuration: configuration, serializer: serialize), name: name)
+            guarantee = .exactlyOnce(prefix: prefix)
+        case .atLeastOnce: guarantee = .atLeastOnce
+        case .none: guarantee = .none
         }
+        let configuration = KafkaSinkConfiguration(
+            bootstrapServers: settings.bootstrapServers, topic: topic, deliveryGuarantee: guarantee,
+            transactionTimeout: settings.transactionTimeout, holdBackWhileCommitPending: settings.holdBackWhileCommitPending,
+            producerSettings: settings.clientSettings)
+        let sink = KafkaSink(configuration: configuration, serializer: serialize)
+        // Refused here, before anything starts, rather than in every restart of a subtask.
+        try sink.validate(checkpointInterval: settings.checkpointInterval)
+        stream.sinkTo(sink, name: name)
     }
 }
 

@@ -17,7 +17,10 @@ public struct JobSettings: Sendable {
     public var checkpointTimeout: Duration = .seconds(60)
     public var maxConcurrentCheckpoints = 1
     public var stateBackend: StateBackendChoice = .heap
-    public var deliveryGuarantee: DeliveryGuarantee = .exactlyOnce
+    public var deliveryGuarantee: JobDeliveryGuarantee = .exactlyOnce
+    /// Hold a sink's next transaction back while the previous one commits, for brokers whose last
+    /// stable offset moves only while no transaction is open (see `StalledLastStableOffsetHoldBack`).
+    public var holdBackWhileCommitPending = false
     /// Transactional ids of the job's exactly-once sinks start with it: unique per job, stable across restarts.
     public var transactionalIdPrefix: String
     public var transactionTimeout: Duration = .seconds(900)
@@ -65,6 +68,12 @@ public struct JobSettings: Sendable {
         configuration.stateBackend = stateBackend
         return configuration
     }
+}
+
+/// The delivery guarantee of a job's Kafka sinks; exactly-once sinks take their transactional-id
+/// prefix from the job's settings.
+public enum JobDeliveryGuarantee: String, Sendable, Hashable, CaseIterable {
+    case none, atLeastOnce, exactlyOnce
 }
 
 /// A standard option or setting that cannot work.

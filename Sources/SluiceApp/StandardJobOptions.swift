@@ -29,6 +29,8 @@ public struct StandardJobOptions: ParsableArguments {
     var stateDir: String?
     @Option(help: "exactlyOnce, atLeastOnce or none.")
     var deliveryGuarantee = "exactlyOnce"
+    @Flag(help: "Hold each sink's next transaction back while the previous one commits (for brokers whose last stable offset moves only while no transaction is open, such as the embedded test broker).")
+    var holdBackWhileCommitPending = false
     @Option(help: "Prefix of the sinks' transactional ids: unique per job, stable across restarts. Default: the job's name.")
     var transactionalIdPrefix: String?
     @Option(help: "Kafka transaction timeout (at most the broker's transaction.max.timeout.ms).")
@@ -72,10 +74,11 @@ public struct StandardJobOptions: ParsableArguments {
             settings.stateBackend = .disk(directory: directory)
         default: throw ValidationError("--state-backend must be heap or disk (got '\(stateBackend)').")
         }
-        guard let guarantee = DeliveryGuarantee(rawValue: deliveryGuarantee) else {
+        guard let guarantee = JobDeliveryGuarantee(rawValue: deliveryGuarantee) else {
             throw ValidationError("--delivery-guarantee must be exactlyOnce, atLeastOnce or none (got '\(deliveryGuarantee)').")
         }
         settings.deliveryGuarantee = guarantee
+        settings.holdBackWhileCommitPending = holdBackWhileCommitPending
         if let transactionalIdPrefix { settings.transactionalIdPrefix = transactionalIdPrefix }
         settings.transactionTimeout = try transactionTimeout.required("--transaction-timeout")
         if let groupId { settings.groupId = groupId }

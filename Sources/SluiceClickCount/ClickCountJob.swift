@@ -21,12 +21,15 @@ public struct ClickCountJobOptions: Sendable {
     public var backpressurePauseMillis = 100
     /// Sleep in every minute, not only even ones: backpressure a test can count on.
     public var backpressureEveryMinute = false
-    public var deliveryGuarantee: DeliveryGuarantee = .exactlyOnce
-    public var transactionalIdPrefix = "click-count"
+    public var deliveryGuarantee: DeliveryGuarantee = .exactlyOnce(prefix: "click-count")
     public var groupId = "click-event-count"
     public var malformedRecords: MalformedRecordPolicy = .fail
     public var restartStrategy: RestartStrategy = .fixedDelay(attempts: 3, delay: .milliseconds(1000))
     public var transactionTimeout: Duration = .seconds(900)
+    /// The sink holds records back while a commit is pending, for brokers whose last stable offset
+    /// moves only while no transaction is open (see `KafkaSinkConfiguration.holdBackWhileCommitPending`).
+    /// On by default: the playground runs on such a broker.
+    public var holdBackWhileCommitPending = true
     /// A partition without records for this long stops holding the watermark back (the playground's
     /// 5 s). An outage longer than this can make records late: when the partitions come back one
     /// after the other, the first one alone moves the watermark (Flink's idleness semantics).
@@ -91,22 +94,16 @@ public enum ClickCountJob {
             ClickEventStatistics(windowStart: result.window.start, windowEnd: result.window.end, page: result.key, count: Int64(result.value))
         }
 
-        let sinkConfiguration = KafkaSinkConfiguration(
-            bootstrapServers: options.bootstrapServers, topic: options.outputTopic,
-            deliveryGuarantee: options.deliveryGuarantee, transactionalIdPrefix: options.transactionalIdPrefix,
-            transactionTimeout: options.transactionTimeout, checkpointInterval: options.checkpointInterval)
+        let sink = KafkaSink<ClickEventStatistics>(
+            configuration: KafkaSinkConfiguration(
+                bootstrapServers: options.bootstrapServers, topic: options.outputTopic,
+                deliveryGuarantee: options.deliveryGuarantee, transactionTimeout: options.transactionTimeout,
+                holdBackWhileCommitPending: options.holdBackWhileCommitPending),
+            serializer: { stats in KafkaSinkRecord(value: stats.jsonBytes(), timestamp: stats.windowEnd - 1) })
         // Refuse a bad sink configuration (transaction timeout against the checkpoint interval and the
         // broker's maximum) before anything starts, rather than in every restart of a subtask.
-        try sinkConfiguration.validate()
-        let serialize: @Sendable (ClickEventStatistics) throws -> KafkaSinkRecord = { stats in
-            KafkaSinkRecord(value: stats.jsonBytes(), timestamp: stats.windowEnd - 1)
-        }
-        switch options.deliveryGuarantee {
-        case .exactlyOnce:
-            statistics.sinkTo(KafkaExactlyOnceSink(configuration: sinkConfiguration, serializer: serialize), name: "ClickEventStatistics Sink")
-        case .atLeastOnce, .none:
-            statistics.sinkTo(KafkaAtLeastOnceSink(configuration: sinkConfiguration, serializer: serialize), name: "ClickEventStatistics Sink")
-        }
+        try sink.validate(checkpointInterval: options.checkpointInterval)
+        statistics.sinkTo(sink, name: "ClickEventStatistics Sink")
         return env
     }
 }

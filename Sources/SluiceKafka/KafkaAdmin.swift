@@ -3,11 +3,11 @@ import Foundation
 import Logging
 
 /// A topic to create.
-public struct NewTopic: Sendable, Hashable {
+package struct NewTopic: Sendable, Hashable {
     public var name: String
     public var partitions: Int32
     public var replicationFactor: Int16
-    /// Topic configs, e.g. "retention.ms". Set them explicitly: the embedded broker only reports
+    /// Topic configs, e.g. "retention.ms". Set them explicitly: some brokers only report
     /// configs that were set at creation.
     public var configs: [String: String]
 
@@ -20,7 +20,7 @@ public struct NewTopic: Sendable, Hashable {
 }
 
 /// A topic's partitions as the cluster metadata reports them.
-public struct TopicDescription: Sendable, Hashable {
+package struct TopicDescription: Sendable, Hashable {
     public struct Partition: Sendable, Hashable {
         public var id: Int32
         /// The leader's broker id, or -1 when it has none.
@@ -35,7 +35,7 @@ public struct TopicDescription: Sendable, Hashable {
 }
 
 /// Topic administration: create, delete, list and describe, each bounded by a timeout.
-public final class KafkaAdmin: Sendable {
+package final class KafkaAdmin: Sendable {
     let client: KafkaClient
 
     /// `allow.auto.create.topics` is turned off unless set, so describing a missing topic never

@@ -12,12 +12,12 @@ struct RdKafkaHandle: @unchecked Sendable {
 }
 
 /// A handler of librdkafka statistics, called on the polling thread.
-public typealias KafkaStatisticsHandler = @Sendable (KafkaStatistics) -> Void
+package typealias KafkaStatisticsHandler = @Sendable (KafkaStatistics) -> Void
 /// A handler of batches of delivery reports, called on the producer's polling thread after each poll.
-public typealias KafkaDeliveryReportHandler = @Sendable ([DeliveryReport]) -> Void
+package typealias KafkaDeliveryReportHandler = @Sendable ([DeliveryReport]) -> Void
 
 /// Where delivery reports of records enqueued with `produce` (not `send`) go.
-public enum DeliveryReportRouting: Sendable {
+package enum DeliveryReportRouting: Sendable {
     /// Kept until `drainDeliveryReports()`: drain regularly, or memory grows with every record.
     case collect
     /// Only failed deliveries are kept for `drainDeliveryReports()`; successes are counted and dropped.
@@ -239,8 +239,11 @@ final class ClientState: Sendable {
     }
 }
 
-/// A thread that calls `body` until stopped: serves rd_kafka_poll so callbacks run without the
-/// application polling.
+/// A named thread that calls `body` until stopped: serves rd_kafka_poll so callbacks run without the
+/// application polling. Owner: exactly one `KafkaClient` (`startPolling`), which stops and joins it in
+/// `close` (and so in `deinit`) before destroying the handle; nothing else holds it. A dedicated thread
+/// rather than a task: `rd_kafka_poll` blocks for up to 50 ms per call, which must not occupy Swift's
+/// cooperative pool.
 final class PollThread: Sendable {
     private final class StopFlag: Sendable {
         let requested = Atomic<Bool>(false)
@@ -374,8 +377,9 @@ final class KafkaClient: Sendable {
     }
 }
 
-/// Runs a blocking call on a new dedicated thread and awaits it, so async callers never block the
-/// cooperative pool with librdkafka's blocking calls.
+/// Runs a blocking call on a new dedicated, named thread and awaits it, so async callers never block the
+/// cooperative pool with librdkafka's blocking calls. Owner: the awaiting caller; the thread ends when
+/// `body` returns, which is when the await resumes, so none outlives its call.
 func runBlocking<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {

@@ -3,7 +3,8 @@ import Foundation
 
 /// Settings for a Kafka client: typed accessors for the common settings, and raw librdkafka keys via
 /// the subscript (`configuration["socket.timeout.ms"] = "5000"`). Typed accessors and raw keys share
-/// one store, so `configuration.lingerMs = 5` and `configuration["linger.ms"] = "5"` are the same.
+/// one store, so `configuration.linger = .milliseconds(5)` and `configuration["linger.ms"] = "5"` are the same.
+/// Typed settings of times are `Duration`s; the raw keys keep librdkafka's `*.ms` names and strings.
 ///
 /// `validate(for:)` checks the settings before any connection: known conflicts, numeric values, and
 /// every key against librdkafka's own `rd_kafka_conf_set`.
@@ -80,9 +81,9 @@ public struct KafkaConfiguration: Sendable, Hashable {
         get { values["enable.idempotence"].flatMap(Self.parseBool) }
         set { values["enable.idempotence"] = newValue.map { $0 ? "true" : "false" } }
     }
-    public var lingerMs: Int? {
-        get { int("linger.ms") ?? int("queue.buffering.max.ms") }
-        set { values["linger.ms"] = newValue.map(String.init) }
+    public var linger: Duration? {
+        get { milliseconds("linger.ms") ?? milliseconds("queue.buffering.max.ms") }
+        set { values["linger.ms"] = newValue.map(Self.millisecondsText) }
     }
     /// Largest record batch in bytes (`batch.size`).
     public var batchSize: Int? {
@@ -99,28 +100,28 @@ public struct KafkaConfiguration: Sendable, Hashable {
         get { int("queue.buffering.max.messages") }
         set { values["queue.buffering.max.messages"] = newValue.map(String.init) }
     }
-    public var messageTimeoutMs: Int? {
-        get { int("message.timeout.ms") ?? int("delivery.timeout.ms") }
-        set { values["message.timeout.ms"] = newValue.map(String.init) }
+    public var messageTimeout: Duration? {
+        get { milliseconds("message.timeout.ms") ?? milliseconds("delivery.timeout.ms") }
+        set { values["message.timeout.ms"] = newValue.map(Self.millisecondsText) }
     }
     public var transactionalId: String? {
         get { values["transactional.id"] }
         set { values["transactional.id"] = newValue }
     }
-    public var transactionTimeoutMs: Int? {
-        get { int("transaction.timeout.ms") }
-        set { values["transaction.timeout.ms"] = newValue.map(String.init) }
+    public var transactionTimeout: Duration? {
+        get { milliseconds("transaction.timeout.ms") }
+        set { values["transaction.timeout.ms"] = newValue.map(Self.millisecondsText) }
     }
     /// How often librdkafka emits statistics; 0 turns them off.
-    public var statisticsIntervalMs: Int? {
-        get { int("statistics.interval.ms") }
-        set { values["statistics.interval.ms"] = newValue.map(String.init) }
+    public var statisticsInterval: Duration? {
+        get { milliseconds("statistics.interval.ms") }
+        set { values["statistics.interval.ms"] = newValue.map(Self.millisecondsText) }
     }
     /// How long the consumer pauses fetching when its local queue is full (librdkafka's default, 1000,
     /// stalls throughput; KafkaConsumer uses 10 unless set).
-    public var fetchQueueBackoffMs: Int? {
-        get { int("fetch.queue.backoff.ms") }
-        set { values["fetch.queue.backoff.ms"] = newValue.map(String.init) }
+    public var fetchQueueBackoff: Duration? {
+        get { milliseconds("fetch.queue.backoff.ms") }
+        set { values["fetch.queue.backoff.ms"] = newValue.map(Self.millisecondsText) }
     }
     public var autoOffsetReset: AutoOffsetReset? {
         get { values["auto.offset.reset"].flatMap(AutoOffsetReset.init(rawValue:)) }
@@ -130,9 +131,9 @@ public struct KafkaConfiguration: Sendable, Hashable {
         get { values["enable.partition.eof"].flatMap(Self.parseBool) }
         set { values["enable.partition.eof"] = newValue.map { $0 ? "true" : "false" } }
     }
-    public var socketTimeoutMs: Int? {
-        get { int("socket.timeout.ms") }
-        set { values["socket.timeout.ms"] = newValue.map(String.init) }
+    public var socketTimeout: Duration? {
+        get { milliseconds("socket.timeout.ms") }
+        set { values["socket.timeout.ms"] = newValue.map(Self.millisecondsText) }
     }
 
     // MARK: Validation
@@ -272,6 +273,10 @@ public struct KafkaConfiguration: Sendable, Hashable {
     }
 
     private func int(_ key: String) -> Int? { values[key].flatMap { Int($0) } }
+    /// A librdkafka `*.ms` setting as a Duration.
+    private func milliseconds(_ key: String) -> Duration? { int(key).map { .milliseconds($0) } }
+    /// A Duration as librdkafka's whole milliseconds.
+    static func millisecondsText(_ duration: Duration) -> String { String(Int64((duration / .milliseconds(1)).rounded())) }
 
     static func parseBool(_ text: String) -> Bool? {
         switch text.lowercased() {

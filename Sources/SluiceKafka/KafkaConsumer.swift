@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import Synchronization
 
 /// A Kafka consumer with manual partition assignment (no group subscription). Its synchronous calls are
 /// meant for a dedicated thread; `poll` serves librdkafka's callbacks (statistics, errors) too.
@@ -11,9 +12,9 @@ import Logging
 ///
 /// Offsets: `watermarks` asks the broker (ListOffsets); `cachedWatermarks` and `lastStableOffset` come
 /// from the latest Fetch responses (the latter via statistics `ls_offset`, so it needs
-/// `statistics.interval.ms` > 0 and regular `poll` calls). The embedded broker (Tansu) answers
-/// ListOffsets wrongly while a transaction is open, while Fetch's values stay right.
-public final class KafkaConsumer: Sendable {
+/// `statistics.interval.ms` > 0 and regular `poll` calls). Some brokers answer ListOffsets wrongly
+/// while a transaction is open, while Fetch's values stay right.
+package final class KafkaConsumer: Sendable {
     let client: KafkaClient
 
     public init(

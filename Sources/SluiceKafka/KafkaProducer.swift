@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import Synchronization
 
 /// A Kafka producer. Thread-safe: any thread may produce; a background thread serves librdkafka's
 /// poll loop (delivery reports, statistics, errors).
@@ -9,7 +10,7 @@ import Logging
 /// - `send(_:)` awaits the record's own delivery report (convenient, one allocation per record).
 /// - `produce(_:timeout:)` enqueues without waiting (blocking only while librdkafka's queue is full);
 ///   reports arrive batched per `DeliveryReportRouting`. `flush(timeout:)` waits for all of them.
-public final class KafkaProducer: Sendable {
+package final class KafkaProducer: Sendable {
     let client: KafkaClient
 
     /// Creates the producer; the configuration is validated first (no connection is made until needed).

@@ -1,6 +1,6 @@
 /// librdkafka's statistics JSON (see librdkafka's STATISTICS.md), decoded. Every field is optional:
 /// which ones appear depends on the client type and librdkafka version. `json` keeps the raw text.
-public struct KafkaStatistics: Sendable, Decodable {
+package struct KafkaStatistics: Sendable, Decodable {
     public var name: String?
     public var clientId: String?
     public var type: String?

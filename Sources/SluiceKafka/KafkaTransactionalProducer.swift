@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import Synchronization
 
 /// A transactional Kafka producer: `initTransactions`, then per transaction `beginTransaction`,
 /// `produce`/`send`, optionally `sendOffsetsToTransaction`, and `commitTransaction` or
@@ -11,7 +12,7 @@ import Logging
 ///
 /// It also reads the producer id and epoch (only librdkafka's statistics expose them) and records,
 /// from delivery reports, the first offset written to each partition in the current transaction.
-public final class KafkaTransactionalProducer: Sendable {
+package final class KafkaTransactionalProducer: Sendable {
     let producer: KafkaProducer
     public let transactionalId: String
 

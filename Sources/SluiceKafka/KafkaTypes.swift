@@ -1,33 +1,5 @@
 import CRdKafka
 
-/// A topic and a partition number.
-public struct TopicPartition: Hashable, Sendable, CustomStringConvertible, Codable {
-    public var topic: String
-    public var partition: Int32
-
-    public init(_ topic: String, _ partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public init(topic: String, partition: Int32) {
-        self.init(topic, partition)
-    }
-
-    /// "topic-partition", the form Kafka tools print.
-    public var description: String { "\(topic)-\(partition)" }
-}
-
-/// Special offsets understood by `KafkaConsumer.assign` and `seek`.
-public enum KafkaOffset {
-    /// The earliest offset still in the log.
-    public static let beginning = Int64(RD_KAFKA_OFFSET_BEGINNING)
-    /// The offset after the last record (the next one to be written).
-    public static let end = Int64(RD_KAFKA_OFFSET_END)
-    /// The offset committed for the group, or `auto.offset.reset` when there is none.
-    public static let stored = Int64(RD_KAFKA_OFFSET_STORED)
-}
-
 /// A record header. A nil value is a header with a null value, which Kafka distinguishes from empty.
 public struct KafkaHeader: Hashable, Sendable {
     public var key: String
@@ -50,7 +22,7 @@ public enum KafkaTimestampType: Sendable, Hashable {
 }
 
 /// A record to produce.
-public struct ProducerRecord: Sendable, Hashable {
+package struct ProducerRecord: Sendable, Hashable {
     public var topic: String
     /// Nil lets the configured partitioner choose (by key hash, or sticky for null keys).
     public var partition: Int32?
@@ -84,7 +56,7 @@ public struct ProducerRecord: Sendable, Hashable {
 }
 
 /// The outcome of producing one record: where it landed, or why it did not.
-public struct DeliveryReport: Sendable {
+package struct DeliveryReport: Sendable {
     public var topic: String
     public var partition: Int32
     /// The record's offset, or -1 when delivery failed (or with acks=0).
@@ -120,7 +92,7 @@ public struct KafkaRecord: Sendable, Hashable {
 }
 
 /// What `KafkaConsumer.poll` hands back, in the order librdkafka delivered it.
-public enum KafkaConsumerEvent: Sendable {
+package enum KafkaConsumerEvent: Sendable {
     case record(KafkaRecord)
     /// The consumer reached the end of the partition: `offset` is the next offset to be written
     /// (needs `enable.partition.eof`, which `KafkaConsumer` turns on by default).
@@ -130,7 +102,7 @@ public enum KafkaConsumerEvent: Sendable {
 }
 
 /// Low and high watermark offsets of a partition.
-public struct Watermarks: Sendable, Hashable {
+package struct Watermarks: Sendable, Hashable {
     public var low: Int64
     public var high: Int64
 
@@ -140,13 +112,9 @@ public struct Watermarks: Sendable, Hashable {
     }
 }
 
-/// The producer id and epoch of a transactional (or idempotent) producer.
-public struct ProducerIdAndEpoch: Sendable, Hashable, Codable {
-    public var producerId: Int64
-    public var epoch: Int16
 
-    public init(producerId: Int64, epoch: Int16) {
-        self.producerId = producerId
-        self.epoch = epoch
-    }
-}
+/// librdkafka's logical offsets, which `KafkaOffset` (in SluiceKafkaCore, without librdkafka) spells
+/// as numbers; a test checks they agree.
+let librdkafkaLogicalOffsets: [Int64] = [
+    Int64(RD_KAFKA_OFFSET_BEGINNING), Int64(RD_KAFKA_OFFSET_END), Int64(RD_KAFKA_OFFSET_STORED),
+]

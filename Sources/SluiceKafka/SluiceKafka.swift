@@ -12,6 +12,11 @@
 /// - `KafkaAdmin`: create, delete, list and describe topics.
 /// - `KafkaError`: the one error family, with code name, message, fatal/retriable flags and a hint.
 /// - `KafkaStatistics`: librdkafka's statistics JSON, decoded.
+///
+/// Owns: librdkafka's handles, threads and settings. The shared Kafka values (`TopicPartition`,
+/// `KafkaOffset`, `ProducerIdAndEpoch`) live in SluiceKafkaCore, which this module re-exports. Must
+/// not depend on the wire layer (SluiceKafkaWire) or the runtime.
+@_exported import SluiceKafkaCore
 import CRdKafka
 
 /// The version of the librdkafka this module is linked against, e.g. "2.8.0".

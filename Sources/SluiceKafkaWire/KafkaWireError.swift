@@ -60,7 +60,7 @@ public enum KafkaWireError: Error, Sendable, Equatable, CustomStringConvertible 
                 + "Retry, or raise the request timeout if the broker is overloaded."
         case .connectionClosed(let host, let port, let during):
             return "The broker at \(host):\(port) closed the connection during \(during). A broker closes it on a request it "
-                + "rejects (Tansu does so for EndTxn with a wrong producer id or epoch) or when it stops; reconnect and retry if that is safe."
+                + "rejects (some do so for EndTxn with a wrong producer id or epoch) or when it stops; reconnect and retry if that is safe."
         case .unsupportedVersion(let api, let ours, let broker):
             let theirs = broker.map { "\($0.lowerBound)...\($0.upperBound)" } ?? "none"
             return "The broker supports \(api) versions \(theirs); this module speaks \(ours.lowerBound)...\(ours.upperBound). "

@@ -4,13 +4,21 @@
 ///   from a fresh connection (FindCoordinator + EndTxn), telling "already resolved" apart by reading the log.
 /// - `TransactionAwareLogReader` reads partitions at READ_UNCOMMITTED, decodes record batches v2 itself
 ///   (CRC-32C, gzip/snappy/lz4/zstd) and applies read_committed per producer id from the control markers:
-///   the oracle of exactly-once tests, independent of the broker's own (Tansu: wrong) filtering.
+///   the oracle of exactly-once tests, independent of the broker's own filtering (wrong on some brokers).
 /// - Below them: `KafkaWireClient` (metadata, coordinators, cached connections), `KafkaConnection`
 ///   (SwiftNIO, blocking and async), the protocol messages (`KafkaRequest`), `RecordBatch` and the
 ///   `WireWriter`/`WireReader` primitives. Every failure is a `KafkaWireError`.
 ///
-/// Its `TopicPartition` shares its name with SluiceKafka's: where both modules are imported, qualify it as
-/// `SluiceKafkaWire.TopicPartition`.
+/// Owns: protocol encoding and the requests librdkafka lacks. The shared Kafka values
+/// (`TopicPartition`, `TransactionCommittable`, `ProducerIdAndEpoch`) live in SluiceKafkaCore, which
+/// this module re-exports. Must not depend on librdkafka (SluiceKafka) or the runtime.
+///
+/// Its record types are the log as the wire carries it: `Record` (a decoded batch entry) and
+/// `CommittedRecord` (one that a read_committed reader sees, with its producer); the client layer's
+/// `KafkaRecord` is what librdkafka hands a consumer. They stay apart because each carries what its
+/// layer knows (batch offsets and producer ids here, topic and timestamp type there).
+@_exported import SluiceKafkaCore
+
 public enum KafkaWire {
     /// The client id wire connections send unless told otherwise.
     public static let defaultClientId = "sluice-wire"

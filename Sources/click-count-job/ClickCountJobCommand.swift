@@ -42,6 +42,8 @@ struct ClickCountJobCommand: AsyncParsableCommand {
     @Option(help: "none, atLeastOnce or exactlyOnce.") var deliveryGuarantee = "exactlyOnce"
     @Option(help: "Prefix of the sink's transactional ids (unique per job, stable across restarts).")
     var transactionalIdPrefix = "click-count"
+    @Flag(inversion: .prefixedNo, help: "Hold records back while a commit is pending (for brokers whose last stable offset moves only while no transaction is open).")
+    var holdBackWhileCommitPending = true
     @Option(help: "Transaction timeout in seconds (at most the broker's transaction.max.timeout.ms).")
     var transactionTimeoutSeconds = 900
     @Option(help: "What to do with malformed events: fail or skip.") var malformed = "fail"
@@ -64,10 +66,10 @@ struct ClickCountJobCommand: AsyncParsableCommand {
     var maxConcurrentCheckpoints = 1
 
     func validate() throws {
-        guard DeliveryGuarantee(rawValue: deliveryGuarantee) != nil else {
+        guard let guarantee = DeliveryGuarantee(name: deliveryGuarantee, transactionalIdPrefix: transactionalIdPrefix) else {
             throw ValidationError("--delivery-guarantee must be none, atLeastOnce or exactlyOnce")
         }
-        if deliveryGuarantee == DeliveryGuarantee.exactlyOnce.rawValue && !checkpointing {
+        if guarantee.transactionalIdPrefix != nil && !checkpointing {
             throw ValidationError("exactly-once output is committed at checkpoints: add --checkpointing, or use --delivery-guarantee atLeastOnce")
         }
         guard ["fail", "skip"].contains(malformed) else { throw ValidationError("--malformed must be fail or skip") }
@@ -91,8 +93,9 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         options.backpressure = backpressure
         options.backpressurePauseMillis = backpressurePauseMs
         options.backpressureEveryMinute = backpressureEveryMinute
-        options.deliveryGuarantee = DeliveryGuarantee(rawValue: deliveryGuarantee) ?? .exactlyOnce
-        options.transactionalIdPrefix = transactionalIdPrefix
+        options.deliveryGuarantee = DeliveryGuarantee(name: deliveryGuarantee, transactionalIdPrefix: transactionalIdPrefix)
+            ?? .exactlyOnce(prefix: transactionalIdPrefix)
+        options.holdBackWhileCommitPending = holdBackWhileCommitPending
         options.transactionTimeout = .seconds(transactionTimeoutSeconds)
         options.malformedRecords = deadLetterTopic.map { .deadLetter(topic: $0) } ?? (malformed == "skip" ? .skip : .fail)
         options.restartStrategy = restartAttempts > 0 ? .fixedDelay(attempts: restartAttempts, delay: .milliseconds(500)) : .none

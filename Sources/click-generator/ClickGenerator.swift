@@ -28,7 +28,7 @@ struct ClickGenerator: ParsableCommand {
     func run() throws {
         var configuration = KafkaConfiguration(bootstrapServers: bootstrap)
         configuration.clientId = "click-generator"
-        configuration.lingerMs = 5
+        configuration.linger = .milliseconds(5)
         configuration.enableIdempotence = true
         let producer = try KafkaProducer(configuration: configuration, deliveryReports: .collectFailures)
         defer { producer.close(flushTimeout: .seconds(30)) }

@@ -151,7 +151,7 @@ struct Bench {
         var committed = 0
         var values: [[UInt8]] = []
         for partition in 0..<2 {
-            let log = try reader.readPartition(SluiceKafkaWire.TopicPartition(topic, Int32(partition)))
+            let log = try reader.readPartition(TopicPartition(topic, Int32(partition)))
             let records = log.committedRecordsBelowLastStableOffset
             committed += records.count
             if !kind.isPassThrough { values += records.compactMap(\.value) }
@@ -326,7 +326,7 @@ struct Bench {
     func committedCount(_ topic: String, reader: TransactionAwareLogReader) throws -> Int {
         var total = 0
         for partition in 0..<2 {
-            total += try reader.readPartition(SluiceKafkaWire.TopicPartition(topic, Int32(partition))).committedRecordsBelowLastStableOffset.count
+            total += try reader.readPartition(TopicPartition(topic, Int32(partition))).committedRecordsBelowLastStableOffset.count
         }
         return total
     }

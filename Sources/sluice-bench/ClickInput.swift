@@ -17,7 +17,7 @@ final class ClickInput: Sendable {
         var settings = KafkaConfiguration(bootstrapServers: bootstrap)
         settings.clientId = "sluice-bench-generator"
         settings.enableIdempotence = true
-        settings.lingerMs = 5
+        settings.linger = .milliseconds(5)
         producer = try KafkaProducer(configuration: settings, deliveryReports: .collectFailures)
     }
 

@@ -32,7 +32,7 @@ struct RawPassThrough: ParsableCommand {
         var producerSettings = KafkaConfiguration(bootstrapServers: bootstrap)
         producerSettings.clientId = "bench-raw-producer"
         producerSettings.enableIdempotence = true
-        producerSettings.lingerMs = 5
+        producerSettings.linger = .milliseconds(5)
         let producer = try KafkaProducer(configuration: producerSettings, deliveryReports: .collectFailures)
         print("raw-passthrough: ready, \(partitions.count) partitions")
         while true {
@@ -63,7 +63,7 @@ struct SluicePassThrough: ParsableCommand {
     @Option var transactionalIdPrefix = "bench-passthrough"
 
     func run() throws {
-        guard let guarantee = DeliveryGuarantee(rawValue: deliveryGuarantee) else {
+        guard let guarantee = DeliveryGuarantee(name: deliveryGuarantee, transactionalIdPrefix: transactionalIdPrefix) else {
             throw ValidationError("--delivery-guarantee must be atLeastOnce or exactlyOnce")
         }
         var logger = Logger(label: "sluice-passthrough")
@@ -82,16 +82,13 @@ struct SluicePassThrough: ParsableCommand {
             .map(name: "PassThrough") { record in
                 KafkaSinkRecord(value: record.value, partition: record.partition, timestamp: record.timestamp)
             }
-        let sinkConfiguration = KafkaSinkConfiguration(
-            bootstrapServers: bootstrap, topic: output, deliveryGuarantee: guarantee,
-            transactionalIdPrefix: transactionalIdPrefix, checkpointInterval: .milliseconds(checkpointIntervalMs))
-        let identity: @Sendable (KafkaSinkRecord) throws -> KafkaSinkRecord = { $0 }
-        switch guarantee {
-        case .exactlyOnce:
-            mapped.sinkTo(KafkaExactlyOnceSink(configuration: sinkConfiguration, serializer: identity), name: "Sink")
-        case .atLeastOnce, .none:
-            mapped.sinkTo(KafkaAtLeastOnceSink(configuration: sinkConfiguration, serializer: identity), name: "Sink")
-        }
+        // The bench runs on the embedded broker, whose last stable offset needs the hold-back.
+        let sink = KafkaSink<KafkaSinkRecord>(
+            configuration: KafkaSinkConfiguration(
+                bootstrapServers: bootstrap, topic: output, deliveryGuarantee: guarantee, holdBackWhileCommitPending: true),
+            serializer: { $0 })
+        try sink.validate(checkpointInterval: .milliseconds(checkpointIntervalMs))
+        mapped.sinkTo(sink, name: "Sink")
         print("sluice-passthrough: starting (\(deliveryGuarantee), parallelism \(parallelism))")
         try env.execute()
     }

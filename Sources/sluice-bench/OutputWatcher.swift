@@ -42,7 +42,7 @@ final class OutputWatcher: Sendable {
         settings.groupId = "sluice-bench-watcher-\(isolation.rawValue)"
         settings.clientId = "sluice-bench-watcher"
         settings.isolationLevel = isolation
-        settings.fetchQueueBackoffMs = 10
+        settings.fetchQueueBackoff = .milliseconds(10)
         // Ask the broker to answer an empty fetch within 10 ms, so visibility is seen promptly.
         settings["fetch.wait.max.ms"] = "10"
         consumer = try KafkaConsumer(configuration: settings)

@@ -35,8 +35,8 @@ struct OpenTransaction: ParsableCommand {
     func run() throws {
         var configuration = KafkaConfiguration(bootstrapServers: bootstrap)
         configuration.transactionalId = transactionalId
-        configuration.transactionTimeoutMs = 900_000
-        configuration.messageTimeoutMs = 60_000
+        configuration.transactionTimeout = .milliseconds(900_000)
+        configuration.messageTimeout = .milliseconds(60_000)
         let producer = try KafkaTransactionalProducer(configuration: configuration)
         let limit = Duration.seconds(timeout)
         try producer.initTransactions(timeout: limit)
@@ -80,7 +80,7 @@ struct Throughput: ParsableCommand {
         admin.close()
 
         var producerConfiguration = KafkaConfiguration(bootstrapServers: bootstrap)
-        producerConfiguration.lingerMs = 5
+        producerConfiguration.linger = .milliseconds(5)
         producerConfiguration.acks = .all
         let producer = try KafkaProducer(configuration: producerConfiguration, deliveryReports: .collectFailures)
         let value = [UInt8](repeating: 0x61, count: size)

@@ -37,7 +37,7 @@ struct ProduceCommand: ParsableCommand {
         admin.close()
         var configuration = KafkaConfiguration(bootstrapServers: bootstrap)
         configuration.enableIdempotence = true
-        configuration.lingerMs = 5
+        configuration.linger = .milliseconds(5)
         let producer = try KafkaProducer(configuration: configuration, deliveryReports: .collectFailures)
         let start = Date()
         for (index, line) in lines.enumerated() {

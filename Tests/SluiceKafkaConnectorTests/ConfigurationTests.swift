@@ -1,4 +1,4 @@
-import SluiceKafkaConnector
+@testable import SluiceKafkaConnector
 import Testing
 
 /// Settings checks that run before anything connects.
@@ -6,19 +6,19 @@ import Testing
 struct SinkConfigurationTests {
     static func valid() -> KafkaSinkConfiguration {
         KafkaSinkConfiguration(
-            bootstrapServers: "127.0.0.1:9092", topic: "out", deliveryGuarantee: .exactlyOnce, transactionalIdPrefix: "job",
-            producerPoolSize: 2, transactionTimeout: .seconds(60), checkpointInterval: .seconds(5),
-            brokerMaxTransactionTimeout: .seconds(900))
+            bootstrapServers: "127.0.0.1:9092", topic: "out", deliveryGuarantee: .exactlyOnce(prefix: "job"),
+            producerPoolSize: 2, transactionTimeout: .seconds(60), brokerMaxTransactionTimeout: .seconds(900))
     }
 
     @Test func aValidConfigurationPasses() throws {
-        try Self.valid().validate()
+        try Self.valid().validate(checkpointInterval: .seconds(5))
+        try Self.valid().validate(checkpointInterval: nil)
         // Exactly at the lower bound (2 x interval + 10 s) and at the broker maximum.
         var atBounds = Self.valid()
-        atBounds.checkpointInterval = .seconds(25)
         atBounds.transactionTimeout = .seconds(60)
         atBounds.brokerMaxTransactionTimeout = .seconds(60)
-        try atBounds.validate()
+        try KafkaSink<String>(configuration: atBounds, serializer: { KafkaSinkRecord(value: Array($0.utf8)) })
+            .validate(checkpointInterval: .seconds(25))
     }
 
     @Test func transactionCallTimeoutMustBePositive() {
@@ -35,10 +35,9 @@ struct SinkConfigurationTests {
 
     @Test func transactionTimeoutBelowTwoIntervalsPlusTenSeconds() {
         var configuration = Self.valid()
-        configuration.checkpointInterval = .seconds(25)
         configuration.transactionTimeout = .milliseconds(59_999)
         #expect {
-            try configuration.validate()
+            try configuration.validate(checkpointInterval: .seconds(25))
         } throws: { error in
             guard case .transactionTimeoutTooSmall(let timeout, let interval) = error as? KafkaSinkError else { return false }
             let text = "\(error)"
@@ -74,12 +73,12 @@ struct SinkConfigurationTests {
 
     @Test func emptyTransactionalIdPrefix() {
         var configuration = Self.valid()
-        configuration.transactionalIdPrefix = ""
+        configuration.deliveryGuarantee = .exactlyOnce(prefix: "")
         #expect {
             try configuration.validate()
         } throws: { error in
             guard case .invalidConfiguration(let why) = error as? KafkaSinkError else { return false }
-            return why.contains("transactionalIdPrefix") && why.contains("stable across restarts")
+            return why.contains("transactional id prefix") && why.contains("stable across restarts")
         }
     }
 
@@ -99,9 +98,8 @@ struct SinkConfigurationTests {
     func nonTransactionalGuaranteesIgnoreTransactionSettings(guarantee: DeliveryGuarantee) throws {
         var configuration = Self.valid()
         configuration.deliveryGuarantee = guarantee
-        configuration.transactionalIdPrefix = ""
         configuration.producerPoolSize = 0
-        try configuration.validate()
+        try configuration.validate(checkpointInterval: .seconds(3600))
     }
 }
 

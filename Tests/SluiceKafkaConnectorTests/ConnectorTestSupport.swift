@@ -177,7 +177,7 @@ func produce(_ records: [ProducerRecord], bootstrap: String) async throws {
 func produce(_ records: [ProducerRecord], bootstrap: String) throws {
     var configuration = KafkaConfiguration(bootstrapServers: bootstrap)
     configuration.enableIdempotence = true
-    configuration.lingerMs = 5
+    configuration.linger = .milliseconds(5)
     let producer = try KafkaProducer(configuration: configuration, deliveryReports: .collectFailures)
     defer { producer.close() }
     for record in records { try producer.produce(record) }
@@ -235,10 +235,17 @@ func sourceConfiguration(
         partitionDiscoveryInterval: nil, malformedRecords: malformed)
 }
 
+/// Exactly-once on the embedded broker, which needs the hold-back (its last stable offset moves only
+/// while no transaction is open).
 func exactlyOnceSinkConfiguration(_ bootstrap: String, topic: String, prefix: String) -> KafkaSinkConfiguration {
     KafkaSinkConfiguration(
-        bootstrapServers: bootstrap, topic: topic, deliveryGuarantee: .exactlyOnce, transactionalIdPrefix: prefix,
-        producerPoolSize: 4, transactionTimeout: .seconds(900), checkpointInterval: .milliseconds(250))
+        bootstrapServers: bootstrap, topic: topic, deliveryGuarantee: .exactlyOnce(prefix: prefix),
+        producerPoolSize: 4, transactionTimeout: .seconds(900), holdBackWhileCommitPending: true)
+}
+
+/// The exactly-once `KafkaSink` of text values on `topic`.
+func exactlyOnceSink(_ bootstrap: String, topic: String, prefix: String) -> KafkaSink<String> {
+    KafkaSink(configuration: exactlyOnceSinkConfiguration(bootstrap, topic: topic, prefix: prefix), serializer: textRecord)
 }
 
 /// The group's committed offsets for `partitions` (asked with a consumer of that group).
@@ -247,7 +254,7 @@ func committedGroupOffsets(_ bootstrap: String, group: String, topic: String, pa
     configuration.groupId = group
     let consumer = try KafkaConsumer(configuration: configuration)
     defer { consumer.close() }
-    let committed = try consumer.committed((0..<partitions).map { SluiceKafka.TopicPartition(topic, $0) })
+    let committed = try consumer.committed((0..<partitions).map { TopicPartition(topic, $0) })
     return Dictionary(uniqueKeysWithValues: committed.map { ($0.key.partition, $0.value) })
 }
 

@@ -26,8 +26,7 @@ func passThroughJob(
         if throttle, value.hasSuffix("0") { Thread.sleep(forTimeInterval: 0.002) }
         return "mapped-\(value)"
     }
-    .sinkTo(KafkaExactlyOnceSink(configuration: exactlyOnceSinkConfiguration(bootstrap, topic: output, prefix: prefix), serializer: textRecord),
-            name: "sink")
+    .sinkTo(exactlyOnceSink(bootstrap, topic: output, prefix: prefix), name: "sink")
     return env
 }
 
@@ -107,12 +106,12 @@ extension ConnectorIntegrationTests {
             configuration.groupId = group
             let consumer = try KafkaConsumer(configuration: configuration)
             defer { consumer.close() }
-            var bogus: [SluiceKafka.TopicPartition: Int64] = [:]
+            var bogus: [TopicPartition: Int64] = [:]
             for partition in Int32(0)..<3 {
-                let tp = SluiceKafka.TopicPartition(input, partition)
+                let tp = TopicPartition(input, partition)
                 // The Fetch-based high watermark (the embedded broker answers ListOffsets wrongly).
                 bogus[tp] = try TransactionAwareLogReader(bootstrap: bootstrap)
-                    .readPartition(SluiceKafkaWire.TopicPartition(input, partition), from: 0, to: 0).highWatermark
+                    .readPartition(TopicPartition(input, partition), from: 0, to: 0).highWatermark
             }
             try consumer.commit(offsets: bogus)
             return (bogus, try consumer.committed(Array(bogus.keys)))

@@ -28,8 +28,7 @@ extension ConnectorIntegrationTests {
             source.partitionLister = { _ in revealed.load(ordering: .acquiring) ? [0, 1] : [0] }
             let env = StreamExecutionEnvironment(runtimeConfiguration("discover", parallelism: 1, checkpointDirectory: directory))
             env.fromSource(source, name: "source")
-                .sinkTo(KafkaExactlyOnceSink(configuration: exactlyOnceSinkConfiguration(bootstrap, topic: output, prefix: prefix),
-                                             serializer: textRecord), name: "sink")
+                .sinkTo(exactlyOnceSink(bootstrap, topic: output, prefix: prefix), name: "sink")
             return env
         }
         let firstPartitionDone = try await eventually(timeout: .seconds(30)) {

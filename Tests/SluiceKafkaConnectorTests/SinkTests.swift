@@ -24,7 +24,7 @@ extension ConnectorIntegrationTests {
                                     deserializer: textValue),
                 name: "source"
             )
-            .sinkTo(KafkaAtLeastOnceSink(configuration: sink, serializer: textRecord), name: "sink")
+            .sinkTo(KafkaSink(configuration: sink, serializer: textRecord), name: "sink")
             return env
         }
         let complete = try await eventually(timeout: .seconds(30)) {
@@ -90,10 +90,10 @@ struct BrokerDownTests {
         let job = RunningJob.start {
             let env = StreamExecutionEnvironment(runtimeConfiguration("eo-sink-down", parallelism: 1))
             let sink = KafkaSinkConfiguration(
-                bootstrapServers: Self.nowhere, topic: "output", transactionalIdPrefix: "down",
+                bootstrapServers: Self.nowhere, topic: "output", deliveryGuarantee: .exactlyOnce(prefix: "down"),
                 producerSettings: ["reconnect.backoff.max.ms": "100"])
             env.fromCollection(["a", "b", "c"])
-                .sinkTo(KafkaExactlyOnceSink(configuration: sink, serializer: textRecord), name: "sink")
+                .sinkTo(KafkaSink(configuration: sink, serializer: textRecord), name: "sink")
             return env
         }
         guard let error = try await Self.failure(of: job, as: KafkaSinkError.self, timeout: 90) else { return }
@@ -113,7 +113,7 @@ struct BrokerDownTests {
                 bootstrapServers: Self.nowhere, topic: "output", deliveryGuarantee: .atLeastOnce,
                 producerSettings: ["reconnect.backoff.max.ms": "100", "message.timeout.ms": "3000"])
             env.fromCollection(["a", "b", "c"])
-                .sinkTo(KafkaAtLeastOnceSink(configuration: sink, serializer: textRecord), name: "sink")
+                .sinkTo(KafkaSink(configuration: sink, serializer: textRecord), name: "sink")
             return env
         }
         guard let error = try await Self.failure(of: job, as: KafkaSinkError.self, timeout: 60) else { return }

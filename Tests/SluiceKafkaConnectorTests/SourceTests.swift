@@ -25,9 +25,7 @@ func sourceJob(
 ) -> StreamExecutionEnvironment {
     let env = StreamExecutionEnvironment(runtimeConfiguration(name, parallelism: 2, checkpointDirectory: checkpointDirectory))
     env.fromSource(KafkaSource<String>(configuration: source, deserializer: deserializer), name: "source")
-        .sinkTo(KafkaExactlyOnceSink(configuration: exactlyOnceSinkConfiguration(source.bootstrapServers, topic: output, prefix: prefix),
-                                     serializer: textRecord),
-                name: "sink")
+        .sinkTo(exactlyOnceSink(source.bootstrapServers, topic: output, prefix: prefix), name: "sink")
     return env
 }
 

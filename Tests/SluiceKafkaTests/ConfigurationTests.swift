@@ -18,7 +18,7 @@ struct ConfigurationTests {
 
     @Test func typedSettingsAndRawKeysShareOneStore() throws {
         var configuration = KafkaConfiguration(bootstrapServers: "127.0.0.1:9092")
-        configuration.lingerMs = 5
+        configuration.linger = .milliseconds(5)
         configuration["batch.num.messages"] = "1000"
         configuration.isolationLevel = .readCommitted
         configuration.acks = .all
@@ -37,7 +37,7 @@ struct ConfigurationTests {
         #expect(values["fetch.wait.max.ms"] == "100")
         #expect(values["enable.auto.commit"] == "false")
         var configured = KafkaConfiguration(bootstrapServers: "b:1")
-        configured.fetchQueueBackoffMs = 50
+        configured.fetchQueueBackoff = .milliseconds(50)
         configured.groupId = "mine"
         #expect(configured.effectiveValues(for: .consumer)["fetch.queue.backoff.ms"] == "50")
         #expect(configured.effectiveValues(for: .consumer)["group.id"] == "mine")
@@ -47,7 +47,7 @@ struct ConfigurationTests {
         var configuration = KafkaConfiguration(bootstrapServers: "b:1")
         configuration.transactionalId = "t"
         #expect(configuration.effectiveValues(for: .transactionalProducer)["statistics.interval.ms"] == "200")
-        configuration.statisticsIntervalMs = 1000
+        configuration.statisticsInterval = .milliseconds(1000)
         #expect(configuration.effectiveValues(for: .transactionalProducer)["statistics.interval.ms"] == "1000")
     }
 
@@ -65,7 +65,7 @@ struct ConfigurationTests {
 
     @Test func negativeAndNonNumericValues() {
         var negative = KafkaConfiguration(bootstrapServers: "b:1")
-        negative.lingerMs = -1
+        negative.linger = .milliseconds(-1)
         expectInvalid(negative, for: .producer, key: "linger.ms")
         var text = KafkaConfiguration(bootstrapServers: "b:1")
         text["message.timeout.ms"] = "soon"
@@ -78,14 +78,14 @@ struct ConfigurationTests {
     @Test func messageTimeoutMustBeBelowTransactionTimeout() throws {
         var configuration = KafkaConfiguration(bootstrapServers: "b:1")
         configuration.transactionalId = "t"
-        configuration.transactionTimeoutMs = 60_000
-        configuration.messageTimeoutMs = 60_000
+        configuration.transactionTimeout = .milliseconds(60_000)
+        configuration.messageTimeout = .milliseconds(60_000)
         expectInvalid(configuration, for: .transactionalProducer, key: "message.timeout.ms")
         // librdkafka's default transaction timeout (60 s) applies when it is not set.
-        configuration.transactionTimeoutMs = nil
-        configuration.messageTimeoutMs = 120_000
+        configuration.transactionTimeout = nil
+        configuration.messageTimeout = .milliseconds(120_000)
         expectInvalid(configuration, for: .transactionalProducer, key: "message.timeout.ms")
-        configuration.messageTimeoutMs = 30_000
+        configuration.messageTimeout = .milliseconds(30_000)
         try configuration.validate(for: .transactionalProducer)
     }
 

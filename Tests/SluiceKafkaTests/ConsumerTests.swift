@@ -72,7 +72,7 @@ struct ConsumerTests {
         let (broker, topic) = try TestBroker.topic("consume")
         try fill(broker, topic, count: 10)
         var configuration = KafkaConfiguration.test(broker)
-        configuration.statisticsIntervalMs = 100
+        configuration.statisticsInterval = .milliseconds(100)
         let consumer = try KafkaConsumer(configuration: configuration)
         defer { consumer.close() }
         let tp = TopicPartition(topic, 0)

@@ -83,7 +83,7 @@ struct FailureTests {
 
     @Test func undeliverableRecordTimesOut() async throws {
         var configuration = Self.unreachable
-        configuration.messageTimeoutMs = 300
+        configuration.messageTimeout = .milliseconds(300)
         let producer = try KafkaProducer(configuration: configuration)
         defer { producer.close() }
         do {
@@ -117,8 +117,8 @@ struct FailureTests {
     @Test func maximalTransactionTimeoutIsRefusedBeforeConnecting() {
         var configuration = KafkaConfiguration(bootstrapServers: "127.0.0.1:1")
         configuration.transactionalId = "huge"
-        configuration.transactionTimeoutMs = Int(Int32.max)
-        configuration.messageTimeoutMs = 30_000
+        configuration.transactionTimeout = .milliseconds(Int(Int32.max))
+        configuration.messageTimeout = .milliseconds(30_000)
         #expect { try KafkaTransactionalProducer(configuration: configuration) } throws: {
             ($0 as? KafkaError)?.configurationKey == "transaction.timeout.ms"
         }
@@ -131,8 +131,8 @@ struct FailureTests {
         let (broker, topic) = try TestBroker.topic("huge-timeout")
         var configuration = KafkaConfiguration.test(broker)
         configuration.transactionalId = EmbeddedBroker.uniqueName("huge")
-        configuration.transactionTimeoutMs = 3_600_000
-        configuration.messageTimeoutMs = 30_000
+        configuration.transactionTimeout = .milliseconds(3_600_000)
+        configuration.messageTimeout = .milliseconds(30_000)
         let producer = try KafkaTransactionalProducer(configuration: configuration)
         defer { producer.close() }
         do {

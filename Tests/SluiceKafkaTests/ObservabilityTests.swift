@@ -47,7 +47,7 @@ struct ObservabilityTests {
         let (broker, topic) = try TestBroker.topic("stats")
         let received = Mutex<[KafkaStatistics]>([])
         var configuration = KafkaConfiguration.test(broker)
-        configuration.statisticsIntervalMs = 50
+        configuration.statisticsInterval = .milliseconds(50)
         let producer = try KafkaProducer(
             configuration: configuration, statisticsHandler: { report in received.withLock { $0.append(report) } })
         defer { producer.close() }

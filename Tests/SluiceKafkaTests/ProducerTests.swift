@@ -40,7 +40,7 @@ struct ProducerTests {
         let (broker, topic) = try TestBroker.topic("batch", partitions: 2)
         let received = Mutex<(count: Int, failed: Int, batches: Int)>((0, 0, 0))
         var configuration = KafkaConfiguration.test(broker)
-        configuration.lingerMs = 5
+        configuration.linger = .milliseconds(5)
         // A small local queue, so the QUEUE_FULL retry path is exercised too.
         configuration.queueBufferingMaxMessages = 10_000
         let producer = try KafkaProducer(

@@ -21,7 +21,7 @@ enum TestBroker {
 extension KafkaConfiguration {
     static func test(_ broker: EmbeddedBroker) -> KafkaConfiguration {
         var configuration = KafkaConfiguration(bootstrapServers: broker.bootstrap)
-        configuration.socketTimeoutMs = 10_000
+        configuration.socketTimeout = .milliseconds(10_000)
         return configuration
     }
 }

@@ -8,8 +8,8 @@ struct TransactionalProducerTests {
     static func configuration(_ broker: EmbeddedBroker, id: String) -> KafkaConfiguration {
         var configuration = KafkaConfiguration.test(broker)
         configuration.transactionalId = id
-        configuration.transactionTimeoutMs = 60_000
-        configuration.messageTimeoutMs = 30_000
+        configuration.transactionTimeout = .milliseconds(60_000)
+        configuration.messageTimeout = .milliseconds(30_000)
         return configuration
     }
 

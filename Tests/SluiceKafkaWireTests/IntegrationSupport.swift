@@ -29,13 +29,13 @@ struct OpenTransactionLine: Decodable {
 
     /// The committable, with "topic-partition" keys parsed (the partition is after the last dash).
     func committable(includeOffsets: Bool = true) throws -> TransactionCommittable {
-        var offsets: [SluiceKafkaWire.TopicPartition: Int64] = [:]
+        var offsets: [TopicPartition: Int64] = [:]
         if includeOffsets {
             for (key, offset) in firstOffsets {
                 guard let dash = key.lastIndex(of: "-"), let partition = Int32(key[key.index(after: dash)...]) else {
                     throw FixtureFailure(description: "cannot parse partition key \(key)")
                 }
-                offsets[SluiceKafkaWire.TopicPartition(String(key[..<dash]), partition)] = offset
+                offsets[TopicPartition(String(key[..<dash]), partition)] = offset
             }
         }
         return TransactionCommittable(transactionalId: transactionalId, producerId: producerId, epoch: epoch,
@@ -101,8 +101,8 @@ final class LineBox: @unchecked Sendable {
 func transactionalProducer(_ broker: EmbeddedBroker, id: String) throws -> KafkaTransactionalProducer {
     var configuration = KafkaConfiguration(bootstrapServers: broker.bootstrap)
     configuration.transactionalId = id
-    configuration.transactionTimeoutMs = 900_000
-    configuration.messageTimeoutMs = 60_000
+    configuration.transactionTimeout = .milliseconds(900_000)
+    configuration.messageTimeout = .milliseconds(60_000)
     let producer = try KafkaTransactionalProducer(configuration: configuration)
     try producer.initTransactions(timeout: .seconds(30))
     return producer

@@ -53,7 +53,7 @@ import Testing
         let (broker, topic) = try WireTestBroker.topic("wire-produce")
         let client = try KafkaWireClient(bootstrap: broker.bootstrap)
         defer { client.close() }
-        let leader = try client.connection(to: try client.leader(of: SluiceKafkaWire.TopicPartition(topic, 0)))
+        let leader = try client.connection(to: try client.leader(of: TopicPartition(topic, 0)))
         var expected: [String] = []
         for codec in CompressionCodec.allCases {
             let records = (0..<3).map { Record(offset: Int64($0), timestamp: 1_000 + Int64($0), key: nil,
@@ -65,13 +65,13 @@ import Testing
                 data: [(topic, [(0, try batch.encoded())])]))
             #expect(response.results.map(\.errorCode) == [.none])
         }
-        let log = try TransactionAwareLogReader(client: client).readPartition(SluiceKafkaWire.TopicPartition(topic, 0))
+        let log = try TransactionAwareLogReader(client: client).readPartition(TopicPartition(topic, 0))
         #expect(values(log.committedRecords) == expected)
         #expect(log.committedRecords.map(\.offset) == Array(0..<Int64(expected.count)))
         #expect(log.transactions.isEmpty)
         // Small fetches force many round trips and the raise-the-bound path.
         let small = TransactionAwareLogReader(client: client, options: LogReadOptions(partitionMaxBytes: 16))
-        #expect(values(try small.readPartition(SluiceKafkaWire.TopicPartition(topic, 0), from: 4).committedRecords) == Array(expected[4...]))
+        #expect(values(try small.readPartition(TopicPartition(topic, 0), from: 4).committedRecords) == Array(expected[4...]))
     }
 
     /// (a) committed visible; aborted and open invisible (Tansu's own read_committed shows aborted data).
@@ -116,7 +116,7 @@ import Testing
         let id = EmbeddedBroker.uniqueName("crash")
         let line = try openTransactionInChildAndKill(bootstrap: broker.bootstrap, topic: topic, transactionalId: id, count: 5)
         let committable = try line.committable()
-        #expect(committable.firstOffsets == [SluiceKafkaWire.TopicPartition(topic, 0): 0])
+        #expect(committable.firstOffsets == [TopicPartition(topic, 0): 0])
 
         let reader = try TransactionAwareLogReader(bootstrap: broker.bootstrap)
         let before = try reader.readTopic(topic)

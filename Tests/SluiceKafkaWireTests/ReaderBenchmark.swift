@@ -10,7 +10,7 @@ import Testing
         let (broker, topic) = try WireTestBroker.topic("wire-bench")
         let client = try KafkaWireClient(bootstrap: broker.bootstrap)
         defer { client.close() }
-        let partition = SluiceKafkaWire.TopicPartition(topic, 0)
+        let partition = TopicPartition(topic, 0)
         let leader = try client.connection(to: try client.leader(of: partition))
         let value = [UInt8](repeating: 0x61, count: 100)
         let batches = 500, perBatch = 1_000

@@ -2,7 +2,7 @@ import NIOCore
 
 /// Appends Kafka protocol primitives (big-endian integers, varints, strings, bytes, arrays, tagged
 /// fields) to a `ByteBuffer`. Varints are written by hand: NIO offers fixed-width integers only.
-public struct WireWriter: Sendable {
+package struct WireWriter: Sendable {
     public private(set) var buffer: ByteBuffer
 
     public init(capacity: Int = 256) {

@@ -2,17 +2,17 @@ import NIOCore
 import NIOPosix
 
 /// Timeouts and identity of wire connections.
-public struct KafkaConnectionOptions: Sendable {
+package struct KafkaConnectionOptions: Sendable {
     /// Sent as the request header's client_id; brokers log it.
     public var clientId: String
-    public var connectTimeout: TimeAmount
+    public var connectTimeout: Duration
     /// How long a request may wait for its answer; on expiry the connection is closed.
-    public var requestTimeout: TimeAmount
+    public var requestTimeout: Duration
     /// Larger response frames are treated as malformed (protects against garbage lengths).
     public var maxFrameBytes: Int
 
-    public init(clientId: String = KafkaWire.defaultClientId, connectTimeout: TimeAmount = .seconds(5),
-                requestTimeout: TimeAmount = .seconds(15), maxFrameBytes: Int = 256 * 1024 * 1024) {
+    public init(clientId: String = KafkaWire.defaultClientId, connectTimeout: Duration = .seconds(5),
+                requestTimeout: Duration = .seconds(15), maxFrameBytes: Int = 256 * 1024 * 1024) {
         self.clientId = clientId
         self.connectTimeout = connectTimeout
         self.requestTimeout = requestTimeout
@@ -30,7 +30,7 @@ public struct KafkaConnectionOptions: Sendable {
 ///
 /// On connect it performs the ApiVersions v0 handshake and keeps the broker's version ranges, so callers can
 /// pick versions with `version(for:)`.
-public final class KafkaConnection: Sendable {
+package final class KafkaConnection: Sendable {
     public let host: String
     public let port: Int
     public let options: KafkaConnectionOptions
@@ -85,7 +85,7 @@ public final class KafkaConnection: Sendable {
                                     group: any EventLoopGroup) -> EventLoopFuture<any Channel> {
         let maxFrame = options.maxFrameBytes
         return ClientBootstrap(group: group)
-            .connectTimeout(options.connectTimeout)
+            .connectTimeout(TimeAmount(options.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -155,7 +155,7 @@ public final class KafkaConnection: Sendable {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         let clientId = options.clientId
         let outgoing = OutgoingRequest(
-            apiName: Request.apiName, timeout: options.requestTimeout, response: promise,
+            apiName: Request.apiName, timeout: TimeAmount(options.requestTimeout), response: promise,
             encode: { correlationId in request.encodeFrame(correlationId: correlationId, clientId: clientId).buffer })
         channel.writeAndFlush(outgoing).whenFailure { _ in
             // Never reached the handler (the channel was closed): completing twice is a no-op in NIO.

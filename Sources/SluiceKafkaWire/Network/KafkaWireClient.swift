@@ -2,25 +2,8 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A topic and partition.
-public struct TopicPartition: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(_ topic: String, _ partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public var description: String { "\(topic)-\(partition)" }
-
-    public static func < (lhs: TopicPartition, rhs: TopicPartition) -> Bool {
-        (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition)
-    }
-}
-
 /// A broker's address.
-public struct BrokerAddress: Sendable, Hashable, CustomStringConvertible {
+package struct BrokerAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
 
@@ -47,7 +30,7 @@ public struct BrokerAddress: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Bounded retries with a fixed backoff; `sleep` is injectable so tests never wait.
-public struct RetryPolicy: Sendable {
+package struct RetryPolicy: Sendable {
     public var attempts: Int
     public var backoff: Duration
     public var sleep: @Sendable (Duration) -> Void
@@ -72,7 +55,7 @@ extension RetryPolicy {
 
 /// The cluster as the wire pieces see it: bootstrap brokers, metadata, and one cached connection per broker.
 /// Blocking API for dedicated threads; safe to share between threads (the connection cache is locked).
-public final class KafkaWireClient: Sendable {
+package final class KafkaWireClient: Sendable {
     public let bootstrap: [BrokerAddress]
     public let options: KafkaConnectionOptions
     public let retry: RetryPolicy

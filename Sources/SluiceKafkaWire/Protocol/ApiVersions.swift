@@ -1,5 +1,5 @@
 /// ApiVersions (key 18) v0-v2: which versions of each API the broker speaks.
-public struct ApiVersionsRequest: KafkaRequest {
+package struct ApiVersionsRequest: KafkaRequest {
     public static let apiKey: Int16 = 18
     public static let apiName = "ApiVersions"
     public static let supportedVersions: ClosedRange<Int16> = 0...2
@@ -23,7 +23,7 @@ public struct ApiVersionsRequest: KafkaRequest {
     }
 }
 
-public struct ApiVersionsResponse: Sendable, Equatable {
+package struct ApiVersionsResponse: Sendable, Equatable {
     public var errorCode: KafkaErrorCode
     /// Supported version range per API key.
     public var versions: [Int16: ClosedRange<Int16>]

@@ -1,6 +1,6 @@
 /// EndTxn (key 26) v0-v3: commits or aborts a transaction by (transactional id, producer id, epoch).
 /// v0-v2 share one layout; v3 is the same in flexible encoding.
-public struct EndTxnRequest: KafkaRequest {
+package struct EndTxnRequest: KafkaRequest {
     public static let apiKey: Int16 = 26
     public static let apiName = "EndTxn"
     public static let supportedVersions: ClosedRange<Int16> = 0...3
@@ -36,7 +36,7 @@ public struct EndTxnRequest: KafkaRequest {
     }
 }
 
-public struct EndTxnResponse: Sendable, Hashable {
+package struct EndTxnResponse: Sendable, Hashable {
     public var throttleTimeMs: Int32
     public var errorCode: KafkaErrorCode
 }

@@ -2,7 +2,7 @@ import NIOCore
 
 /// Fetch (key 1) v4-v11 (non-flexible, with isolation level and record batches v2).
 /// Sessionless: session id 0, epoch -1, so every request names its partitions in full.
-public struct FetchRequest: KafkaRequest {
+package struct FetchRequest: KafkaRequest {
     public static let apiKey: Int16 = 1
     public static let apiName = "Fetch"
     public static let supportedVersions: ClosedRange<Int16> = 4...11
@@ -95,7 +95,7 @@ public struct FetchRequest: KafkaRequest {
     }
 }
 
-public struct FetchResponse: Sendable {
+package struct FetchResponse: Sendable {
     public struct AbortedTransaction: Sendable, Hashable {
         public var producerId: Int64
         public var firstOffset: Int64

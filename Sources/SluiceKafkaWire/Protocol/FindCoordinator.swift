@@ -1,6 +1,6 @@
 /// FindCoordinator (key 10) v0-v3: the broker coordinating a consumer group (key type 0) or a
 /// transactional id (key type 1).
-public struct FindCoordinatorRequest: KafkaRequest {
+package struct FindCoordinatorRequest: KafkaRequest {
     public static let apiKey: Int16 = 10
     public static let apiName = "FindCoordinator"
     public static let supportedVersions: ClosedRange<Int16> = 0...3
@@ -41,7 +41,7 @@ public struct FindCoordinatorRequest: KafkaRequest {
     }
 }
 
-public struct FindCoordinatorResponse: Sendable, Hashable {
+package struct FindCoordinatorResponse: Sendable, Hashable {
     public var throttleTimeMs: Int32
     public var errorCode: KafkaErrorCode
     public var errorMessage: String?

@@ -2,7 +2,7 @@ import NIOCore
 
 /// One Kafka API request at a chosen version, with the decoder of its response body.
 /// The connection adds the request header (v1, or v2 for flexible versions) and strips the response header.
-public protocol KafkaRequest: Sendable {
+package protocol KafkaRequest: Sendable {
     associatedtype Response: Sendable
 
     static var apiKey: Int16 { get }

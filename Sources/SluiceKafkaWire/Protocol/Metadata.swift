@@ -1,5 +1,5 @@
 /// Metadata (key 3) v1-v8: brokers, and the partitions and leaders of topics.
-public struct MetadataRequest: KafkaRequest {
+package struct MetadataRequest: KafkaRequest {
     public static let apiKey: Int16 = 3
     public static let apiName = "Metadata"
     public static let supportedVersions: ClosedRange<Int16> = 1...8
@@ -53,14 +53,14 @@ public struct MetadataRequest: KafkaRequest {
     }
 }
 
-public struct BrokerMetadata: Sendable, Hashable {
+package struct BrokerMetadata: Sendable, Hashable {
     public var nodeId: Int32
     public var host: String
     public var port: Int32
     public var rack: String?
 }
 
-public struct PartitionMetadata: Sendable, Hashable {
+package struct PartitionMetadata: Sendable, Hashable {
     public var errorCode: KafkaErrorCode
     public var partition: Int32
     public var leaderId: Int32
@@ -69,14 +69,14 @@ public struct PartitionMetadata: Sendable, Hashable {
     public var isr: [Int32]
 }
 
-public struct TopicMetadata: Sendable, Hashable {
+package struct TopicMetadata: Sendable, Hashable {
     public var errorCode: KafkaErrorCode
     public var name: String
     public var isInternal: Bool
     public var partitions: [PartitionMetadata]
 }
 
-public struct MetadataResponse: Sendable, Hashable {
+package struct MetadataResponse: Sendable, Hashable {
     public var brokers: [BrokerMetadata]
     public var clusterId: String?
     public var controllerId: Int32

@@ -1,6 +1,6 @@
 /// Produce (key 0) v3-v8, InitProducerId (key 22) v0-v1 and AddPartitionsToTxn (key 24) v0-v2: enough to
 /// write (transactional) record batches without librdkafka, for golden test inputs and broker probes.
-public struct ProduceRequest: KafkaRequest {
+package struct ProduceRequest: KafkaRequest {
     public static let apiKey: Int16 = 0
     public static let apiName = "Produce"
     public static let supportedVersions: ClosedRange<Int16> = 3...8
@@ -59,7 +59,7 @@ public struct ProduceRequest: KafkaRequest {
     }
 }
 
-public struct ProduceResponse: Sendable, Hashable {
+package struct ProduceResponse: Sendable, Hashable {
     public struct PartitionResult: Sendable, Hashable {
         public var topic: String
         public var partition: Int32
@@ -70,7 +70,7 @@ public struct ProduceResponse: Sendable, Hashable {
     public var results: [PartitionResult]
 }
 
-public struct InitProducerIdRequest: KafkaRequest {
+package struct InitProducerIdRequest: KafkaRequest {
     public static let apiKey: Int16 = 22
     public static let apiName = "InitProducerId"
     public static let supportedVersions: ClosedRange<Int16> = 0...1
@@ -97,13 +97,13 @@ public struct InitProducerIdRequest: KafkaRequest {
     }
 }
 
-public struct InitProducerIdResponse: Sendable, Hashable {
+package struct InitProducerIdResponse: Sendable, Hashable {
     public var errorCode: KafkaErrorCode
     public var producerId: Int64
     public var producerEpoch: Int16
 }
 
-public struct AddPartitionsToTxnRequest: KafkaRequest {
+package struct AddPartitionsToTxnRequest: KafkaRequest {
     public static let apiKey: Int16 = 24
     public static let apiName = "AddPartitionsToTxn"
     public static let supportedVersions: ClosedRange<Int16> = 0...2

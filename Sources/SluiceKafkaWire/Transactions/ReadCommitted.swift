@@ -1,5 +1,5 @@
 /// A record visible to a read_committed reader, with the producer that wrote it.
-public struct CommittedRecord: Sendable, Hashable {
+package struct CommittedRecord: Sendable, Hashable {
     public var offset: Int64
     public var timestamp: Int64
     public var key: [UInt8]?
@@ -12,7 +12,7 @@ public struct CommittedRecord: Sendable, Hashable {
 }
 
 /// A COMMIT or ABORT marker found in the log.
-public struct ControlMarker: Sendable, Hashable {
+package struct ControlMarker: Sendable, Hashable {
     public var offset: Int64
     public var producerId: Int64
     public var producerEpoch: Int16
@@ -20,7 +20,7 @@ public struct ControlMarker: Sendable, Hashable {
 }
 
 /// How a transaction seen in a partition ended (so far).
-public enum TransactionState: String, Sendable, Hashable {
+package enum TransactionState: String, Sendable, Hashable {
     case committed
     case aborted
     /// No marker yet: the transaction is still running, or its producer died and nobody resolved it.
@@ -28,7 +28,7 @@ public enum TransactionState: String, Sendable, Hashable {
 }
 
 /// One transaction of one producer in one partition, as the log shows it.
-public struct TransactionSummary: Sendable, Hashable {
+package struct TransactionSummary: Sendable, Hashable {
     public var producerId: Int64
     public var producerEpoch: Int16
     /// Offset of its first data record (at or after the read's start offset).
@@ -45,8 +45,8 @@ public struct TransactionSummary: Sendable, Hashable {
 /// non-transactional records are visible; records of a transactional batch become visible only when the
 /// next control marker of the same producer id in this partition is COMMIT; ABORT hides them; with no
 /// marker yet they are pending (open transaction) and hidden. Brokers' own read_committed filtering is
-/// not trusted (Tansu returns no aborted-transaction list, so its consumers see aborted data).
-public struct ReadCommittedAccumulator: Sendable {
+/// not trusted (some return no aborted-transaction list, so their consumers see aborted data).
+package struct ReadCommittedAccumulator: Sendable {
     /// Records below this offset are ignored (a fetch may return a batch that starts earlier).
     public let startOffset: Int64
     /// Records at or above this offset are ignored.

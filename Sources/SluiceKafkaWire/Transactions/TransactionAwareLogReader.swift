@@ -1,7 +1,7 @@
 import Logging
 
 /// What a transaction-aware read of one partition found.
-public struct PartitionLog: Sendable {
+package struct PartitionLog: Sendable {
     public var topicPartition: TopicPartition
     public var startOffset: Int64
     /// Exclusive: everything below it (from `startOffset`) was read.
@@ -25,7 +25,7 @@ public struct PartitionLog: Sendable {
 }
 
 /// What a transaction-aware read of a whole topic found, per partition.
-public struct TopicLog: Sendable {
+package struct TopicLog: Sendable {
     public var topic: String
     public var partitions: [PartitionLog]
 
@@ -34,13 +34,13 @@ public struct TopicLog: Sendable {
 }
 
 /// Bounds of a log read.
-public struct LogReadOptions: Sendable {
+package struct LogReadOptions: Sendable {
     /// Upper bound of one Fetch response.
     public var maxBytesPerFetch: Int32
     /// Starting per-partition bound; doubled (up to `maxBytesPerFetch`) when one batch does not fit.
     public var partitionMaxBytes: Int32
     /// How long the broker may hold a fetch that has no data.
-    public var maxWaitMs: Int32
+    public var maxWait: Duration
     public var verifyCRC: Bool
     /// Fetches in a row without progress before giving up with `fetchStalled`.
     public var maxFetchesWithoutProgress: Int
@@ -48,11 +48,11 @@ public struct LogReadOptions: Sendable {
     public var retainRecords: Bool
 
     public init(maxBytesPerFetch: Int32 = 64 * 1024 * 1024, partitionMaxBytes: Int32 = 4 * 1024 * 1024,
-                maxWaitMs: Int32 = 50, verifyCRC: Bool = true, maxFetchesWithoutProgress: Int = 20,
+                maxWait: Duration = .milliseconds(50), verifyCRC: Bool = true, maxFetchesWithoutProgress: Int = 20,
                 retainRecords: Bool = true) {
         self.maxBytesPerFetch = maxBytesPerFetch
         self.partitionMaxBytes = partitionMaxBytes
-        self.maxWaitMs = maxWaitMs
+        self.maxWait = maxWait
         self.verifyCRC = verifyCRC
         self.maxFetchesWithoutProgress = maxFetchesWithoutProgress
         self.retainRecords = retainRecords
@@ -62,7 +62,7 @@ public struct LogReadOptions: Sendable {
 /// Reads partitions with Fetch at READ_UNCOMMITTED, decodes the record batches itself, and applies
 /// read_committed per producer id from the COMMIT/ABORT markers in the log. It is the oracle of the
 /// exactly-once tests and a tool to inspect a topic's transactions. Blocking: call it from a dedicated thread.
-public final class TransactionAwareLogReader: Sendable {
+package final class TransactionAwareLogReader: Sendable {
     public let client: KafkaWireClient
     public let options: LogReadOptions
     private let logger: Logger
@@ -158,7 +158,7 @@ public final class TransactionAwareLogReader: Sendable {
         let connection = try client.connection(to: leader)
         let version = try connection.version(for: FetchRequest.self)
         let request = FetchRequest(
-            version: version, maxWaitMs: options.maxWaitMs, minBytes: 1, maxBytes: options.maxBytesPerFetch,
+            version: version, maxWaitMs: Int32(clamping: Int64((options.maxWait / .milliseconds(1)).rounded())), minBytes: 1, maxBytes: options.maxBytesPerFetch,
             isolationLevel: .readUncommitted,
             topics: [(partition.topic, [FetchRequest.Partition(partition: partition.partition, fetchOffset: offset,
                                                                maxBytes: partitionMaxBytes)])])

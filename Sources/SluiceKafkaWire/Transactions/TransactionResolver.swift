@@ -1,30 +1,13 @@
 import Logging
 
-/// What a two-phase-commit sink hands to recovery: enough to finish a transaction from a fresh connection.
-public struct TransactionCommittable: Sendable, Hashable, Codable {
-    public var transactionalId: String
-    public var producerId: Int64
-    public var epoch: Int16
-    /// First offset the transaction wrote in each partition, when known: lets the resolver see in the log
-    /// whether the transaction was already committed or aborted.
-    public var firstOffsets: [TopicPartition: Int64]
-
-    public init(transactionalId: String, producerId: Int64, epoch: Int16, firstOffsets: [TopicPartition: Int64] = [:]) {
-        self.transactionalId = transactionalId
-        self.producerId = producerId
-        self.epoch = epoch
-        self.firstOffsets = firstOffsets
-    }
-}
-
 /// How a transaction ended.
-public enum TransactionResolution: String, Sendable, Hashable {
+package enum TransactionResolution: String, Sendable, Hashable {
     case committed
     case aborted
 }
 
 /// The outcome of `TransactionResolver.commit` / `abort`.
-public enum TransactionOutcome: Sendable, Equatable, CustomStringConvertible {
+package enum TransactionOutcome: Sendable, Equatable, CustomStringConvertible {
     /// EndTxn(commit) succeeded.
     case committed
     /// EndTxn(abort) succeeded.
@@ -35,7 +18,7 @@ public enum TransactionOutcome: Sendable, Equatable, CustomStringConvertible {
     /// The producer id or epoch is no longer current (a newer producer initialised the transactional id)
     /// and the log does not show the transaction committed: its data will never become visible.
     case fenced(String)
-    /// The outcome cannot be determined (e.g. the coordinator closed the connection, which Tansu does on a
+    /// The outcome cannot be determined (e.g. the coordinator closed the connection, which some brokers do on a
     /// wrong producer id or epoch): inspect the log, or retry later.
     case unknown(String)
     /// The coordinator kept moving within the retry budget: retry later.
@@ -57,7 +40,7 @@ public enum TransactionOutcome: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// What the resolver needs from a cluster; the real one talks to brokers, tests script one.
-public protocol TransactionResolverBackend: Sendable {
+package protocol TransactionResolverBackend: Sendable {
     /// One FindCoordinator round; coordinator errors as `KafkaWireError.broker`.
     func findCoordinator(transactionalId: String) throws -> BrokerAddress
     /// One EndTxn; returns the broker's error code.
@@ -67,7 +50,7 @@ public protocol TransactionResolverBackend: Sendable {
 }
 
 /// The backend over a `KafkaWireClient` and a `TransactionAwareLogReader`.
-public struct KafkaTransactionResolverBackend: TransactionResolverBackend {
+package struct KafkaTransactionResolverBackend: TransactionResolverBackend {
     public let client: KafkaWireClient
     private let reader: TransactionAwareLogReader
 
@@ -94,13 +77,13 @@ public struct KafkaTransactionResolverBackend: TransactionResolverBackend {
 /// Finishes (commits or aborts) a transaction left behind by a producer that is gone, by its
 /// (transactional id, producer id, epoch), the way Flink's Kafka sink recovers committables.
 ///
-/// Brokers answer a repeated commit ambiguously (Tansu answers 0, Kafka may answer INVALID_TXN_STATE or
+/// Brokers answer a repeated commit ambiguously (some answer 0, Kafka may answer INVALID_TXN_STATE or
 /// PRODUCER_FENCED), so when the committable names its first offsets the resolver reads those partitions
 /// first and looks for this producer's marker (epoch >= the committable's, since fencing writes the ABORT
 /// with the bumped epoch): found → `.alreadyResolved` without sending EndTxn. Refusals are reported as
 /// `.alreadyResolved` only when the log confirms them, otherwise as `.fenced`.
 /// Blocking: call it from a dedicated thread.
-public final class TransactionResolver: Sendable {
+package final class TransactionResolver: Sendable {
     private let backend: any TransactionResolverBackend
     private let retry: RetryPolicy
     private let logger: Logger
@@ -189,7 +172,7 @@ public final class TransactionResolver: Sendable {
             do {
                 code = try backend.endTransaction(coordinator: coordinator, committable, commit: commit)
             } catch KafkaWireError.connectionClosed(let host, let port, _) {
-                // Tansu closes the connection instead of answering a wrong producer id or epoch.
+                // Some brokers close the connection instead of answering a wrong producer id or epoch.
                 if let confirmed = confirmedInLog(committable) { return .alreadyResolved(confirmed) }
                 return .unknown("the coordinator \(host):\(port) closed the connection on EndTxn(\(verb)); "
                     + "the producer id or epoch is probably stale (fenced), or the broker stopped")

@@ -20,6 +20,9 @@ public struct SinkContext<Committable: Sendable>: Sendable {
     public let logger: Logger
     public let metricDimensions: [(String, String)]
     public let metricsFactory: any MetricsFactory
+    /// The job's checkpoint interval (nil: periodic checkpoints off): sinks whose transactions must
+    /// outlive a checkpoint check their timeouts against it.
+    public var checkpointInterval: Duration? = nil
 }
 
 /// What a two-phase-commit sink gets to clean up leftovers after a restore or a fresh start.
@@ -108,7 +111,7 @@ final class SinkWriterOperator<W: SinkWriter>: OneInputOperator<W.Input, Never> 
             previousParallelism: setup.restore?.previousParallelism, restoredCheckpointId: setup.restore?.checkpointId,
             restoredCommittables: [], firstCheckpointId: setup.services.firstCheckpointId, logger: setup.logger,
             metricDimensions: setup.metrics.dimensions(operatorID: setup.operatorID, subtask: setup.subtaskIndex),
-            metricsFactory: setup.metrics.factory))
+            metricsFactory: setup.metrics.factory, checkpointInterval: setup.services.checkpointInterval))
         opened = true
     }
 
@@ -190,7 +193,7 @@ final class TwoPhaseCommitSinkOperator<S: TwoPhaseCommitSink>: OneInputOperator<
             restoredCommittables: restored.map(\.committable), firstCheckpointId: setup.services.firstCheckpointId,
             logger: setup.logger,
             metricDimensions: setup.metrics.dimensions(operatorID: setup.operatorID, subtask: setup.subtaskIndex),
-            metricsFactory: setup.metrics.factory))
+            metricsFactory: setup.metrics.factory, checkpointInterval: setup.services.checkpointInterval))
         opened = true
         for entry in restored {
             setup.logger.debug("Recommitting the transaction of checkpoint \(entry.checkpointId) found in the restored checkpoint.")

@@ -101,11 +101,12 @@ struct JobExecutor: Sendable {
             },
             history: control.checkpointHistory)
         let chains = ExecutionPlanner.chains(vertices, chaining: configuration.chaining)
-        let settings = TaskSettings(
+        var settings = TaskSettings(
             logger: logger, metrics: metrics, clock: configuration.clock, faultInjector: configuration.faultInjector ?? .disabled,
             storage: storage, batchSize: configuration.batchSize, bufferTimeoutMillis: configuration.bufferTimeout.wholeMilliseconds,
             sourceIdleWaitMillis: configuration.sourceIdleWait.wholeMilliseconds, checkpointingMode: configuration.checkpointing.mode,
             stateBackend: configuration.stateBackend)
+        settings.checkpointInterval = configuration.checkpointing.intervalMillis.map { .milliseconds($0) }
 
         let (specs, coordinated) = ExecutionPlanner.tasks(
             chains: chains, vertices: vertices, channelCapacity: configuration.channelCapacity, restore: restoreSource,

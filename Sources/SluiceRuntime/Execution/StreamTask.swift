@@ -22,6 +22,8 @@ struct TaskSettings: Sendable {
     let sourceIdleWaitMillis: Int64
     let checkpointingMode: CheckpointingMode
     var stateBackend: StateBackendChoice = .heap
+    /// The job's checkpoint interval (nil: periodic checkpoints off), for sinks to check against.
+    var checkpointInterval: Duration? = nil
 }
 
 /// Where a task restores from.
@@ -123,7 +125,7 @@ final class StreamTask: InputProcessorDelegate {
         let coordinator = spec.coordinator
         let services = TaskServices(
             requestCheckpoint: { coordinator.requestCheckpoint() }, firstCheckpointId: spec.firstCheckpointId,
-            stateBackend: settings.stateBackend)
+            stateBackend: settings.stateBackend, checkpointInterval: settings.checkpointInterval)
         snapshotStorage = services.snapshotStorage
         var links: [ChainLink] = []
         var counters: [RecordCounter] = []

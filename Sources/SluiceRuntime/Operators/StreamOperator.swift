@@ -71,6 +71,8 @@ struct TaskServices: Sendable {
     let firstCheckpointId: Int64
     /// Where keyed state lives.
     var stateBackend: StateBackendChoice = .heap
+    /// The job's checkpoint interval (nil: periodic checkpoints off).
+    var checkpointInterval: Duration? = nil
     /// The storage of the checkpoint being taken, set by the task before it snapshots its operators.
     var snapshotStorage = SnapshotStorageSlot()
 }

@@ -1,0 +1,111 @@
+import Logging
+import Metrics
+import SluiceKafka
+import SluiceKafkaWire
+import SluiceRuntime
+
+/// The exactly-once `KafkaSink` as the runtime's two-phase-commit protocol sees it. It only wires
+/// the parts together, each in its own file:
+/// - `KafkaProducerPool` and `KafkaTransactionalIdPool`: a fixed pool of transactional ids and
+///   producers per subtask;
+/// - `KafkaTransactionalWriter` (optionally decorated by `StalledLastStableOffsetHoldBack`): each
+///   checkpoint's records into one transaction, flushed at the barrier into a committable;
+/// - `KafkaCommitter`: commits on checkpoint completion and, after a crash, every committable of the
+///   restored checkpoint on the wire (EndTxn) BEFORE any producer initialises an id;
+/// - `LingeringTransactionAborter`: then initialises every id the job may have used, which aborts
+///   what was left open.
+final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
+    typealias Committable = TransactionCommittable
+
+    let configuration: KafkaSinkConfiguration
+    let serializer: KafkaSink<Input>.Serializer
+    let ids: KafkaTransactionalIdPool
+    /// Replaces librdkafka and the wire-level EndTxn in unit tests.
+    private let clients: Clients?
+    private var logger = Logger(label: "sluice.kafka.sink")
+    private(set) var pool: KafkaProducerPool?
+    private(set) var writer: (any TransactionalRecordWriter)?
+    private var committer: KafkaCommitter?
+    private var aborter: LingeringTransactionAborter?
+
+    /// The clients the sink's parts talk to.
+    struct Clients {
+        let producers: any TransactionalProducerFactory
+        let recovery: () throws -> any TransactionRecoveryClient
+    }
+
+    init(configuration: KafkaSinkConfiguration, prefix: String, serializer: @escaping KafkaSink<Input>.Serializer, clients: Clients? = nil) {
+        self.configuration = configuration
+        self.serializer = serializer
+        self.ids = KafkaTransactionalIdPool(prefix: prefix, size: configuration.producerPoolSize)
+        self.clients = clients
+    }
+
+    func open(_ context: SinkContext<TransactionCommittable>) throws {
+        try configuration.validate(checkpointInterval: context.checkpointInterval)
+        let subtask = context.subtaskIndex
+        logger = context.logger
+        logger[metadataKey: "sink.subtask"] = "\(subtask)"
+        func counter(_ label: String) -> Counter {
+            Counter(label: label, dimensions: context.metricDimensions, factory: context.metricsFactory)
+        }
+        let counters = KafkaSinkCounters(
+            commits: counter("sluice_sink_transactions_committed"), aborts: counter("sluice_sink_transactions_aborted"),
+            lost: counter("sluice_sink_transactions_lost"))
+        let bootstrap = configuration.bootstrapServers
+        let clients = clients ?? Clients(
+            producers: LibrdkafkaProducerFactory(configuration: configuration, clientId: "sluice-sink-\(subtask)", logger: logger),
+            recovery: { try TransactionResolver(bootstrap: bootstrap) })
+        let pool = KafkaProducerPool(ids: ids, subtask: subtask, factory: clients.producers)
+        let writer = KafkaTransactionalWriter(pool: pool, counters: counters, transactionCallTimeout: configuration.transactionCallTimeout)
+        self.pool = pool
+        self.writer = configuration.holdBackWhileCommitPending ? StalledLastStableOffsetHoldBack(decorating: writer) : writer
+        committer = KafkaCommitter(pool: pool, counters: counters, logger: logger, makeRecoveryClient: clients.recovery)
+        aborter = LingeringTransactionAborter(factory: clients.producers, logger: logger)
+    }
+
+    func recoverAndCommit(_ committable: TransactionCommittable) throws {
+        try opened(committer).recover(committable)
+    }
+
+    func recoverAndAbort(_ context: SinkRecoveryContext) throws {
+        let started = ContinuousClock.now
+        let ids = try opened(aborter).abortLingering(
+            in: opened(pool), parallelism: context.parallelism, previousParallelism: context.previousParallelism)
+        logger.info("Initialised \(ids.count) transactional ids in \(KafkaCommitter.format(KafkaCommitter.millis(since: started))) ms.")
+    }
+
+    func beginTransaction(checkpointId: Int64) throws -> KafkaSinkTransaction {
+        try opened(writer).beginTransaction(checkpointId: checkpointId)
+    }
+
+    func write(_ value: Input, timestamp: Int64?, to transaction: inout KafkaSinkTransaction) throws {
+        let record = try serializer(value)
+        try writer?.write(record.producerRecord(defaultTopic: configuration.topic, timestamp: timestamp), to: &transaction)
+    }
+
+    func preCommit(_ transaction: inout KafkaSinkTransaction) throws -> TransactionCommittable? {
+        guard let preCommitted = try opened(writer).preCommit(&transaction) else { return nil }
+        committer?.awaitCommit(preCommitted)
+        return preCommitted.committable
+    }
+
+    func commit(_ committable: TransactionCommittable) throws {
+        try opened(committer).commit(committable)
+        try writer?.didCommit()
+    }
+
+    func abort(_ transaction: inout KafkaSinkTransaction) throws {
+        committer?.forget(slot: transaction.slot)
+        try writer?.abort(&transaction)
+    }
+
+    func close() throws {
+        pool?.closeAll()
+    }
+
+    private func opened<Part>(_ part: Part?) throws(KafkaSinkError) -> Part {
+        guard let part else { throw .invalidConfiguration("the sink was not opened") }
+        return part
+    }
+}
