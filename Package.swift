@@ -82,6 +82,7 @@ let package = Package(
         .testTarget(
             name: "SluiceKafkaWireTests",
             dependencies: ["SluiceKafkaWire", "SluiceKafka", "SluiceTestKit"],
+            exclude: ["Fixtures"],
             swiftSettings: strictSwift
         ),
 
@@ -97,7 +98,7 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime"], swiftSettings: strictSwift),
+        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceTestKit"], swiftSettings: strictSwift),
 
         // Connectors.
         .target(

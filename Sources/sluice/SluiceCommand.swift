@@ -11,7 +11,7 @@ struct SluiceCommand: ParsableCommand {
         abstract: "Sluice: Kafka-to-Kafka stream pipelines with exactly-once results.",
         subcommands: [
             DemoCommand.self, RunCommand.self, StatusCommand.self, SavepointCommand.self, StopCommand.self,
-            CheckpointsCommand.self, InjectCommand.self, BrokerCommand.self, ReadCommand.self, VerifyClickCountCommand.self,
+            CheckpointsCommand.self, InjectCommand.self, BrokerCommand.self, ReadCommand.self, VerifyClickCountCommand.self, FuzzWireCommand.self,
         ])
 }
 
