@@ -198,7 +198,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         while folder.count > 1 && folder.hasSuffix("/") { folder.removeLast() }
         if (folder as NSString).lastPathComponent == metadataName { folder = (folder as NSString).deletingLastPathComponent }
         let metadataPath = "\(folder)/\(metadataName)"
-        guard let contents = FileManager.default.contents(atPath: metadataPath) else {
+        guard let contents = CheckpointMetadata.readFile(atPath: metadataPath) else {
             throw CheckpointStorageError.unusableSnapshot(path: path, reason: "there is no \(metadataName) file at \(metadataPath) (the snapshot does not exist or did not complete)")
         }
         let metadata: CheckpointMetadata
@@ -288,7 +288,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
     /// Loads and validates the metadata of checkpoint `id`.
     public func loadMetadata(_ id: Int64) throws -> CheckpointMetadata {
         let path = metadataPath(id)
-        guard let contents = FileManager.default.contents(atPath: path) else {
+        guard let contents = CheckpointMetadata.readFile(atPath: path) else {
             throw CheckpointStorageError.unusableCheckpoint(checkpointId: id, path: path, reason: "no metadata file (the checkpoint did not complete)")
         }
         let metadata: CheckpointMetadata
@@ -391,7 +391,7 @@ public final class FileSystemCheckpointStorage: CheckpointStorage {
         var referenced = Set<String>()
         var latestCompleted: Int64?
         for id in checkpointIDs() where FileManager.default.fileExists(atPath: metadataPath(id)) {
-            guard let contents = FileManager.default.contents(atPath: metadataPath(id)),
+            guard let contents = CheckpointMetadata.readFile(atPath: metadataPath(id)),
                   let metadata = try? CheckpointMetadata.decode([UInt8](contents)) else {
                 logger.warning("Not cleaning up \(sharedDirectory): the metadata of checkpoint \(id) is unreadable, so its shared files are unknown.")
                 return
