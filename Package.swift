@@ -95,6 +95,7 @@ let package = Package(
         .testTarget(
             name: "SluiceKafkaWireTests",
             dependencies: ["SluiceKafkaWire", "SluiceKafka", "SluiceTestKit"],
+            exclude: ["Fixtures"],
             swiftSettings: strictSwift
         ),
 
@@ -111,7 +112,7 @@ let package = Package(
             swiftSettings: strictSwift + [.enableUpcomingFeature("MemberImportVisibility")]
         ),
         .testTarget(
-            name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime"],
+            name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceTestKit"],
             swiftSettings: strictSwift + [.enableUpcomingFeature("MemberImportVisibility")]),
 
         // Connectors.
@@ -184,7 +185,7 @@ let package = Package(
         // What only tests need; executables must not link it.
         .target(
             name: "SluiceTestKit",
-            dependencies: ["SluiceEmbeddedBroker"],
+            dependencies: ["SluiceEmbeddedBroker", "SluiceKafka", "SluiceKafkaWire"],
             swiftSettings: strictSwift
         ),
 
@@ -235,6 +236,15 @@ let package = Package(
                 "SluiceKafka", "SluiceKafkaWire", "SluiceEmbeddedBroker", "SluiceRuntime", "SluiceKafkaConnector", "SluiceClickCount",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        // Millions of mutated broker responses through the wire decoders (the suite runs thousands).
+        .executableTarget(
+            name: "sluice-fuzz-wire",
+            dependencies: [
+                "SluiceTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift
         ),

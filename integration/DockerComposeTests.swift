@@ -37,6 +37,11 @@ import Testing
         #expect(output.contains("restart: on-failure"), "the job restarts after a crash, not after sluice stop")
         #expect(output.contains("--status-port"), "the job serves status for `sluice status` in the client")
         #expect(output.contains("SLUICE_STATUS_URL: http://job:8081"))
+        // The status server is published on the host's loopback only, and its write routes need the
+        // token the job writes to the shared volume and the client reads from it.
+        let published = output.split(separator: "\n").filter { $0.contains(":8081:8081") }
+        #expect(!published.isEmpty && published.allSatisfy { $0.contains("127.0.0.1:8081:8081") }, "published: \(published)")
+        #expect(output.contains("--status-token-file") && output.contains("SLUICE_STATUS_TOKEN_FILE: /checkpoints/status-token"))
         #expect(output.contains("/checkpoints"), "the job needs a volume for checkpoints")
         #expect(FileManager.default.fileExists(atPath: Self.root + "/Dockerfile"))
     }

@@ -14,7 +14,8 @@ source "$ROOT/scripts/env.sh"
 cd "$ROOT"
 if [ "${SLUICE_BENCH_NO_PIP:-0}" != 1 ] && ! python3 -c "import quixstreams" 2>/dev/null; then
   echo "[bench] installing Quix Streams (PyPI quixstreams) for contender (d)" >&2
-  python3 -m pip install --quiet quixstreams || echo "[bench] pip install quixstreams failed: contender (d) is skipped" >&2
+  python3 -m pip install --quiet --require-hashes -r "$ROOT/scripts/requirements/quixstreams.txt" \
+    || echo "[bench] installing Quix Streams from scripts/requirements/quixstreams.txt failed: contender (d) is skipped" >&2
 fi
 swift build -c release --product click-count-job
 swift build -c release --product sluice-bench

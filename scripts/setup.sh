@@ -137,10 +137,10 @@ if [ ! -x "$COMPOSE_VENV/bin/docker-compose" ]; then
   log "installing docker-compose 1.29.2 into $COMPOSE_VENV (validates docker-compose.yml)"
   rm -rf "$COMPOSE_VENV"
   python3 -m venv "$COMPOSE_VENV"
-  # PyYAML 5.4.1 (docker-compose's pin) builds only with Cython < 3.
-  "$COMPOSE_VENV/bin/pip" install --quiet "cython<3" wheel
-  "$COMPOSE_VENV/bin/pip" install --quiet --no-build-isolation "PyYAML==5.4.1"
-  "$COMPOSE_VENV/bin/pip" install --quiet "docker-compose==1.29.2"
+  # Every package pinned by version and SHA-256 (scripts/requirements/). PyYAML 5.4.1 (docker-compose's
+  # pin) builds only with Cython < 3, so the build tools come first and the sdists build without isolation.
+  "$COMPOSE_VENV/bin/pip" install --quiet --require-hashes -r "$ROOT/scripts/requirements/compose-build.txt"
+  "$COMPOSE_VENV/bin/pip" install --quiet --require-hashes --no-build-isolation -r "$ROOT/scripts/requirements/compose.txt"
 fi
 # --- a local S3-compatible server (moto), the embedded broker's durable storage in fault tests ---
 S3_VENV="$TOOLS/s3-venv"

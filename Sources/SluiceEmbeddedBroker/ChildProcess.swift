@@ -49,6 +49,9 @@ public final class ChildProcess: Sendable {
             self.append(String(decoding: data, as: UTF8.self))
         }
         try process.run()
+        TrackedProcesses.record(process.processIdentifier)
+        let pid = process.processIdentifier
+        process.terminationHandler = { _ in TrackedProcesses.forget(pid) }
     }
 
     private func append(_ text: String) {

@@ -187,6 +187,7 @@ enum BrokerProcesses {
 
     static func register(_ pid: Int32) {
         running.withLock { _ = $0.insert(pid) }
+        TrackedProcesses.record(pid)
         if installed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
             atexit { BrokerProcesses.killAll() }
         }
@@ -194,6 +195,7 @@ enum BrokerProcesses {
 
     static func unregister(_ pid: Int32) {
         running.withLock { _ = $0.remove(pid) }
+        TrackedProcesses.forget(pid)
     }
 
     static func killAll() {

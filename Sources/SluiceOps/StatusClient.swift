@@ -10,13 +10,16 @@ public struct StatusClient: Sendable {
     public let baseURL: String
     /// Seconds to wait for an answer; a savepoint of a large job takes a while.
     public var timeoutSeconds: Int64
+    /// Sent as `Authorization: Bearer TOKEN` (the job's `--status-token-file`).
+    public var token: String?
 
-    public init(baseURL: String, timeoutSeconds: Int64 = 120) {
+    public init(baseURL: String, timeoutSeconds: Int64 = 120, token: String? = nil) {
         var url = baseURL
         while url.hasSuffix("/") { url.removeLast() }
         if url.hasSuffix("/status") { url.removeLast("/status".count) }
         self.baseURL = url
         self.timeoutSeconds = timeoutSeconds
+        self.token = token
     }
 
     public func status() throws -> JobStatusReport {
@@ -80,6 +83,7 @@ public struct StatusClient: Sendable {
         headers.add(name: "Host", value: "\(host):\(port)")
         headers.add(name: "Content-Length", value: "0")
         headers.add(name: "Connection", value: "close")
+        if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: url.path + path, headers: headers)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)

@@ -17,13 +17,17 @@ public struct JobActions: Sendable {
     public var triggerSavepoint: @Sendable (_ directory: String?) throws -> String
     /// Stops the job with a savepoint and returns its path.
     public var stopWithSavepoint: @Sendable (_ directory: String?) throws -> String
+    /// The folder a request's `?dir=` must lie in; nil: requests may not name a folder.
+    public var savepointRoot: String?
 
     public init(
         triggerSavepoint: @escaping @Sendable (_ directory: String?) throws -> String,
-        stopWithSavepoint: @escaping @Sendable (_ directory: String?) throws -> String
+        stopWithSavepoint: @escaping @Sendable (_ directory: String?) throws -> String,
+        savepointRoot: String? = nil
     ) {
         self.triggerSavepoint = triggerSavepoint
         self.stopWithSavepoint = stopWithSavepoint
+        self.savepointRoot = savepointRoot
     }
 
     /// The actions of a job run through `control`, writing savepoints to `defaultDirectory` unless
@@ -35,7 +39,8 @@ public struct JobActions: Sendable {
         }
         return JobActions(
             triggerSavepoint: { try control.triggerSavepoint(directory: directory($0)) },
-            stopWithSavepoint: { try control.stopWithSavepoint(directory: directory($0)) })
+            stopWithSavepoint: { try control.stopWithSavepoint(directory: directory($0)) },
+            savepointRoot: defaultDirectory)
     }
 }
 
@@ -56,22 +61,36 @@ public final class StatusServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
 
     /// Starts serving `status()` (JSON) at `GET /status`, `registry`'s metrics at `GET /metrics`,
-    /// and, when `actions` is given, `POST /savepoints` and `POST /stop` (optional `?dir=FOLDER`);
-    /// the web page at `GET /` and, with `dashboard`, its data at `GET /api/dashboard`.
+    /// and, when `actions` is given, `POST /savepoints` and `POST /stop` (optional `?dir=FOLDER`
+    /// inside `actions.savepointRoot`); the web page at `GET /` and, with `dashboard`, its data at
+    /// `GET /api/dashboard`. The write routes ask for `options.token` when it is given; beyond
+    /// loopback it must be.
     public static func start(
         host: String = "127.0.0.1", port: Int, registry: PrometheusCollectorRegistry,
         status: @escaping @Sendable () -> [UInt8], actions: JobActions? = nil,
-        dashboard: (@Sendable () -> [UInt8])? = nil, logger: Logger
+        dashboard: (@Sendable () -> [UInt8])? = nil,
+        options: StatusServerOptions = StatusServerOptions(), logger: Logger
     ) throws -> StatusServer {
+        let loopback = StatusServerOptions.isLoopback(host)
+        if !loopback && options.token == nil { throw StatusAccessError.tokenRequired(host: host) }
+        let writeGuard = WriteRouteGuard(
+            access: WriteAccessPolicy(token: options.token, tokenRequired: options.token != nil),
+            confinement: SavepointFolderConfinement(root: actions?.savepointRoot))
+        let limiter = ConnectionLimiter(limit: options.maxConnections)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let routes = Routes(
-            status: status, metrics: { registry.emitToBuffer() }, actions: actions, dashboard: dashboard, logger: logger)
+            status: status, metrics: { registry.emitToBuffer() }, actions: actions, dashboard: dashboard,
+            writeGuard: writeGuard, logger: logger)
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 16)
+            .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard limiter.tryOpen() else { return channel.eventLoop.makeFailedFuture(StatusServerError.tooManyConnections) }
+                channel.closeFuture.whenComplete { _ in limiter.closed() }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(timeout: options.requestTimeout))
+                    try channel.pipeline.syncOperations.addHandler(RequestSizeLimiter(limit: options.maxRequestBytes))
                     try channel.pipeline.syncOperations.addHandler(StatusHandler(routes: routes))
                 }
             }
@@ -100,11 +119,14 @@ public final class StatusServer: Sendable {
 
 public enum StatusServerError: Error, CustomStringConvertible {
     case cannotListen(host: String, port: Int, underlying: String)
+    case tooManyConnections
 
     public var description: String {
         switch self {
         case .cannotListen(let host, let port, let underlying):
             return "Cannot serve status on \(host):\(port) (\(underlying)); choose another --status-port."
+        case .tooManyConnections:
+            return "The status server serves its maximum of connections; a new one was closed."
         }
     }
 }
@@ -127,6 +149,7 @@ struct Routes: Sendable {
     let metrics: @Sendable () -> [UInt8]
     let actions: JobActions?
     let dashboard: (@Sendable () -> [UInt8])?
+    let writeGuard: WriteRouteGuard
     let logger: Logger
 
     /// Immediate answers; nil for a route that blocks (`blockingReply`).
@@ -146,12 +169,13 @@ struct Routes: Sendable {
         }
     }
 
-    /// Takes the savepoint (blocking the calling thread) and answers `{"savepoint": PATH}`.
-    func blockingReply(uri: String) -> Reply {
+    /// Takes the savepoint admitted by `writeGuard` (blocking the calling thread) and answers
+    /// `{"savepoint": PATH}`.
+    func blockingReply(_ request: WriteRouteGuard.Admitted) -> Reply {
+        defer { request.finish() }
         guard let actions else { return .json(.notImplemented, ["error": "This job does not take savepoints over HTTP."]) }
-        let components = URLComponents(string: uri)
-        let stops = components?.path == "/stop"
-        let directory = components?.queryItems?.first { $0.name == "dir" }?.value.flatMap { $0.isEmpty ? nil : $0 }
+        let stops = request.stopsJob
+        let directory = request.directory
         do {
             let path = stops ? try actions.stopWithSavepoint(directory) : try actions.triggerSavepoint(directory)
             logger.info("\(stops ? "Stopped with savepoint" : "Savepoint written") on request: \(path)")
@@ -172,6 +196,7 @@ final class StatusHandler: ChannelInboundHandler {
     private let routes: Routes
     private var uri = "/"
     private var method = HTTPMethod.GET
+    private var headers = HTTPHeaders()
     private var keepAlive = false
 
     init(routes: Routes) {
@@ -183,6 +208,7 @@ final class StatusHandler: ChannelInboundHandler {
         case .head(let head):
             uri = head.uri
             method = head.method
+            headers = head.headers
             keepAlive = head.isKeepAlive
         case .body:
             break
@@ -191,12 +217,19 @@ final class StatusHandler: ChannelInboundHandler {
                 send(reply, context: context, keepAlive: keepAlive)
                 return
             }
+            let request: WriteRouteGuard.Admitted
+            switch routes.writeGuard.admit(uri: uri, headers: headers) {
+            case .refused(let reply):
+                send(reply, context: context, keepAlive: keepAlive)
+                return
+            case .admitted(let admitted):
+                request = admitted
+            }
             let routes = self.routes
-            let uri = self.uri
             let loop = context.eventLoop
             let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
             let thread = Thread {
-                let reply = routes.blockingReply(uri: uri)
+                let reply = routes.blockingReply(request)
                 loop.execute {
                     // The client may have given up while the savepoint was taken.
                     guard bound.value.context.channel.isActive else { return }

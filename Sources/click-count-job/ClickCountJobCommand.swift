@@ -53,8 +53,12 @@ struct ClickCountJobCommand: AsyncParsableCommand {
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
     @Option(help: "Serve GET /status (JSON), GET /metrics (Prometheus), POST /savepoints and POST /stop on this port; 0 picks a free one.")
     var statusPort: Int?
-    @Option(help: "Address the status server listens on (0.0.0.0 to reach it from other containers).")
+    @Option(help: "Address the status server listens on (0.0.0.0 to reach it from other containers; needs a status token).")
     var statusHost = "127.0.0.1"
+    @Option(help: "File holding the token POST /savepoints and POST /stop require (default: $SLUICE_STATUS_TOKEN_FILE, else $SLUICE_STATUS_TOKEN); required beyond loopback.")
+    var statusTokenFile: String?
+    @Flag(help: "Write a random token to --status-token-file first if the file does not exist (readable by this user only).")
+    var createStatusToken = false
     @Option(help: "Where SIGUSR1 / SIGUSR2 write savepoints (default: <checkpoint-dir>/savepoints).") var savepointDir: String?
     @Option(help: "Start from this savepoint or checkpoint (folder or its _metadata), e.g. with another -p.")
     var fromSavepoint: String?
@@ -119,6 +123,7 @@ struct ClickCountJobCommand: AsyncParsableCommand {
         let savepointDirectory = savepointDir ?? (checkpointDir.map { $0 + "/savepoints" })
         var statusServer: StatusServer?
         if let statusPort {
+            if createStatusToken, let statusTokenFile { try StatusToken.createIfMissing(at: statusTokenFile) }
             let control = env.control
             let dashboard = DashboardSource(
                 job: "click-count", control: control, graph: try env.describeJobGraph(), status: capture, counts: counts,
@@ -127,7 +132,8 @@ struct ClickCountJobCommand: AsyncParsableCommand {
                 host: statusHost, port: statusPort, registry: registry,
                 status: { JobStatusReport(job: "click-count", status: control.status, metrics: capture).json() },
                 actions: .control(control, defaultDirectory: savepointDirectory),
-                dashboard: { dashboard.report().json() }, logger: logger)
+                dashboard: { dashboard.report().json() },
+                options: StatusServerOptions(token: try StatusToken.resolve(file: statusTokenFile)), logger: logger)
             let shownHost = statusHost == "0.0.0.0" ? "127.0.0.1" : statusHost
             print("status: http://\(shownHost):\(server.port)/status")
             print("dashboard: http://\(shownHost):\(server.port)/")

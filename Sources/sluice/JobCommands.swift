@@ -6,11 +6,14 @@ import SluiceOps
 struct StatusURLOption: ParsableArguments {
     @Option(help: "The job's status address, http://host:port (click-count-job --status-port prints it); default: $SLUICE_STATUS_URL.")
     var statusURL: String?
+    @Option(help: "File holding the job's status token (its --status-token-file); default: $SLUICE_STATUS_TOKEN_FILE, else $SLUICE_STATUS_TOKEN.")
+    var statusTokenFile: String?
 
     func client(timeoutSeconds: Int64 = 120) throws -> StatusClient {
-        if let statusURL { return StatusClient(baseURL: statusURL, timeoutSeconds: timeoutSeconds) }
+        let token = try StatusToken.resolve(file: statusTokenFile)
+        if let statusURL { return StatusClient(baseURL: statusURL, timeoutSeconds: timeoutSeconds, token: token) }
         if let environment = ProcessInfo.processInfo.environment["SLUICE_STATUS_URL"], !environment.isEmpty {
-            return StatusClient(baseURL: environment, timeoutSeconds: timeoutSeconds)
+            return StatusClient(baseURL: environment, timeoutSeconds: timeoutSeconds, token: token)
         }
         throw ValidationError("Give --status-url http://host:port or set SLUICE_STATUS_URL (start the job with --status-port).")
     }

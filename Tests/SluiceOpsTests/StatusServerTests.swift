@@ -31,7 +31,8 @@ import Testing
             stopWithSavepoint: { directory in
                 calls.list.withLock { $0.append("stop \(directory ?? "default")") }
                 return "/default/savepoint-9-1"
-            })
+            },
+            savepointRoot: "/tmp")
         let server = try start(actions: actions)
         defer { server.stop() }
         let client = StatusClient(baseURL: "http://127.0.0.1:\(server.port)/status", timeoutSeconds: 10)

@@ -21,17 +21,20 @@ public enum CompressionCodec: Int, Sendable, CaseIterable, CustomStringConvertib
 
 /// Compresses and decompresses record sets through the C libraries (zlib, snappy, lz4 frame, zstd).
 enum Codec {
-    /// Refuse to inflate beyond this: a batch that large is corrupt or hostile.
-    static let maximumDecompressedSize = 512 * 1024 * 1024
-
-    static func decompress(_ input: [UInt8], codec: CompressionCodec) throws -> [UInt8] {
+    /// Inflates `input`, refusing to produce more than `limit` bytes (a batch that large is corrupt
+    /// or hostile: `DecodeBudget` sets the limit).
+    static func decompress(_ input: [UInt8], codec: CompressionCodec, limit: Int = DecodeBudget.defaultMaxBatchBytes) throws -> [UInt8] {
         switch codec {
         case .none: return input
-        case .gzip: return try gunzip(input)
-        case .snappy: return try unsnappy(input)
-        case .lz4: return try unlz4(input)
-        case .zstd: return try unzstd(input)
+        case .gzip: return try gunzip(input, limit: limit)
+        case .snappy: return try unsnappy(input, limit: limit)
+        case .lz4: return try unlz4(input, limit: limit)
+        case .zstd: return try unzstd(input, limit: limit)
         }
+    }
+
+    static func tooLarge(_ codec: String, _ limit: Int) -> KafkaWireError {
+        .decompressionFailed(codec: codec, reason: "the records inflate beyond the limit of \(limit) bytes")
     }
 
     static func compress(_ input: [UInt8], codec: CompressionCodec) throws -> [UInt8] {
@@ -46,7 +49,7 @@ enum Codec {
 
     // MARK: gzip (zlib)
 
-    private static func gunzip(_ input: [UInt8]) throws -> [UInt8] {
+    private static func gunzip(_ input: [UInt8], limit: Int) throws -> [UInt8] {
         var stream = z_stream()
         // 15 + 32: a 32 KiB window with automatic gzip/zlib header detection.
         guard inflateInit2_(&stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
@@ -54,7 +57,7 @@ enum Codec {
         }
         defer { inflateEnd(&stream) }
         var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: max(4096, input.count * 4))
+        var chunk = [UInt8](repeating: 0, count: min(max(4096, input.count * 4), 1 << 20))
         var input = input
         let status: Int32 = input.withUnsafeMutableBufferPointer { source in
             stream.next_in = source.baseAddress
@@ -70,12 +73,14 @@ enum Codec {
                 if code == Z_STREAM_END { return Z_STREAM_END }
                 if code != Z_OK { return code }
                 if produced == 0 && stream.avail_in == 0 { return Z_BUF_ERROR }
-                if output.count > maximumDecompressedSize { return Z_MEM_ERROR }
+                if output.count > limit { return Z_MEM_ERROR }
             }
         }
         guard status == Z_STREAM_END else {
+            if status == Z_MEM_ERROR { throw tooLarge("gzip", limit) }
             throw KafkaWireError.decompressionFailed(codec: "gzip", reason: "inflate returned \(status)")
         }
+        guard output.count <= limit else { throw tooLarge("gzip", limit) }
         return output
     }
 
@@ -109,27 +114,28 @@ enum Codec {
 
     private static let xerialMagic: [UInt8] = [0x82, 0x53, 0x4E, 0x41, 0x50, 0x50, 0x59, 0x00]
 
-    private static func unsnappy(_ input: [UInt8]) throws -> [UInt8] {
-        guard input.count >= 16, Array(input[0..<8]) == xerialMagic else { return try unsnappyBlock(input[...]) }
+    private static func unsnappy(_ input: [UInt8], limit: Int) throws -> [UInt8] {
+        guard input.count >= 16, Array(input[0..<8]) == xerialMagic else { return try unsnappyBlock(input[...], limit: limit) }
         // Xerial: magic, version int32, compatible version int32, then blocks of (int32 length, raw snappy).
         var reader = WireReader(bytes: Array(input[16...]))
         var output: [UInt8] = []
         while !reader.isAtEnd {
             let length = try reader.readInt32()
             let block = try reader.readRawBytes(Int(length), context: "xerial snappy block")
-            output += try unsnappyBlock(block[...])
+            // The blocks together, not each alone, must stay within the limit.
+            output += try unsnappyBlock(block[...], limit: limit - output.count)
         }
         return output
     }
 
-    private static func unsnappyBlock(_ input: ArraySlice<UInt8>) throws -> [UInt8] {
+    private static func unsnappyBlock(_ input: ArraySlice<UInt8>, limit: Int) throws -> [UInt8] {
         try input.withUnsafeBufferPointer { source -> [UInt8] in
             let base = source.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
             var length = 0
-            guard snappy_uncompressed_length(base, source.count, &length) == SNAPPY_OK,
-                  length <= maximumDecompressedSize else {
+            guard snappy_uncompressed_length(base, source.count, &length) == SNAPPY_OK else {
                 throw KafkaWireError.decompressionFailed(codec: "snappy", reason: "invalid uncompressed length")
             }
+            guard length <= limit else { throw tooLarge("snappy", limit) }
             var output = [UInt8](repeating: 0, count: max(length, 1))
             let status = output.withUnsafeMutableBufferPointer { target in
                 let to = target.baseAddress.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: CChar.self) }
@@ -160,7 +166,7 @@ enum Codec {
 
     // MARK: lz4 (frame format)
 
-    private static func unlz4(_ input: [UInt8]) throws -> [UInt8] {
+    private static func unlz4(_ input: [UInt8], limit: Int) throws -> [UInt8] {
         var context: OpaquePointer?
         guard LZ4F_isError(LZ4F_createDecompressionContext(&context, UInt32(LZ4F_VERSION))) == 0, let context else {
             throw KafkaWireError.decompressionFailed(codec: "lz4", reason: "cannot create a decompression context")
@@ -184,9 +190,7 @@ enum Codec {
             }
             consumed += sourceSize
             output.append(contentsOf: chunk[0..<targetSize])
-            if output.count > maximumDecompressedSize {
-                throw KafkaWireError.decompressionFailed(codec: "lz4", reason: "output exceeds the size limit")
-            }
+            if output.count > limit { throw tooLarge("lz4", limit) }
             if hint == 0 { return output }
             if sourceSize == 0 && targetSize == 0 {
                 throw KafkaWireError.decompressionFailed(codec: "lz4", reason: "truncated frame")
@@ -210,7 +214,7 @@ enum Codec {
 
     // MARK: zstd
 
-    private static func unzstd(_ input: [UInt8]) throws -> [UInt8] {
+    private static func unzstd(_ input: [UInt8], limit: Int) throws -> [UInt8] {
         guard let stream = ZSTD_createDStream() else {
             throw KafkaWireError.decompressionFailed(codec: "zstd", reason: "cannot create a stream")
         }
@@ -233,9 +237,7 @@ enum Codec {
                     throw KafkaWireError.decompressionFailed(codec: "zstd", reason: name)
                 }
                 output.append(contentsOf: chunk[0..<produced])
-                if output.count > maximumDecompressedSize {
-                    throw KafkaWireError.decompressionFailed(codec: "zstd", reason: "output exceeds the size limit")
-                }
+                if output.count > limit { throw tooLarge("zstd", limit) }
                 outputFull = produced == chunk.count
             }
         }

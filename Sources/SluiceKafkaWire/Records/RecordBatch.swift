@@ -136,6 +136,13 @@ extension RecordBatch {
     /// Decodes consecutive v2 batches. A partial batch at the end is skipped (reported in `truncatedTailBytes`),
     /// not an error; a bad CRC, a magic other than 2, or malformed records are errors.
     public static func decodeAll(_ records: ByteBuffer, verifyCRC: Bool = true) throws -> DecodedRecordSet {
+        var budget = DecodeBudget()
+        return try decodeAll(records, verifyCRC: verifyCRC, budget: &budget)
+    }
+
+    /// As `decodeAll(_:verifyCRC:)`, charging what the batches take to `budget` (shared by the
+    /// record sets of one response).
+    public static func decodeAll(_ records: ByteBuffer, verifyCRC: Bool = true, budget: inout DecodeBudget) throws -> DecodedRecordSet {
         var reader = WireReader(buffer: records)
         var batches: [RecordBatch] = []
         while reader.remaining > 0 {
@@ -145,13 +152,19 @@ extension RecordBatch {
                 return DecodedRecordSet(batches: batches, truncatedTailBytes: reader.remaining)
             }
             let slice = try reader.readSlice(logOverhead + Int(length), context: "record batch")
-            batches.append(try decode(slice, verifyCRC: verifyCRC))
+            batches.append(try decode(slice, verifyCRC: verifyCRC, budget: &budget))
         }
         return DecodedRecordSet(batches: batches, truncatedTailBytes: 0)
     }
 
     /// Decodes exactly one whole batch.
     public static func decode(_ bytes: ByteBuffer, verifyCRC: Bool = true) throws -> RecordBatch {
+        var budget = DecodeBudget()
+        return try decode(bytes, verifyCRC: verifyCRC, budget: &budget)
+    }
+
+    /// As `decode(_:verifyCRC:)`, charging the records' (decompressed) size to `budget`.
+    public static func decode(_ bytes: ByteBuffer, verifyCRC: Bool = true, budget: inout DecodeBudget) throws -> RecordBatch {
         var reader = WireReader(buffer: bytes)
         let baseOffset = try reader.readInt64()
         let length = try reader.readInt32()
@@ -183,16 +196,24 @@ extension RecordBatch {
         let producerEpoch = try body.readInt16()
         let baseSequence = try body.readInt32()
         let count = try body.readInt32()
+        // Every offset of the batch, and the one after it (where the next fetch starts), must exist.
+        let lastOffset = try Checked.add(baseOffset, Int64(lastOffsetDelta), "the last offset of the batch at offset \(baseOffset)")
+        guard lastOffsetDelta >= 0, lastOffset < Int64.max else {
+            throw KafkaWireError.malformed("record batch at offset \(baseOffset) with last offset delta \(lastOffsetDelta)")
+        }
         guard count >= 0 else { throw KafkaWireError.malformed("record batch at offset \(baseOffset) with \(count) records") }
         guard let codec = attributes.compression else {
             throw KafkaWireError.unsupportedCompression(codec: attributes.compressionBits)
         }
         var recordsReader: WireReader
         if codec == .none {
+            try budget.charge(body.remaining, baseOffset: baseOffset)
             recordsReader = body
         } else {
             let compressed = try body.readRawBytes(body.remaining, context: "compressed records")
-            recordsReader = WireReader(bytes: try Codec.decompress(compressed, codec: codec))
+            let records = try Codec.decompress(compressed, codec: codec, limit: budget.remainingForBatch)
+            try budget.charge(records.count, baseOffset: baseOffset)
+            recordsReader = WireReader(bytes: records)
         }
         var records: [Record] = []
         records.reserveCapacity(Int(min(count, 1 << 16)))
@@ -227,8 +248,13 @@ extension RecordBatch {
             }
             headers.append(RecordHeader(key: headerKey, value: try readVarintBytes(&record)))
         }
-        return Record(offset: baseOffset + Int64(offsetDelta), timestamp: baseTimestamp + timestampDelta,
-                      key: key, value: value, headers: headers)
+        // Offsets stay below Int64.max so that "the next offset" always exists.
+        let offset = try Checked.add(baseOffset, Int64(offsetDelta), "a record's offset in the batch at offset \(baseOffset)")
+        guard offsetDelta >= 0, offset < Int64.max else {
+            throw KafkaWireError.malformed("a record with offset delta \(offsetDelta) in the batch at offset \(baseOffset)")
+        }
+        let timestamp = try Checked.add(baseTimestamp, timestampDelta, "a record's timestamp in the batch at offset \(baseOffset)")
+        return Record(offset: offset, timestamp: timestamp, key: key, value: value, headers: headers)
     }
 
     private static func readVarintBytes(_ reader: inout WireReader) throws -> [UInt8]? {

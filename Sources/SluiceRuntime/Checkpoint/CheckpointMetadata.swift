@@ -196,6 +196,7 @@ public struct CheckpointMetadata: Sendable, Equatable {
     /// Parses and verifies a metadata file; refuses unknown versions, bad checksums and truncation.
     public static func decode(_ bytes: [UInt8]) throws -> CheckpointMetadata {
         let headerSize = magic.count + 4 + 8
+        guard bytes.count <= maxFileBytes else { throw CheckpointMetadataError.malformed("a metadata file over \(maxFileBytes) bytes") }
         guard bytes.count >= headerSize + 4 else {
             throw CheckpointMetadataError.truncated(size: bytes.count)
         }
@@ -263,7 +264,7 @@ public struct CheckpointMetadata: Sendable, Equatable {
                 operators.append(OperatorCheckpointState(
                     operatorID: uid, parallelism: parallelism, maxParallelism: maxParallelism, subtasks: subtasks))
             }
-            return CheckpointMetadata(checkpointId: id, timestamp: timestamp, isFinal: isFinal, kind: kind, operators: operators)
+            return try CheckpointMetadata(checkpointId: id, timestamp: timestamp, isFinal: isFinal, kind: kind, operators: operators).validated()
         } catch let error as StateSerializationError {
             throw CheckpointMetadataError.malformed(error.description)
         }

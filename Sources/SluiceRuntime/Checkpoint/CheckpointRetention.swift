@@ -27,7 +27,7 @@ extension FileSystemCheckpointStorage {
         var referenced = Set<String>()
         var latestCompleted: Int64?
         for id in checkpointIDs() where FileManager.default.fileExists(atPath: metadataPath(id)) {
-            guard let contents = FileManager.default.contents(atPath: metadataPath(id)),
+            guard let contents = CheckpointMetadata.readFile(atPath: metadataPath(id)),
                   let metadata = try? CheckpointMetadata.decode([UInt8](contents)) else {
                 logger.warning("Not cleaning up \(sharedDirectory): the metadata of checkpoint \(id) is unreadable, so its shared files are unknown.")
                 return

@@ -37,7 +37,7 @@ package final class FileSystemCheckpointStorage: CheckpointStorage {
         while folder.count > 1 && folder.hasSuffix("/") { folder.removeLast() }
         if (folder as NSString).lastPathComponent == metadataName { folder = (folder as NSString).deletingLastPathComponent }
         let metadataPath = "\(folder)/\(metadataName)"
-        guard let contents = FileManager.default.contents(atPath: metadataPath) else {
+        guard let contents = CheckpointMetadata.readFile(atPath: metadataPath) else {
             throw CheckpointStorageError.unusableSnapshot(path: path, reason: "there is no \(metadataName) file at \(metadataPath) (the snapshot does not exist or did not complete)")
         }
         let metadata: CheckpointMetadata
@@ -127,7 +127,7 @@ package final class FileSystemCheckpointStorage: CheckpointStorage {
     /// Loads and validates the metadata of checkpoint `id`.
     package func loadMetadata(_ id: Int64) throws -> CheckpointMetadata {
         let path = metadataPath(id)
-        guard let contents = FileManager.default.contents(atPath: path) else {
+        guard let contents = CheckpointMetadata.readFile(atPath: path) else {
             throw CheckpointStorageError.unusableCheckpoint(checkpointId: id, path: path, reason: "no metadata file (the checkpoint did not complete)")
         }
         let metadata: CheckpointMetadata

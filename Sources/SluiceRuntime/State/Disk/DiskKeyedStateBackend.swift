@@ -422,10 +422,15 @@ final class DiskKeyedStateBackend<Key: Hashable & Sendable>: KeyedStateBackend {
         try reader.skip(magic.count)
         let heapBlob = try reader.readBytes()
         let range = KeyGroupRange(start: try reader.readVarInt(), end: try reader.readVarInt())
+        guard range.end < CheckpointMetadata.maxKeyGroups, range.start <= range.end + 1 else {
+            throw StateError.corruptSnapshot("key groups \(range) outside 0..<\(CheckpointMetadata.maxKeyGroups)")
+        }
         let count = try reader.readVarInt()
         var files: [StateFileHandle] = []
         for _ in 0..<count {
             let name = try reader.readString()
+            // The name becomes a path in the checkpoint folder: it must not lead out of it.
+            guard StateFileName.isPlain(name) else { throw StateError.corruptSnapshot("the state file name '\(name.prefix(100))' is not a plain file name") }
             let rawScope = try reader.readUInt8()
             guard let scope = StateFileScope(rawValue: rawScope) else {
                 throw StateError.corruptSnapshot("unknown state file scope \(rawScope)")
