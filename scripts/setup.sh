@@ -16,7 +16,8 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(pkg-config build-essential dpkg-dev python3 python3-pip python3-venv unzip
-              liblz4-dev libzstd-dev libssl-dev libsasl2-dev zlib1g-dev libsnappy-dev libsqlite3-dev)
+              liblz4-dev libzstd-dev libssl-dev libsasl2-dev zlib1g-dev libsnappy-dev libsqlite3-dev
+              openssl stunnel4)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -105,5 +106,14 @@ if [ ! -x "$COMPOSE_VENV/bin/docker-compose" ]; then
   "$COMPOSE_VENV/bin/pip" install --quiet "cython<3" wheel
   "$COMPOSE_VENV/bin/pip" install --quiet --no-build-isolation "PyYAML==5.4.1"
   "$COMPOSE_VENV/bin/pip" install --quiet "docker-compose==1.29.2"
+fi
+# --- the SASL front of the secured-Kafka tests (scripts/testing/sasl-front.py): SCRAM from scramp ---
+SASL_VENV="$TOOLS/sasl-venv"
+SCRAMP_VERSION="1.5.0"
+if ! "$SASL_VENV/bin/python" -c "import scramp, sys; sys.exit(scramp.__version__ != '$SCRAMP_VERSION')" 2>/dev/null; then
+  log "installing scramp $SCRAMP_VERSION into $SASL_VENV (the tests' SASL front)"
+  rm -rf "$SASL_VENV"
+  python3 -m venv "$SASL_VENV"
+  "$SASL_VENV/bin/pip" install --quiet "scramp==$SCRAMP_VERSION"
 fi
 log "setup complete"

@@ -227,7 +227,10 @@ public final class KafkaExactlyOnceSink<Input: Sendable>: TwoPhaseCommitSink {
 
     private func transactionResolver() throws -> TransactionResolver {
         if let resolver { return resolver }
-        let made = try TransactionResolver(bootstrap: configuration.bootstrapServers)
+        // The recovery EndTxn speaks the producers' security (TLS, SASL) over Sluice's own connection.
+        let security = try KafkaWireSecurity(properties: configuration.producerSettings)
+        let made = try TransactionResolver(bootstrap: configuration.bootstrapServers,
+                                           options: KafkaConnectionOptions(security: security))
         resolver = made
         return made
     }

@@ -40,8 +40,11 @@ public final class EmbeddedBroker: Sendable {
     private let tansuPath: String?
 
     /// Starts a fresh in-memory broker, unless `KAFKA_BOOTSTRAP` is set, in which case that broker is used.
-    public static func start(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> EmbeddedBroker {
-        if let external = environment["KAFKA_BOOTSTRAP"], !external.isEmpty {
+    /// `advertised` (`host:port`) is the address clients are told in metadata, for a broker behind a TLS or
+    /// SASL front; the embedded broker is then always started (an external one could not be re-advertised).
+    public static func start(environment: [String: String] = ProcessInfo.processInfo.environment,
+                             advertised: String? = nil) throws -> EmbeddedBroker {
+        if advertised == nil, let external = environment["KAFKA_BOOTSTRAP"], !external.isEmpty {
             let first = external.split(separator: ",").first.map(String.init) ?? external
             let parts = first.split(separator: ":")
             let host = parts.first.map(String.init) ?? "127.0.0.1"
@@ -57,7 +60,7 @@ public final class EmbeddedBroker: Sendable {
             process.arguments = [
                 "broker",
                 "--listener-url", "tcp://127.0.0.1:\(port)",
-                "--advertised-listener-url", "tcp://127.0.0.1:\(port)",
+                "--advertised-listener-url", "tcp://\(advertised ?? "127.0.0.1:\(port)")",
                 "--storage-engine", "memory://tansu/",
                 "--silent",
             ]
@@ -190,7 +193,7 @@ enum BrokerProcesses {
 }
 
 /// Asks the kernel for a free TCP port on 127.0.0.1 (bind to port 0, read it back, close).
-func freeLoopbackPort() throws -> Int {
+public func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw POSIXError(.EMFILE) }
     defer { close(fd) }
@@ -211,7 +214,7 @@ func freeLoopbackPort() throws -> Int {
 }
 
 /// Polls until something accepts TCP connections on 127.0.0.1:port.
-func waitUntilAccepting(port: Int, timeout: TimeInterval) -> Bool {
+public func waitUntilAccepting(port: Int, timeout: TimeInterval) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
