@@ -21,18 +21,28 @@ final class ClickCountScenario {
     private var sluiceRuns = 0
     private(set) var job: ChildProcess?
     private(set) var generator: ChildProcess?
+    /// Where clients connect: the broker, or the outermost front of a secured set-up.
+    let bootstrap: String
+    /// The secured set-up's client properties, given to the generator, the job (`-X`) and the reader.
+    let clientProperties: [String: String]
+    private let secured: SecuredBroker?
 
-    init(_ name: String, partitions: Int = 2, durable: Bool = false) throws {
+    /// `durable`: the broker keeps its data across a kill. `secured`: run against the embedded broker
+    /// behind TLS / SASL fronts.
+    init(_ name: String, partitions: Int = 2, durable: Bool = false, secured setup: SecuredSetup? = nil) throws {
         self.name = name
         self.partitions = partitions
+        secured = try setup?.start()
         if durable {
             let durableBroker = try DurableEmbeddedBroker.start()
             self.durableBroker = durableBroker
             broker = try #require(durableBroker.broker)
         } else {
             durableBroker = nil
-            broker = try EmbeddedBroker.start()
+            broker = try secured?.broker ?? EmbeddedBroker.start()
         }
+        bootstrap = secured?.bootstrap ?? broker.bootstrap
+        clientProperties = try setup?.properties ?? [:]
         inputTopic = EmbeddedBroker.uniqueName("input")
         outputTopic = EmbeddedBroker.uniqueName("output")
         // Explicit configs: the embedded broker reports only configs set at creation.
@@ -52,7 +62,8 @@ final class ClickCountScenario {
     func generate(windows: Int, rate: Int, wait: Bool) throws {
         let process = try ChildProcess(
             executable: try BuiltProducts.path(of: "click-generator"),
-            arguments: ["--bootstrap", broker.bootstrap, "--topic", inputTopic, "--windows", String(windows), "--rate", String(rate)],
+            arguments: ["--bootstrap", bootstrap, "--topic", inputTopic, "--windows", String(windows), "--rate", String(rate)]
+                + clientArguments(clientProperties),
             logPath: logDirectory + "/generator.log")
         generator = process
         if wait {
@@ -68,11 +79,11 @@ final class ClickCountScenario {
         let process = try ChildProcess(
             executable: try BuiltProducts.path(of: "click-count-job"),
             arguments: [
-                "--bootstrap", broker.bootstrap, "--input-topic", inputTopic, "--output-topic", outputTopic,
+                "--bootstrap", bootstrap, "--input-topic", inputTopic, "--output-topic", outputTopic,
                 "--parallelism", String(parallelism), "--checkpoint-dir", checkpointDirectory,
                 "--checkpointing", "--checkpoint-interval-ms", "1000", "--event-time",
                 "--transactional-id-prefix", transactionalIdPrefix, "--restart-attempts", "0",
-            ] + extraArguments,
+            ] + clientArguments(clientProperties) + extraArguments,
             environment: environment,
             logPath: logDirectory + "/job-\(jobStarts).log")
         job = process
@@ -104,7 +115,8 @@ final class ClickCountScenario {
 
     /// The committed output, read as read_committed should (control markers honoured).
     func committedOutput() throws -> TopicLog {
-        try TransactionAwareLogReader(bootstrap: broker.bootstrap).readTopic(outputTopic)
+        try TransactionAwareLogReader(bootstrap: bootstrap, connection: try wireOptions(clientProperties))
+            .readTopic(outputTopic)
     }
 
     func verdict(windows: Int) throws -> ClickCountVerdict {
@@ -141,6 +153,7 @@ final class ClickCountScenario {
     func tearDown() {
         job?.kill()
         generator?.kill()
+        secured?.stop()
         broker.stop()
         durableBroker?.stop()
     }

@@ -20,7 +20,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(pkg-config build-essential dpkg-dev python3 python3-pip python3-venv unzip
               liblz4-dev libzstd-dev libssl-dev libsasl2-dev zlib1g-dev libsnappy-dev libsqlite3-dev
-              chromium chromium-driver)
+              chromium chromium-driver openssl stunnel4)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -161,5 +161,14 @@ if [ "$(cat "$BROWSER_VENV/.installed" 2>/dev/null)" != "selenium==$SELENIUM_VER
   python3 -m venv "$BROWSER_VENV"
   "$BROWSER_VENV/bin/pip" install --quiet "selenium==$SELENIUM_VERSION"
   echo "selenium==$SELENIUM_VERSION" > "$BROWSER_VENV/.installed"
+fi
+# --- the SASL front of the secured-Kafka tests (scripts/testing/sasl-front.py): SCRAM from scramp ---
+SASL_VENV="$TOOLS/sasl-venv"
+SCRAMP_VERSION="1.5.0"
+if ! "$SASL_VENV/bin/python" -c "import scramp, sys; sys.exit(scramp.__version__ != '$SCRAMP_VERSION')" 2>/dev/null; then
+  log "installing scramp $SCRAMP_VERSION into $SASL_VENV (the tests' SASL front)"
+  rm -rf "$SASL_VENV"
+  python3 -m venv "$SASL_VENV"
+  "$SASL_VENV/bin/pip" install --quiet "scramp==$SCRAMP_VERSION"
 fi
 log "setup complete"

@@ -40,6 +40,9 @@ public struct ClickCountJobOptions: Sendable {
     public var stateBackend: StateBackendChoice = .heap
     /// Checkpoints in flight at once (Flink's maxConcurrentCheckpoints).
     public var maxConcurrentCheckpoints = 1
+    /// librdkafka properties for every client of the job (security.protocol, ssl.*, sasl.*, ...); the
+    /// sink's recovery connections read their TLS and SASL settings from them too.
+    public var clientProperties: [String: String] = [:]
 
     public init(bootstrapServers: String) {
         self.bootstrapServers = bootstrapServers
@@ -69,7 +72,8 @@ public enum ClickCountJob {
         let source = KafkaSource<ClickEvent>(
             configuration: KafkaSourceConfiguration(
                 bootstrapServers: options.bootstrapServers, topics: [options.inputTopic], startingOffsets: .earliest,
-                groupId: options.groupId, malformedRecords: options.malformedRecords),
+                groupId: options.groupId, malformedRecords: options.malformedRecords,
+                consumerSettings: options.clientProperties),
             deserializer: { record in try ClickEvent.decode(record.value ?? []) })
         let watermarks: WatermarkStrategy<ClickEvent> = options.eventTime
             ? WatermarkStrategy<ClickEvent>.boundedOutOfOrderness(outOfOrdernessMillis)
@@ -98,7 +102,8 @@ public enum ClickCountJob {
             configuration: KafkaSinkConfiguration(
                 bootstrapServers: options.bootstrapServers, topic: options.outputTopic,
                 deliveryGuarantee: options.deliveryGuarantee, transactionTimeout: options.transactionTimeout,
-                holdBackWhileCommitPending: options.holdBackWhileCommitPending),
+                holdBackWhileCommitPending: options.holdBackWhileCommitPending,
+                producerSettings: options.clientProperties),
             serializer: { stats in KafkaSinkRecord(value: stats.jsonBytes(), timestamp: stats.windowEnd - 1) })
         // Refuse a bad sink configuration (transaction timeout against the checkpoint interval and the
         // broker's maximum) before anything starts, rather than in every restart of a subtask.

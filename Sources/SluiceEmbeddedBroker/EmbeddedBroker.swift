@@ -43,14 +43,18 @@ public final class EmbeddedBroker: Sendable {
     private let tansuPath: String?
 
     /// Starts a fresh in-memory broker, unless `KAFKA_BOOTSTRAP` is set, in which case that broker is used.
-    public static func start(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> EmbeddedBroker {
-        try start(environment: environment, storage: .memory)
+    public static func start(environment: [String: String] = ProcessInfo.processInfo.environment,
+                             advertised: String? = nil) throws -> EmbeddedBroker {
+        try start(environment: environment, storage: .memory, advertised: advertised)
     }
 
     /// Starts a broker on `storage` (a durable one outlives the broker process: see `DurableEmbeddedBroker`),
     /// on `port` when given (a restarted broker keeps its address), unless `KAFKA_BOOTSTRAP` names one.
-    static func start(environment: [String: String], storage: BrokerStorage, port fixedPort: Int? = nil) throws -> EmbeddedBroker {
-        if let external = environment["KAFKA_BOOTSTRAP"], !external.isEmpty {
+    /// `advertised` (`host:port`) is the address clients are told in metadata, for a broker behind a TLS or
+    /// SASL front; the embedded broker is then always started (an external one could not be re-advertised).
+    static func start(environment: [String: String], storage: BrokerStorage, port fixedPort: Int? = nil,
+                      advertised: String? = nil) throws -> EmbeddedBroker {
+        if advertised == nil, let external = environment["KAFKA_BOOTSTRAP"], !external.isEmpty {
             let first = external.split(separator: ",").first.map(String.init) ?? external
             let parts = first.split(separator: ":")
             let host = parts.first.map(String.init) ?? "127.0.0.1"
@@ -66,7 +70,7 @@ public final class EmbeddedBroker: Sendable {
             process.arguments = [
                 "broker",
                 "--listener-url", "tcp://127.0.0.1:\(port)",
-                "--advertised-listener-url", "tcp://127.0.0.1:\(port)",
+                "--advertised-listener-url", "tcp://\(advertised ?? "127.0.0.1:\(port)")",
                 "--storage-engine", storage.engineURL,
                 "--silent",
             ]
@@ -204,7 +208,7 @@ enum BrokerProcesses {
 }
 
 /// Asks the kernel for a free TCP port on 127.0.0.1 (bind to port 0, read it back, close).
-func freeLoopbackPort() throws -> Int {
+public func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw POSIXError(.EMFILE) }
     defer { close(fd) }
@@ -225,7 +229,7 @@ func freeLoopbackPort() throws -> Int {
 }
 
 /// Polls until something accepts TCP connections on 127.0.0.1:port.
-func waitUntilAccepting(port: Int, timeout: TimeInterval) -> Bool {
+public func waitUntilAccepting(port: Int, timeout: TimeInterval) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

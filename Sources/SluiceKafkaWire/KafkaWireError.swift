@@ -32,6 +32,8 @@ public enum KafkaWireError: Error, Sendable, Equatable, CustomStringConvertible 
     case fetchStalled(topic: String, partition: Int32, offset: Int64, highWatermark: Int64)
     /// A bootstrap address that cannot be parsed.
     case invalidBootstrap(String)
+    /// TLS or SASL could not be set up: refused settings, a failed handshake or authentication.
+    case security(KafkaWireSecurityError)
 
     public var description: String {
         switch self {
@@ -79,6 +81,8 @@ public enum KafkaWireError: Error, Sendable, Equatable, CustomStringConvertible 
                 + "raise the fetch's maximum bytes or check the broker."
         case .invalidBootstrap(let text):
             return "Cannot parse the bootstrap address '\(text)'; use host:port[,host:port...]."
+        case .security(let error):
+            return error.description
         }
     }
 }

@@ -7,6 +7,7 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 import SluiceClickCount
+import SluiceKafka
 import SluiceKafkaConnector
 import SluiceOps
 import SluiceRuntime
@@ -68,6 +69,10 @@ struct ClickCountJobCommand: AsyncParsableCommand {
     var stateDir: String?
     @Option(help: "Checkpoints in flight at once (the Kafka sink's pool of 4 producers covers up to 3).")
     var maxConcurrentCheckpoints = 1
+    @Option(help: "A file of librdkafka properties (key=value lines) for every Kafka client and Sluice's own connections, e.g. security.protocol, ssl.ca.location, sasl.username.")
+    var clientConfig: String?
+    @Option(name: .customShort("X"), help: "A librdkafka property key=value (repeatable; overrides --client-config).")
+    var properties: [String] = []
 
     func validate() throws {
         guard let guarantee = DeliveryGuarantee(name: deliveryGuarantee, transactionalIdPrefix: transactionalIdPrefix) else {
@@ -110,6 +115,9 @@ struct ClickCountJobCommand: AsyncParsableCommand {
             options.stateBackend = .disk(directory: directory)
         }
         options.maxConcurrentCheckpoints = maxConcurrentCheckpoints
+        options.clientProperties = try KafkaClientProperties.load(file: clientConfig, overrides: properties)
+        // Wrong credentials or certificates end the job here, with the cause, not in a restart loop.
+        try KafkaSecurityCheck.verify(bootstrap: bootstrap, properties: options.clientProperties, logger: logger)
 
         // Metrics go to a Prometheus registry that /metrics serves, and lag and backpressure also to
         // the capture /status reads; bootstrapped before the job declares any metric.

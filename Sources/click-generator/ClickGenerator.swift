@@ -24,9 +24,14 @@ struct ClickGenerator: ParsableCommand {
     @Option(help: "Events written after the last complete window, so the job's watermark passes its end.")
     var tail = 600
     @Option(help: "Index of the first event (to continue an earlier run).") var startIndex: Int64 = 0
+    @Option(help: "A file of librdkafka properties (key=value lines), e.g. security.protocol, sasl.username.")
+    var clientConfig: String?
+    @Option(name: .customShort("X"), help: "A librdkafka property key=value (repeatable; overrides --client-config).")
+    var properties: [String] = []
 
     func run() throws {
-        var configuration = KafkaConfiguration(bootstrapServers: bootstrap)
+        var configuration = KafkaConfiguration(
+            bootstrapServers: bootstrap, try KafkaClientProperties.load(file: clientConfig, overrides: properties))
         configuration.clientId = "click-generator"
         configuration.linger = .milliseconds(5)
         configuration.enableIdempotence = true

@@ -48,6 +48,8 @@ struct Bench {
     let runId: String
     /// Record a CPU profile of each contender's throughput run with `perf record -g -p <pid>`.
     var profile = false
+    /// Security (TLS, SASL) of the readers' own wire connections.
+    var connection = KafkaConnectionOptions()
 
     func createTopic(_ name: String) throws {
         // Explicit retention configs: the embedded broker reports only configs set at creation,
@@ -147,7 +149,7 @@ struct Bench {
 
     /// Reads the output with the transaction-aware reader (which honours COMMIT/ABORT markers itself).
     func verify(_ kind: ContenderKind, topic: String, expected: Int, windows: Int) throws -> String {
-        let reader = try TransactionAwareLogReader(bootstrap: bootstrap)
+        let reader = try TransactionAwareLogReader(bootstrap: bootstrap, connection: connection)
         var committed = 0
         var values: [[UInt8]] = []
         for partition in 0..<2 {
@@ -352,7 +354,7 @@ struct Bench {
                 while !stop.done.load(ordering: .acquiring) { usleep(10_000) }
                 generator.close()
             }
-            let reader = try TransactionAwareLogReader(bootstrap: bootstrap)
+            let reader = try TransactionAwareLogReader(bootstrap: bootstrap, connection: connection)
             let (executable, arguments) = command(.clickCount, input: input, output: output, tag: "restart")
             var job = try MeasuredProcess(name: "restart-0", executable: executable, arguments: arguments, logPath: "\(work)/restart-0.log")
             defer { job.kill() }

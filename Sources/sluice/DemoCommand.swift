@@ -29,6 +29,7 @@ struct DemoCommand: ParsableCommand {
             """)
 
     @OptionGroup var kafka: DemoBootstrapOption
+    @OptionGroup var client: ClientConfigOptions
     @Option(help: "Folder holding click-generator and click-count-job (default: next to this program).") var binDir: String?
     @Option(help: "Complete windows to generate (6000 events each).") var windows = 8
     @Option(help: "Generator pace in events per second (the playground's is 500).") var rate = 4000
@@ -43,6 +44,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Give up after this many seconds.") var timeout: Double = 240
 
     func run() throws {
+        let connection = try client.connectionOptions()  // refuses unsupported security before anything starts
         let bins = try binDir ?? Self.ownFolder()
         let generatorPath = bins + "/click-generator"
         let jobPath = bins + "/click-count-job"
@@ -64,7 +66,8 @@ struct DemoCommand: ParsableCommand {
 
         let generator = try ChildProcess(
             executable: generatorPath,
-            arguments: ["--bootstrap", broker.bootstrap, "--topic", input, "--windows", String(windows), "--rate", String(rate)],
+            arguments: ["--bootstrap", broker.bootstrap, "--topic", input, "--windows", String(windows), "--rate", String(rate)]
+                + client.childArguments,
             logPath: work + "/generator.log")
         defer { generator.kill() }
         var starts = 0
@@ -82,6 +85,7 @@ struct DemoCommand: ParsableCommand {
             arguments += checkpointing ? ["--checkpointing"] : ["--delivery-guarantee", "atLeastOnce"]
             if eventTime { arguments.append("--event-time") }
             if backpressure { arguments.append("--backpressure") }
+            arguments += client.childArguments
             let process = try ChildProcess(executable: jobPath, arguments: arguments, logPath: work + "/job-\(starts).log")
             let statusURL = process.waitForLine(timeout: 30) { $0.hasPrefix("status: ") }.map { String($0.dropFirst("status: ".count)) }
             statusClient = statusURL.map { StatusClient(baseURL: $0, timeoutSeconds: 2) }
@@ -96,7 +100,7 @@ struct DemoCommand: ParsableCommand {
         say("Generator and job started (\(windows) windows x 6 pages, \(rate) events/s, parallelism \(parallelism)).")
         if let pageAddress { say("Web view: \(pageAddress) (job graph, checkpoints, lag; watch the kill and the recovery there)") }
 
-        let reader = try TransactionAwareLogReader(bootstrap: broker.bootstrap)
+        let reader = try TransactionAwareLogReader(bootstrap: broker.bootstrap, connection: connection)
         let started = Date()
         var killed = noKill
         var verdict = ClickCountVerdict(outputValues: [], windows: windows)
@@ -159,7 +163,7 @@ struct DemoCommand: ParsableCommand {
             }
             return
         }
-        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: broker.bootstrap))
+        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: broker.bootstrap, try client.resolved()))
         defer { admin.close() }
         try admin.createTopics(names.map { NewTopic(name: $0, partitions: Int32(partitions)) })
     }

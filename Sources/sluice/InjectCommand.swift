@@ -36,6 +36,7 @@ struct InjectCommand: ParsableCommand {
             """)
 
     @OptionGroup var kafka: BootstrapOption
+    @OptionGroup var client: ClientConfigOptions
     @Option(help: "A topic the job writes (repeatable: with several, expected lines are TOPIC:VALUE).")
     var outputTopic: [String] = []
     @Option(help: "A file of expected output values, one per line, each exactly once.") var expectFile: String?
@@ -71,6 +72,7 @@ struct InjectCommand: ParsableCommand {
 
     func run() throws {
         let bootstrap = try kafka.resolved()
+        let connection = try client.connectionOptions()  // refuses unsupported security before the first run
         let expectation = try Expectation(file: expectFile, clickCountWindows: expectClickCount)
         let logs = logDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("sluice-inject-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
@@ -111,7 +113,7 @@ struct InjectCommand: ParsableCommand {
         }
         defer { job.kill() }
 
-        let reader = try TransactionAwareLogReader(bootstrap: bootstrap)
+        let reader = try TransactionAwareLogReader(bootstrap: bootstrap, connection: connection)
         let deadline = Date().addingTimeInterval(settleTimeout)
         var verdict = expectation.check(try committedValues(reader))
         while !verdict.isExact && !verdict.isHopeless && Date() < deadline && job.isRunning {

@@ -12,12 +12,14 @@ struct ReadCommand: ParsableCommand {
             """)
 
     @OptionGroup var kafka: BootstrapOption
+    @OptionGroup var client: ClientConfigOptions
     @Argument(help: "The topic to read.") var topic: String
     @Flag(help: "Print each committed record's value.") var values = false
     @Flag(help: "List the transactions seen (producer id, epoch, offsets, state).") var transactions = false
 
     func run() throws {
-        let reader = try TransactionAwareLogReader(bootstrap: try kafka.resolved())
+        let reader = try TransactionAwareLogReader(bootstrap: try kafka.resolved(),
+                                               connection: try client.connectionOptions())
         let log = try reader.readTopic(topic)
         for partition in log.partitions {
             let open = partition.openTransactions.count

@@ -10,11 +10,13 @@ struct VerifyClickCountCommand: ParsableCommand {
         discussion: "Exits 0 when the committed output is exact, 1 otherwise, printing what is missing, duplicated or wrong.")
 
     @OptionGroup var kafka: BootstrapOption
+    @OptionGroup var client: ClientConfigOptions
     @Option(help: "The output topic.") var topic = "output"
     @Option(help: "How many complete windows the generator wrote.") var windows: Int
 
     func run() throws {
-        let reader = try TransactionAwareLogReader(bootstrap: try kafka.resolved())
+        let reader = try TransactionAwareLogReader(bootstrap: try kafka.resolved(),
+                                               connection: try client.connectionOptions())
         let log = try reader.readTopic(topic)
         let verdict = ClickCountVerdict(outputValues: log.committedRecords.compactMap(\.value), windows: windows)
         print(verdict)

@@ -53,9 +53,11 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
             commits: counter("sluice_sink_transactions_committed"), aborts: counter("sluice_sink_transactions_aborted"),
             lost: counter("sluice_sink_transactions_lost"))
         let bootstrap = configuration.bootstrapServers
+        // Recovery's own connections (EndTxn) speak the same TLS and SASL as the sink's producers.
+        let security = try KafkaWireSecurity(properties: configuration.producerSettings)
         let clients = clients ?? Clients(
             producers: LibrdkafkaProducerFactory(configuration: configuration, clientId: "sluice-sink-\(subtask)", logger: logger),
-            recovery: { try TransactionResolver(bootstrap: bootstrap) })
+            recovery: { try TransactionResolver(bootstrap: bootstrap, options: KafkaConnectionOptions(security: security)) })
         let pool = KafkaProducerPool(ids: ids, subtask: subtask, factory: clients.producers)
         let writer = KafkaTransactionalWriter(pool: pool, counters: counters, transactionCallTimeout: configuration.transactionCallTimeout)
         self.pool = pool

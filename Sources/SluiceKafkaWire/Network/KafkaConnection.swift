@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
 
-/// Timeouts and identity of wire connections.
+/// Timeouts, identity and security of wire connections.
 package struct KafkaConnectionOptions: Sendable {
     /// Sent as the request header's client_id; brokers log it.
     public var clientId: String
@@ -10,9 +10,13 @@ package struct KafkaConnectionOptions: Sendable {
     public var requestTimeout: Duration
     /// Larger response frames are treated as malformed (protects against garbage lengths).
     public var maxFrameBytes: Int
+    /// TLS and SASL, from the librdkafka properties the job's clients get (`KafkaWireSecurity(properties:)`).
+    public var security: KafkaWireSecurity
 
     public init(clientId: String = KafkaWire.defaultClientId, connectTimeout: Duration = .seconds(5),
-                requestTimeout: Duration = .seconds(15), maxFrameBytes: Int = 256 * 1024 * 1024) {
+                requestTimeout: Duration = .seconds(15), maxFrameBytes: Int = 256 * 1024 * 1024,
+                security: KafkaWireSecurity = .plaintext) {
+        self.security = security
         self.clientId = clientId
         self.connectTimeout = connectTimeout
         self.requestTimeout = requestTimeout
@@ -56,8 +60,15 @@ package final class KafkaConnection: Sendable {
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws -> KafkaConnection {
         let channel = try waitMapped(openChannel(host: host, port: port, options: options, group: group),
                                      host: host, port: port, during: "connect")
-        let versions = try handshake(channel: channel, host: host, port: port, options: options)
-        return KafkaConnection(host: host, port: port, options: options, channel: channel, apiVersions: versions)
+        let versions: ApiVersionsResponse
+        do {
+            versions = try handshake(channel: channel, host: host, port: port, options: options)
+        } catch {
+            throw options.security.explainHandshakeFailure(error, host: host, port: port)
+        }
+        let connection = KafkaConnection(host: host, port: port, options: options, channel: channel, apiVersions: versions)
+        try connection.authenticateIfConfigured()
+        return connection
     }
 
     /// Connects and performs the ApiVersions handshake without blocking a thread.
@@ -75,26 +86,32 @@ package final class KafkaConnection: Sendable {
             frame = try await exchange(channel: channel, request: request, options: options, host: host, port: port).get()
         } catch {
             channel.close(promise: nil)
-            throw mapError(error, host: host, port: port, during: "ApiVersions")
+            throw options.security.explainHandshakeFailure(mapError(error, host: host, port: port, during: "ApiVersions"),
+                                                           host: host, port: port)
         }
         let versions = try checkHandshake(request.decodeResponseAfterCorrelationId(frame), channel: channel)
-        return KafkaConnection(host: host, port: port, options: options, channel: channel, apiVersions: versions)
+        let connection = KafkaConnection(host: host, port: port, options: options, channel: channel, apiVersions: versions)
+        try await connection.authenticateIfConfigured()
+        return connection
     }
 
     private static func openChannel(host: String, port: Int, options: KafkaConnectionOptions,
                                     group: any EventLoopGroup) -> EventLoopFuture<any Channel> {
         let maxFrame = options.maxFrameBytes
+        let (tls, tlsTimeout) = (options.security.tls, options.connectTimeout)
         return ClientBootstrap(group: group)
             .connectTimeout(TimeAmount(options.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try tls?.addHandlers(to: channel, host: host, port: port, timeout: TimeAmount(tlsTimeout))
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrame)),
                         KafkaRequestHandler(host: host, port: port))
                 }
             }
             .connect(host: host, port: port)
+            .flatMap { channel in WireTLS.handshakeCompleted(on: channel) }
     }
 
     private static func handshake(channel: any Channel, host: String, port: Int,

@@ -74,8 +74,10 @@ package final class TransactionAwareLogReader: Sendable {
         self.logger = logger
     }
 
-    public convenience init(bootstrap: String, options: LogReadOptions = LogReadOptions()) throws {
-        self.init(client: try KafkaWireClient(bootstrap: bootstrap), options: options)
+    /// A reader with its own connections; `connection` carries the cluster's TLS and SASL settings.
+    public convenience init(bootstrap: String, options: LogReadOptions = LogReadOptions(),
+                            connection: KafkaConnectionOptions = KafkaConnectionOptions()) throws {
+        self.init(client: try KafkaWireClient(bootstrap: bootstrap, options: connection), options: options)
     }
 
     /// Reads every partition of a topic from `startOffset` to each partition's high watermark.
