@@ -154,21 +154,22 @@ if [ ! -x "$S3_VENV/bin/moto_server" ] || ! cmp -s "$S3_REQUIREMENTS" "$S3_VENV/
 fi
 # --- Selenium, to drive Debian's headless Chromium in the dashboard's browser test --------------
 BROWSER_VENV="$TOOLS/browser-venv"
-SELENIUM_VERSION="4.40.0"
-if [ "$(cat "$BROWSER_VENV/.installed" 2>/dev/null)" != "selenium==$SELENIUM_VERSION" ]; then
-  log "installing selenium $SELENIUM_VERSION into $BROWSER_VENV (drives Debian's chromium in the browser test)"
+BROWSER_REQUIREMENTS="$ROOT/scripts/requirements/browser.txt"
+if ! cmp -s "$BROWSER_REQUIREMENTS" "$BROWSER_VENV/.requirements"; then
+  log "installing selenium (pinned by hash) into $BROWSER_VENV (drives Debian's chromium in the browser test)"
   rm -rf "$BROWSER_VENV"
   python3 -m venv "$BROWSER_VENV"
-  "$BROWSER_VENV/bin/pip" install --quiet "selenium==$SELENIUM_VERSION"
-  echo "selenium==$SELENIUM_VERSION" > "$BROWSER_VENV/.installed"
+  "$BROWSER_VENV/bin/pip" install --quiet --require-hashes -r "$BROWSER_REQUIREMENTS"
+  cp "$BROWSER_REQUIREMENTS" "$BROWSER_VENV/.requirements"
 fi
 # --- the SASL front of the secured-Kafka tests (scripts/testing/sasl-front.py): SCRAM from scramp ---
 SASL_VENV="$TOOLS/sasl-venv"
-SCRAMP_VERSION="1.5.0"
-if ! "$SASL_VENV/bin/python" -c "import scramp, sys; sys.exit(scramp.__version__ != '$SCRAMP_VERSION')" 2>/dev/null; then
-  log "installing scramp $SCRAMP_VERSION into $SASL_VENV (the tests' SASL front)"
+SASL_REQUIREMENTS="$ROOT/scripts/requirements/sasl-front.txt"
+if ! cmp -s "$SASL_REQUIREMENTS" "$SASL_VENV/.requirements"; then
+  log "installing scramp (pinned by hash) into $SASL_VENV (the tests' SASL front)"
   rm -rf "$SASL_VENV"
   python3 -m venv "$SASL_VENV"
-  "$SASL_VENV/bin/pip" install --quiet "scramp==$SCRAMP_VERSION"
+  "$SASL_VENV/bin/pip" install --quiet --require-hashes -r "$SASL_REQUIREMENTS"
+  cp "$SASL_REQUIREMENTS" "$SASL_VENV/.requirements"
 fi
 log "setup complete"
