@@ -17,13 +17,12 @@
 //   integration/                 the fault-injection suite (SluiceIntegrationTests)
 import PackageDescription
 
+/// Every target: existentials spelled `any`, and each file imports what it uses.
 let strictSwift: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
-]
-/// The Kafka modules (core, client, wire, connector): each file imports what it uses.
-let kafkaModuleSwift: [SwiftSetting] = strictSwift + [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
+let kafkaModuleSwift: [SwiftSetting] = strictSwift
 
 let package = Package(
     name: "Sluice",
@@ -115,11 +114,11 @@ let package = Package(
                 .product(name: "Collections", package: "swift-collections"),
             ],
             exclude: ["README.md"],
-            swiftSettings: strictSwift + [.enableUpcomingFeature("MemberImportVisibility")]
+            swiftSettings: strictSwift
         ),
         .testTarget(
             name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceTestKit"],
-            swiftSettings: strictSwift + [.enableUpcomingFeature("MemberImportVisibility")]),
+            swiftSettings: strictSwift),
 
         // Connectors.
         .target(
@@ -153,7 +152,14 @@ let package = Package(
             resources: [.embedInCode("Resources/dashboard.html")],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "SluiceOpsTests", dependencies: ["SluiceOps", "SluiceRuntime"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "SluiceOpsTests",
+            dependencies: [
+                "SluiceOps", "SluiceRuntime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift),
 
         // The click-count playground.
         .target(
@@ -171,6 +177,7 @@ let package = Package(
                 "SluiceRuntime", "SluiceKafkaConnector", "SluiceKafka", "SluiceOps",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -229,6 +236,7 @@ let package = Package(
                 "SluiceClickCount", "SluiceRuntime", "SluiceKafka", "SluiceKafkaConnector", "SluiceOps",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

@@ -6,6 +6,7 @@ import SluiceClickCount
 import SluiceOps
 import SluiceTestKit
 import Testing
+import SluiceRuntime
 
 /// The playground's backpressure scenario: a slow operator after the source holds the job back.
 /// Checkpoints still complete (barriers travel behind the records in the channels), `/status` and

@@ -2,6 +2,7 @@ import Foundation
 import SluiceKafkaWire
 import SluiceTestKit
 import Testing
+import SluiceClickCount
 
 /// The broker itself dies (SIGKILL) and comes back on the same address with its data, which a
 /// memory-only broker cannot do: these runs keep the broker's log in a local S3-compatible server.

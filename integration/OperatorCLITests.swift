@@ -3,6 +3,7 @@ import SluiceClickCount
 import SluiceOps
 import SluiceTestKit
 import Testing
+import SluiceRuntime
 
 /// The playground's "stop with a savepoint and resume" and "resume with parallelism 3" driven the
 /// way an operator does it, through the `sluice` CLI: `run`, `status`, `savepoint` (the job keeps

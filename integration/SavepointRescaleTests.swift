@@ -5,6 +5,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import SluiceKafkaWire
 #endif
 
 /// Flink's operations playground scenarios "stop with a savepoint and resume" and "resume with a

@@ -2,6 +2,7 @@ import Foundation
 import SluiceClickCount
 import SluiceTestKit
 import Testing
+import SluiceKafkaWire
 
 /// Exactly-once on a secured cluster: the click-count job runs with `-X security.protocol=SASL_SSL` (SCRAM-SHA-512
 /// through the SASL front, TLS through stunnel4), is killed with SIGKILL at

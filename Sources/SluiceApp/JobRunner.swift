@@ -5,6 +5,7 @@ import Prometheus
 import ServiceLifecycle
 import SluiceOps
 import SluiceRuntime
+import UnixSignals
 
 /// Runs a declared job for `JobCommand`: bootstraps logging and metrics (once per process),
 /// serves status and metrics, installs the savepoint signals, and runs the job as a

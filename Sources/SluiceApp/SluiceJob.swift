@@ -4,6 +4,9 @@
 /// graceful life cycle (SIGTERM/SIGINT stop it cleanly, SIGUSR1 stops it with a savepoint, SIGUSR2
 /// writes one).
 ///
+/// Owns: a job process's command line, life cycle and bootstrap. Depends on the runtime, the Kafka
+/// connector and SluiceOps; must not depend on the test kit or the embedded broker.
+///
 /// ```swift
 /// @main struct OrderTotals: SluiceJob {
 ///     struct Options: ParsableArguments { @Option var inputTopic = "orders" }

@@ -1,7 +1,10 @@
 /// SluiceOps: what operators look at and do while a job runs — its status as JSON and its metrics
 /// in Prometheus' text format (`GET /status`, `GET /metrics`), savepoints on demand
 /// (`POST /savepoints`, `POST /stop`), the client the `sluice` CLI uses for them, and a listing of
-/// the checkpoints and savepoints on disk.
+/// the checkpoints and savepoints on disk, and the web view (`GET /`).
+///
+/// Owns: the HTTP surface of a running job and who may use it (`StatusAccess`). Depends on the
+/// runtime's status and control types and on NIO; must not depend on Kafka or the connectors.
 import Foundation
 import Logging
 import NIOCore

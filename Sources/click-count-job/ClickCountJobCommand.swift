@@ -11,6 +11,7 @@ import SluiceKafka
 import SluiceKafkaConnector
 import SluiceOps
 import SluiceRuntime
+import UnixSignals
 
 @main
 struct ClickCountJobCommand: AsyncParsableCommand {

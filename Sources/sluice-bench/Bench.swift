@@ -6,6 +6,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import SluiceKafka
 #endif
 
 /// The 1,000,000-key checkpoint figure.

@@ -5,6 +5,7 @@ import SluiceKafka
 import SluiceKafkaWire
 import SluiceOps
 import SluiceEmbeddedBroker
+import SluiceRuntime
 
 /// The click-count playground end to end: broker, topics, generator, the exactly-once job, one
 /// SIGKILL and restart in the middle, a live table of windows, and the exactness check at the end.

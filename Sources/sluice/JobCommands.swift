@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceOps
+import SluiceRuntime
 
 /// Where a running job's status server is: `--status-url`, else `SLUICE_STATUS_URL`.
 struct StatusURLOption: ParsableArguments {

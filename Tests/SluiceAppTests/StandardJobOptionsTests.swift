@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SluiceApp
+import Logging
 
 @Suite struct StandardJobOptionsTests {
     func settings(_ arguments: [String], environment: [String: String] = [:]) throws -> JobSettings {

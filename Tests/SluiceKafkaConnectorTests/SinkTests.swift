@@ -4,6 +4,7 @@ import SluiceKafkaConnector
 import SluiceRuntime
 import SluiceTestKit
 import Testing
+import SluiceKafkaWire
 
 extension ConnectorIntegrationTests {
     @Test func atLeastOnceSinkDeliversEveryRecord() async throws {

@@ -5,6 +5,7 @@ import Prometheus
 import SluiceRuntime
 import Testing
 @testable import SluiceOps
+import NIOHTTP1
 
 /// The web view's routes and data: the page itself, its JSON from the captured metrics and the
 /// job's control, and the rule for write requests that carry an Origin.

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Testing
 @testable import SluiceOps
+import SluiceRuntime
 
 /// `/status` shows lag per partition and time backpressured from the metrics connectors already
 /// report; everything else is ignored.

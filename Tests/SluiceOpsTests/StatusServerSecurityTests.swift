@@ -5,6 +5,8 @@ import SluiceRuntime
 import Synchronization
 import Testing
 @testable import SluiceOps
+import NIOHTTP1
+import NIOCore
 
 /// The status server read as an attacker would: who may write, where savepoints may go, and what a
 /// flood of connections or oversized and slow requests can do to it.

@@ -4,6 +4,7 @@ import SluiceRuntime
 import Synchronization
 import Testing
 @testable import SluiceOps
+import NIOHTTP1
 
 /// The status server's routes through the CLI's client, on loopback: status, metrics, and the
 /// savepoint requests reaching the job's actions with the folder asked for.

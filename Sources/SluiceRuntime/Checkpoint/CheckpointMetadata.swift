@@ -1,13 +1,13 @@
 /// Where one piece of operator-subtask state lives in a checkpoint.
-public struct StateHandle: Sendable, Equatable {
+package struct StateHandle: Sendable, Equatable {
     /// File name inside the checkpoint's folder (or a key of the in-memory storage).
-    public let location: String
-    public let offset: UInt64
-    public let length: UInt64
+    package let location: String
+    package let offset: UInt64
+    package let length: UInt64
     /// CRC-32 of the bytes, verified on restore.
-    public let checksum: UInt32
+    package let checksum: UInt32
 
-    public init(location: String, offset: UInt64, length: UInt64, checksum: UInt32) {
+    package init(location: String, offset: UInt64, length: UInt64, checksum: UInt32) {
         self.location = location
         self.offset = offset
         self.length = length
@@ -18,22 +18,22 @@ public struct StateHandle: Sendable, Equatable {
 /// Where a state file lives: in the checkpoint directory's `shared/` folder (referenced by later
 /// incremental checkpoints too, deleted when no retained checkpoint references it), or inside the
 /// snapshot's own folder (savepoints: self-contained).
-public enum StateFileScope: UInt8, Sendable, Equatable {
+package enum StateFileScope: UInt8, Sendable, Equatable {
     case shared = 0
     case exclusive = 1
 }
 
 /// A whole file of keyed state (a database copy or a change log) that a checkpoint references.
-public struct StateFileHandle: Sendable, Equatable, Hashable {
+package struct StateFileHandle: Sendable, Equatable, Hashable {
     /// File name: in `shared/` for `.shared`, in the snapshot's `files/` folder for `.exclusive`.
     /// Shared names start with the id of the checkpoint that wrote them (`<id>-...`).
-    public let name: String
-    public let scope: StateFileScope
-    public let length: UInt64
+    package let name: String
+    package let scope: StateFileScope
+    package let length: UInt64
     /// CRC-32 of the whole file, verified before the file is used.
-    public let checksum: UInt32
+    package let checksum: UInt32
 
-    public init(name: String, scope: StateFileScope, length: UInt64, checksum: UInt32) {
+    package init(name: String, scope: StateFileScope, length: UInt64, checksum: UInt32) {
         self.name = name
         self.scope = scope
         self.length = length
@@ -42,16 +42,16 @@ public struct StateFileHandle: Sendable, Equatable, Hashable {
 }
 
 /// The state one operator subtask acknowledged for a checkpoint.
-public struct OperatorSubtaskStateHandle: Sendable, Equatable {
-    public let subtaskIndex: Int
-    public let operatorState: StateHandle?
-    public let keyedState: StateHandle?
+package struct OperatorSubtaskStateHandle: Sendable, Equatable {
+    package let subtaskIndex: Int
+    package let operatorState: StateHandle?
+    package let keyedState: StateHandle?
     /// The key groups `keyedState` covers.
-    public let keyGroupRange: KeyGroupRange?
+    package let keyGroupRange: KeyGroupRange?
     /// Files the keyed state references (on-disk backend): what retention counts references of.
-    public let stateFiles: [StateFileHandle]
+    package let stateFiles: [StateFileHandle]
 
-    public init(
+    package init(
         subtaskIndex: Int, operatorState: StateHandle?, keyedState: StateHandle?, keyGroupRange: KeyGroupRange?,
         stateFiles: [StateFileHandle] = []
     ) {
@@ -64,37 +64,37 @@ public struct OperatorSubtaskStateHandle: Sendable, Equatable {
 }
 
 /// The state of all subtasks of one operator in a checkpoint.
-public struct OperatorCheckpointState: Sendable, Equatable {
-    public let operatorID: String
-    public let parallelism: Int
-    public let maxParallelism: Int
-    public var subtasks: [OperatorSubtaskStateHandle]
+package struct OperatorCheckpointState: Sendable, Equatable {
+    package let operatorID: String
+    package let parallelism: Int
+    package let maxParallelism: Int
+    package var subtasks: [OperatorSubtaskStateHandle]
 }
 
 /// What a snapshot is: a checkpoint (owned by the runtime, deleted by retention) or a savepoint
 /// (owned by the user: self-contained in its own folder, never deleted by the runtime).
-public enum SnapshotKind: UInt8, Sendable, Equatable {
+package enum SnapshotKind: UInt8, Sendable, Equatable {
     case checkpoint = 0
     case savepoint = 1
 }
 
 /// The `_metadata` file of a completed checkpoint or savepoint. Written last and atomically: its presence and
 /// valid checksum is what makes a checkpoint complete.
-public struct CheckpointMetadata: Sendable, Equatable {
+package struct CheckpointMetadata: Sendable, Equatable {
     /// The format this code writes. Version 2 added the snapshot kind, version 3 the state files
     /// each subtask references (on-disk backend, incremental checkpoints).
-    public static let formatVersion: UInt32 = 3
+    package static let formatVersion: UInt32 = 3
     /// Versions this code reads; any other is refused.
-    public static let readableVersions: Set<UInt32> = [1, 2, 3]
+    package static let readableVersions: Set<UInt32> = [1, 2, 3]
     static let magic: [UInt8] = Array("SLCKPT01".utf8)
 
-    public let checkpointId: Int64
-    public let timestamp: Int64
-    public let isFinal: Bool
-    public let kind: SnapshotKind
-    public let operators: [OperatorCheckpointState]
+    package let checkpointId: Int64
+    package let timestamp: Int64
+    package let isFinal: Bool
+    package let kind: SnapshotKind
+    package let operators: [OperatorCheckpointState]
 
-    public init(checkpointId: Int64, timestamp: Int64, isFinal: Bool, kind: SnapshotKind = .checkpoint, operators: [OperatorCheckpointState]) {
+    package init(checkpointId: Int64, timestamp: Int64, isFinal: Bool, kind: SnapshotKind = .checkpoint, operators: [OperatorCheckpointState]) {
         self.checkpointId = checkpointId
         self.timestamp = timestamp
         self.isFinal = isFinal
@@ -102,12 +102,12 @@ public struct CheckpointMetadata: Sendable, Equatable {
         self.operators = operators
     }
 
-    public func operatorState(_ id: String) -> OperatorCheckpointState? {
+    package func operatorState(_ id: String) -> OperatorCheckpointState? {
         operators.first { $0.operatorID == id }
     }
 
     /// Bytes of state this snapshot needs, state files included (also those shared with older checkpoints).
-    public var totalStateBytes: UInt64 {
+    package var totalStateBytes: UInt64 {
         operators.reduce(0) { sum, op in
             sum + op.subtasks.reduce(0) {
                 $0 + ($1.operatorState?.length ?? 0) + ($1.keyedState?.length ?? 0) + $1.stateFiles.reduce(0) { $0 + $1.length }
@@ -117,7 +117,7 @@ public struct CheckpointMetadata: Sendable, Equatable {
 
     /// Bytes this snapshot wrote itself: its state blobs and the state files it created (an
     /// incremental checkpoint reuses older shared files without writing them again).
-    public var writtenStateBytes: UInt64 {
+    package var writtenStateBytes: UInt64 {
         operators.reduce(0) { sum, op in
             sum + op.subtasks.reduce(0) { total, subtask in
                 total + (subtask.operatorState?.length ?? 0) + (subtask.keyedState?.length ?? 0)
@@ -128,12 +128,12 @@ public struct CheckpointMetadata: Sendable, Equatable {
     }
 
     /// Every state file this snapshot references.
-    public var stateFiles: Set<StateFileHandle> {
+    package var stateFiles: Set<StateFileHandle> {
         Set(operators.flatMap { $0.subtasks.flatMap(\.stateFiles) })
     }
 
     /// magic(8) | version u32 | payload length u64 | payload | CRC-32 of everything before it.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var payload = BinaryWriter(capacity: 1024)
         payload.writeInt64(checkpointId)
         payload.writeInt64(timestamp)
@@ -194,7 +194,7 @@ public struct CheckpointMetadata: Sendable, Equatable {
     }
 
     /// Parses and verifies a metadata file; refuses unknown versions, bad checksums and truncation.
-    public static func decode(_ bytes: [UInt8]) throws -> CheckpointMetadata {
+    package static func decode(_ bytes: [UInt8]) throws -> CheckpointMetadata {
         let headerSize = magic.count + 4 + 8
         guard bytes.count <= maxFileBytes else { throw CheckpointMetadataError.malformed("a metadata file over \(maxFileBytes) bytes") }
         guard bytes.count >= headerSize + 4 else {
