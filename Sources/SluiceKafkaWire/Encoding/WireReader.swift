@@ -2,14 +2,14 @@ import NIOCore
 
 /// Reads Kafka protocol primitives from a `ByteBuffer`. Reading past the end throws
 /// `KafkaWireError.truncated`; it never traps.
-public struct WireReader: Sendable {
-    public private(set) var buffer: ByteBuffer
+package struct WireReader: Sendable {
+    package private(set) var buffer: ByteBuffer
 
-    public init(buffer: ByteBuffer) { self.buffer = buffer }
-    public init(bytes: [UInt8]) { self.buffer = ByteBuffer(bytes: bytes) }
+    package init(buffer: ByteBuffer) { self.buffer = buffer }
+    package init(bytes: [UInt8]) { self.buffer = ByteBuffer(bytes: bytes) }
 
-    public var remaining: Int { buffer.readableBytes }
-    public var isAtEnd: Bool { buffer.readableBytes == 0 }
+    package var remaining: Int { buffer.readableBytes }
+    package var isAtEnd: Bool { buffer.readableBytes == 0 }
 
     private func truncated(_ context: String, _ needed: Int) -> KafkaWireError {
         .truncated(context: context, needed: needed, available: buffer.readableBytes)
@@ -17,37 +17,37 @@ public struct WireReader: Sendable {
 
     // MARK: Fixed width
 
-    public mutating func readInt8() throws -> Int8 {
+    package mutating func readInt8() throws -> Int8 {
         guard let value = buffer.readInteger(as: Int8.self) else { throw truncated("int8", 1) }
         return value
     }
 
-    public mutating func readInt16() throws -> Int16 {
+    package mutating func readInt16() throws -> Int16 {
         guard let value = buffer.readInteger(endianness: .big, as: Int16.self) else { throw truncated("int16", 2) }
         return value
     }
 
-    public mutating func readInt32() throws -> Int32 {
+    package mutating func readInt32() throws -> Int32 {
         guard let value = buffer.readInteger(endianness: .big, as: Int32.self) else { throw truncated("int32", 4) }
         return value
     }
 
-    public mutating func readInt64() throws -> Int64 {
+    package mutating func readInt64() throws -> Int64 {
         guard let value = buffer.readInteger(endianness: .big, as: Int64.self) else { throw truncated("int64", 8) }
         return value
     }
 
-    public mutating func readUInt32() throws -> UInt32 {
+    package mutating func readUInt32() throws -> UInt32 {
         guard let value = buffer.readInteger(endianness: .big, as: UInt32.self) else { throw truncated("uint32", 4) }
         return value
     }
 
-    public mutating func readBool() throws -> Bool { try readInt8() != 0 }
+    package mutating func readBool() throws -> Bool { try readInt8() != 0 }
 
     // MARK: Varints
 
     /// Unsigned LEB128 varint of at most `maxBytes` bytes (5 for 32-bit, 10 for 64-bit values).
-    public mutating func readUnsignedVarint(maxBytes: Int = 10) throws -> UInt64 {
+    package mutating func readUnsignedVarint(maxBytes: Int = 10) throws -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         for index in 0..<maxBytes {
@@ -60,7 +60,7 @@ public struct WireReader: Sendable {
     }
 
     /// Zigzag-encoded signed 32-bit varint.
-    public mutating func readVarint() throws -> Int32 {
+    package mutating func readVarint() throws -> Int32 {
         let raw = try readUnsignedVarint(maxBytes: 5)
         guard raw <= UInt64(UInt32.max) else { throw KafkaWireError.malformed("a 32-bit varint out of range") }
         let value = UInt32(raw)
@@ -68,7 +68,7 @@ public struct WireReader: Sendable {
     }
 
     /// Zigzag-encoded signed 64-bit varint.
-    public mutating func readVarlong() throws -> Int64 {
+    package mutating func readVarlong() throws -> Int64 {
         let value = try readUnsignedVarint(maxBytes: 10)
         return Int64(bitPattern: (value >> 1) ^ (0 &- (value & 1)))
     }
@@ -83,14 +83,14 @@ public struct WireReader: Sendable {
 
     // MARK: Strings and bytes
 
-    public mutating func readRawBytes(_ count: Int, context: String = "bytes") throws -> [UInt8] {
+    package mutating func readRawBytes(_ count: Int, context: String = "bytes") throws -> [UInt8] {
         guard count >= 0 else { throw KafkaWireError.malformed("negative \(context) length \(count)") }
         guard let bytes = buffer.readBytes(length: count) else { throw truncated(context, count) }
         return bytes
     }
 
     /// A slice of the next `count` bytes, sharing storage (no copy).
-    public mutating func readSlice(_ count: Int, context: String = "bytes") throws -> ByteBuffer {
+    package mutating func readSlice(_ count: Int, context: String = "bytes") throws -> ByteBuffer {
         guard count >= 0 else { throw KafkaWireError.malformed("negative \(context) length \(count)") }
         guard let slice = buffer.readSlice(length: count) else { throw truncated(context, count) }
         return slice
@@ -104,65 +104,65 @@ public struct WireReader: Sendable {
         return text
     }
 
-    public mutating func readString() throws -> String {
+    package mutating func readString() throws -> String {
         guard let value = try readNullableString() else { throw KafkaWireError.malformed("null in a non-nullable string") }
         return value
     }
 
-    public mutating func readNullableString() throws -> String? {
+    package mutating func readNullableString() throws -> String? {
         let length = try readInt16()
         if length < 0 { return nil }
         return try readUTF8(Int(length))
     }
 
-    public mutating func readCompactString() throws -> String {
+    package mutating func readCompactString() throws -> String {
         guard let value = try readCompactNullableString() else {
             throw KafkaWireError.malformed("null in a non-nullable compact string")
         }
         return value
     }
 
-    public mutating func readCompactNullableString() throws -> String? {
+    package mutating func readCompactNullableString() throws -> String? {
         guard let length = try readCompactLength("compact string") else { return nil }
         return try readUTF8(length)
     }
 
-    public mutating func readBytes() throws -> [UInt8] {
+    package mutating func readBytes() throws -> [UInt8] {
         guard let value = try readNullableBytes() else { throw KafkaWireError.malformed("null in non-nullable bytes") }
         return value
     }
 
-    public mutating func readNullableBytes() throws -> [UInt8]? {
+    package mutating func readNullableBytes() throws -> [UInt8]? {
         let length = try readInt32()
         if length < 0 { return nil }
         return try readRawBytes(Int(length))
     }
 
     /// Nullable int32-length bytes as a shared slice (record sets in Fetch).
-    public mutating func readNullableBytesSlice() throws -> ByteBuffer? {
+    package mutating func readNullableBytesSlice() throws -> ByteBuffer? {
         let length = try readInt32()
         if length < 0 { return nil }
         return try readSlice(Int(length), context: "records")
     }
 
-    public mutating func readCompactNullableBytesSlice() throws -> ByteBuffer? {
+    package mutating func readCompactNullableBytesSlice() throws -> ByteBuffer? {
         guard let length = try readCompactLength("compact bytes") else { return nil }
         return try readSlice(length, context: "records")
     }
 
-    public mutating func readCompactBytes() throws -> [UInt8] {
+    package mutating func readCompactBytes() throws -> [UInt8] {
         guard let value = try readCompactNullableBytes() else {
             throw KafkaWireError.malformed("null in non-nullable compact bytes")
         }
         return value
     }
 
-    public mutating func readCompactNullableBytes() throws -> [UInt8]? {
+    package mutating func readCompactNullableBytes() throws -> [UInt8]? {
         guard let length = try readCompactLength("compact bytes") else { return nil }
         return try readRawBytes(length)
     }
 
-    public mutating func skip(_ count: Int, context: String = "skipped bytes") throws {
+    package mutating func skip(_ count: Int, context: String = "skipped bytes") throws {
         guard count >= 0, buffer.readableBytes >= count else { throw truncated(context, count) }
         buffer.moveReaderIndex(forwardBy: count)
     }
@@ -170,13 +170,13 @@ public struct WireReader: Sendable {
     // MARK: Arrays and tagged fields
 
     /// An array (int32 count, or compact count+1). A null array reads as empty; use `readNullableArray` to tell.
-    public mutating func readArray<Element>(
+    package mutating func readArray<Element>(
         compact: Bool = false, _ readElement: (inout WireReader) throws -> Element
     ) throws -> [Element] {
         try readNullableArray(compact: compact, readElement) ?? []
     }
 
-    public mutating func readNullableArray<Element>(
+    package mutating func readNullableArray<Element>(
         compact: Bool = false, _ readElement: (inout WireReader) throws -> Element
     ) throws -> [Element]? {
         let count: Int
@@ -198,7 +198,7 @@ public struct WireReader: Sendable {
 
     /// Reads a tagged-field section, returning the raw fields by tag (unknown tags are kept, not interpreted).
     @discardableResult
-    public mutating func readTaggedFields() throws -> [UInt32: [UInt8]] {
+    package mutating func readTaggedFields() throws -> [UInt32: [UInt8]] {
         let count = try readUnsignedVarint(maxBytes: 5)
         guard count <= UInt64(buffer.readableBytes) else { throw truncated("tagged fields", Int(clamping: count)) }
         var fields: [UInt32: [UInt8]] = [:]

@@ -2,7 +2,7 @@ import NIOCore
 
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of Kafka record batches v2.
 /// Hand-written and table-driven: none of the project's packages offers CRC-32C.
-public enum CRC32C {
+package enum CRC32C {
     private static let table: [UInt32] = (0..<256).map { index -> UInt32 in
         var crc = UInt32(index)
         for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
@@ -10,7 +10,7 @@ public enum CRC32C {
     }
 
     /// Continues a running checksum (start with 0) over `bytes`.
-    public static func update<Bytes: Sequence>(_ crc: UInt32, _ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
+    package static func update<Bytes: Sequence>(_ crc: UInt32, _ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
         var value = ~crc
         table.withUnsafeBufferPointer { table in
             for byte in bytes {
@@ -20,11 +20,11 @@ public enum CRC32C {
         return ~value
     }
 
-    public static func checksum<Bytes: Sequence>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
+    package static func checksum<Bytes: Sequence>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
         update(0, bytes)
     }
 
-    public static func checksum(_ buffer: ByteBuffer) -> UInt32 {
+    package static func checksum(_ buffer: ByteBuffer) -> UInt32 {
         buffer.withUnsafeReadableBytes { update(0, $0) }
     }
 }

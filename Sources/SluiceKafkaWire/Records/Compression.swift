@@ -1,14 +1,14 @@
 import CKafkaCompression
 
 /// The compression codecs of record batch attributes (bits 0-2).
-public enum CompressionCodec: Int, Sendable, CaseIterable, CustomStringConvertible {
+package enum CompressionCodec: Int, Sendable, CaseIterable, CustomStringConvertible {
     case none = 0
     case gzip = 1
     case snappy = 2
     case lz4 = 3
     case zstd = 4
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .none: "none"
         case .gzip: "gzip"

@@ -1,17 +1,17 @@
 /// How much one response may make the decoders produce. A broker, or anything between it and us,
 /// chooses every length in a response; these caps keep a hostile or corrupt one from making a job
 /// allocate without bound: one per decompressed batch, one for a response's record sets together.
-public struct DecodeBudget: Sendable {
+package struct DecodeBudget: Sendable {
     /// Bytes one batch's records may take once decompressed.
-    public var maxBatchBytes: Int
+    package var maxBatchBytes: Int
     /// Bytes all batches of one response may take (decompressed, or as sent when not compressed).
-    public var maxResponseBytes: Int
-    public private(set) var used = 0
+    package var maxResponseBytes: Int
+    package private(set) var used = 0
 
-    public static let defaultMaxBatchBytes = 64 * 1024 * 1024
-    public static let defaultMaxResponseBytes = 256 * 1024 * 1024
+    package static let defaultMaxBatchBytes = 64 * 1024 * 1024
+    package static let defaultMaxResponseBytes = 256 * 1024 * 1024
 
-    public init(maxBatchBytes: Int = DecodeBudget.defaultMaxBatchBytes, maxResponseBytes: Int = DecodeBudget.defaultMaxResponseBytes) {
+    package init(maxBatchBytes: Int = DecodeBudget.defaultMaxBatchBytes, maxResponseBytes: Int = DecodeBudget.defaultMaxResponseBytes) {
         self.maxBatchBytes = maxBatchBytes
         self.maxResponseBytes = maxResponseBytes
     }

@@ -1,24 +1,24 @@
 import NIOCore
 
 /// A record header (key, nullable value).
-public struct RecordHeader: Sendable, Hashable {
-    public var key: String
-    public var value: [UInt8]?
-    public init(key: String, value: [UInt8]?) {
+package struct RecordHeader: Sendable, Hashable {
+    package var key: String
+    package var value: [UInt8]?
+    package init(key: String, value: [UInt8]?) {
         self.key = key
         self.value = value
     }
 }
 
 /// One record of a v2 batch with its absolute offset and timestamp.
-public struct Record: Sendable, Hashable {
-    public var offset: Int64
-    public var timestamp: Int64
-    public var key: [UInt8]?
-    public var value: [UInt8]?
-    public var headers: [RecordHeader]
+package struct Record: Sendable, Hashable {
+    package var offset: Int64
+    package var timestamp: Int64
+    package var key: [UInt8]?
+    package var value: [UInt8]?
+    package var headers: [RecordHeader]
 
-    public init(offset: Int64, timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader] = []) {
+    package init(offset: Int64, timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader] = []) {
         self.offset = offset
         self.timestamp = timestamp
         self.key = key
@@ -28,18 +28,18 @@ public struct Record: Sendable, Hashable {
 }
 
 /// The type of a control record (key: version int16, type int16).
-public enum ControlRecordType: Int16, Sendable, Hashable {
+package enum ControlRecordType: Int16, Sendable, Hashable {
     case abort = 0
     case commit = 1
 }
 
 /// The int16 attributes of a record batch.
-public struct RecordBatchAttributes: Sendable, Hashable {
-    public var rawValue: Int16
+package struct RecordBatchAttributes: Sendable, Hashable {
+    package var rawValue: Int16
 
-    public init(rawValue: Int16) { self.rawValue = rawValue }
+    package init(rawValue: Int16) { self.rawValue = rawValue }
 
-    public init(compression: CompressionCodec = .none, logAppendTime: Bool = false,
+    package init(compression: CompressionCodec = .none, logAppendTime: Bool = false,
                 isTransactional: Bool = false, isControl: Bool = false) {
         var raw = Int16(compression.rawValue)
         if logAppendTime { raw |= 1 << 3 }
@@ -49,38 +49,38 @@ public struct RecordBatchAttributes: Sendable, Hashable {
     }
 
     /// Bits 0-2; nil for a codec number this module does not know.
-    public var compression: CompressionCodec? { CompressionCodec(rawValue: Int(rawValue & 0x7)) }
-    public var compressionBits: Int { Int(rawValue & 0x7) }
+    package var compression: CompressionCodec? { CompressionCodec(rawValue: Int(rawValue & 0x7)) }
+    package var compressionBits: Int { Int(rawValue & 0x7) }
     /// Bit 3: timestamps are the broker's log-append time (else the producer's create time).
-    public var logAppendTime: Bool { rawValue & (1 << 3) != 0 }
-    public var isTransactional: Bool { rawValue & (1 << 4) != 0 }
-    public var isControl: Bool { rawValue & (1 << 5) != 0 }
+    package var logAppendTime: Bool { rawValue & (1 << 3) != 0 }
+    package var isTransactional: Bool { rawValue & (1 << 4) != 0 }
+    package var isControl: Bool { rawValue & (1 << 5) != 0 }
 }
 
 /// A Kafka record batch, format v2 (magic 2), as the protocol guide defines it:
 /// baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8, crc uint32 (CRC-32C over
 /// attributes..end), attributes int16, lastOffsetDelta int32, baseTimestamp int64, maxTimestamp int64,
 /// producerId int64, producerEpoch int16, baseSequence int32, records count int32, records.
-public struct RecordBatch: Sendable, Hashable {
+package struct RecordBatch: Sendable, Hashable {
     /// Bytes before the records: the header described above.
-    public static let headerSize = 61
+    package static let headerSize = 61
     /// Bytes from `baseOffset` to the end of `batchLength`: the part not counted in `batchLength`.
-    public static let logOverhead = 12
+    package static let logOverhead = 12
 
-    public var baseOffset: Int64
-    public var partitionLeaderEpoch: Int32
-    public var attributes: RecordBatchAttributes
-    public var lastOffsetDelta: Int32
-    public var baseTimestamp: Int64
-    public var maxTimestamp: Int64
-    public var producerId: Int64
-    public var producerEpoch: Int16
-    public var baseSequence: Int32
-    public var records: [Record]
+    package var baseOffset: Int64
+    package var partitionLeaderEpoch: Int32
+    package var attributes: RecordBatchAttributes
+    package var lastOffsetDelta: Int32
+    package var baseTimestamp: Int64
+    package var maxTimestamp: Int64
+    package var producerId: Int64
+    package var producerEpoch: Int16
+    package var baseSequence: Int32
+    package var records: [Record]
     /// The CRC stored in the batch (for decoded batches; recomputed when encoding).
-    public var crc: UInt32
+    package var crc: UInt32
 
-    public init(baseOffset: Int64, partitionLeaderEpoch: Int32 = -1, attributes: RecordBatchAttributes,
+    package init(baseOffset: Int64, partitionLeaderEpoch: Int32 = -1, attributes: RecordBatchAttributes,
                 lastOffsetDelta: Int32? = nil, baseTimestamp: Int64? = nil, maxTimestamp: Int64? = nil,
                 producerId: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1,
                 records: [Record], crc: UInt32 = 0) {
@@ -97,18 +97,18 @@ public struct RecordBatch: Sendable, Hashable {
         self.crc = crc
     }
 
-    public var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }
-    public var isTransactional: Bool { attributes.isTransactional }
-    public var isControl: Bool { attributes.isControl }
+    package var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }
+    package var isTransactional: Bool { attributes.isTransactional }
+    package var isControl: Bool { attributes.isControl }
 
     /// For a control batch: the marker type of its (single) control record; nil otherwise or if unknown.
-    public var controlType: ControlRecordType? {
+    package var controlType: ControlRecordType? {
         guard isControl, let key = records.first?.key, key.count >= 4 else { return nil }
         return ControlRecordType(rawValue: Int16(bitPattern: UInt16(key[2]) << 8 | UInt16(key[3])))
     }
 
     /// A control batch holding one COMMIT or ABORT marker, as a transaction coordinator writes it.
-    public static func controlBatch(baseOffset: Int64, producerId: Int64, producerEpoch: Int16, type: ControlRecordType,
+    package static func controlBatch(baseOffset: Int64, producerId: Int64, producerEpoch: Int16, type: ControlRecordType,
                                     coordinatorEpoch: Int32 = 0, timestamp: Int64 = 0) -> RecordBatch {
         var key = WireWriter(capacity: 4)
         key.writeInt16(0)
@@ -126,23 +126,23 @@ public struct RecordBatch: Sendable, Hashable {
 // MARK: Decoding
 
 /// The batches found in a record set (e.g. one partition's records of a Fetch response).
-public struct DecodedRecordSet: Sendable {
-    public var batches: [RecordBatch]
+package struct DecodedRecordSet: Sendable {
+    package var batches: [RecordBatch]
     /// Bytes at the end that do not hold a whole batch: the broker cut the last batch at the fetch size limit.
-    public var truncatedTailBytes: Int
+    package var truncatedTailBytes: Int
 }
 
 extension RecordBatch {
     /// Decodes consecutive v2 batches. A partial batch at the end is skipped (reported in `truncatedTailBytes`),
     /// not an error; a bad CRC, a magic other than 2, or malformed records are errors.
-    public static func decodeAll(_ records: ByteBuffer, verifyCRC: Bool = true) throws -> DecodedRecordSet {
+    package static func decodeAll(_ records: ByteBuffer, verifyCRC: Bool = true) throws -> DecodedRecordSet {
         var budget = DecodeBudget()
         return try decodeAll(records, verifyCRC: verifyCRC, budget: &budget)
     }
 
     /// As `decodeAll(_:verifyCRC:)`, charging what the batches take to `budget` (shared by the
     /// record sets of one response).
-    public static func decodeAll(_ records: ByteBuffer, verifyCRC: Bool = true, budget: inout DecodeBudget) throws -> DecodedRecordSet {
+    package static func decodeAll(_ records: ByteBuffer, verifyCRC: Bool = true, budget: inout DecodeBudget) throws -> DecodedRecordSet {
         var reader = WireReader(buffer: records)
         var batches: [RecordBatch] = []
         while reader.remaining > 0 {
@@ -158,13 +158,13 @@ extension RecordBatch {
     }
 
     /// Decodes exactly one whole batch.
-    public static func decode(_ bytes: ByteBuffer, verifyCRC: Bool = true) throws -> RecordBatch {
+    package static func decode(_ bytes: ByteBuffer, verifyCRC: Bool = true) throws -> RecordBatch {
         var budget = DecodeBudget()
         return try decode(bytes, verifyCRC: verifyCRC, budget: &budget)
     }
 
     /// As `decode(_:verifyCRC:)`, charging the records' (decompressed) size to `budget`.
-    public static func decode(_ bytes: ByteBuffer, verifyCRC: Bool = true, budget: inout DecodeBudget) throws -> RecordBatch {
+    package static func decode(_ bytes: ByteBuffer, verifyCRC: Bool = true, budget: inout DecodeBudget) throws -> RecordBatch {
         var reader = WireReader(buffer: bytes)
         let baseOffset = try reader.readInt64()
         let length = try reader.readInt32()
@@ -269,7 +269,7 @@ extension RecordBatch {
 extension RecordBatch {
     /// Encodes the batch in format v2 with a freshly computed CRC-32C, compressing the records with the
     /// codec named in `attributes`. Record offsets and timestamps are stored relative to the batch's base values.
-    public func encoded() throws -> [UInt8] {
+    package func encoded() throws -> [UInt8] {
         guard let codec = attributes.compression else {
             throw KafkaWireError.unsupportedCompression(codec: attributes.compressionBits)
         }
