@@ -131,45 +131,36 @@ PY
   got="$(sha256sum "$TANSU_DIR/bin/tansu" | cut -d' ' -f1)"
   [ "$got" = "$TANSU_SHA256" ] || { log "tansu checksum mismatch: $got"; exit 1; }
 fi
-# --- docker-compose, only to validate docker-compose.yml (no Docker engine is needed for `config`) ---
-COMPOSE_VENV="$TOOLS/compose-venv"
-if [ ! -x "$COMPOSE_VENV/bin/docker-compose" ]; then
-  log "installing docker-compose 1.29.2 into $COMPOSE_VENV (validates docker-compose.yml)"
-  rm -rf "$COMPOSE_VENV"
-  python3 -m venv "$COMPOSE_VENV"
-  # Every package pinned by version and SHA-256 (scripts/requirements/). PyYAML 5.4.1 (docker-compose's
-  # pin) builds only with Cython < 3, so the build tools come first and the sdists build without isolation.
-  "$COMPOSE_VENV/bin/pip" install --quiet --require-hashes -r "$ROOT/scripts/requirements/compose-build.txt"
-  "$COMPOSE_VENV/bin/pip" install --quiet --require-hashes --no-build-isolation -r "$ROOT/scripts/requirements/compose.txt"
-fi
-# --- a local S3-compatible server (moto), the embedded broker's durable storage in fault tests ---
-S3_VENV="$TOOLS/s3-venv"
-S3_REQUIREMENTS="$ROOT/scripts/requirements/s3-server.txt"
-if [ ! -x "$S3_VENV/bin/moto_server" ] || ! cmp -s "$S3_REQUIREMENTS" "$S3_VENV/.requirements"; then
-  log "installing the S3-compatible test server (moto, pinned by hash) into $S3_VENV"
-  rm -rf "$S3_VENV"
-  python3 -m venv "$S3_VENV"
-  "$S3_VENV/bin/pip" install --quiet --require-hashes -r "$S3_REQUIREMENTS"
-  cp "$S3_REQUIREMENTS" "$S3_VENV/.requirements"
-fi
-# --- Selenium, to drive Debian's headless Chromium in the dashboard's browser test --------------
-BROWSER_VENV="$TOOLS/browser-venv"
-BROWSER_REQUIREMENTS="$ROOT/scripts/requirements/browser.txt"
-if ! cmp -s "$BROWSER_REQUIREMENTS" "$BROWSER_VENV/.requirements"; then
-  log "installing selenium (pinned by hash) into $BROWSER_VENV (drives Debian's chromium in the browser test)"
-  rm -rf "$BROWSER_VENV"
-  python3 -m venv "$BROWSER_VENV"
-  "$BROWSER_VENV/bin/pip" install --quiet --require-hashes -r "$BROWSER_REQUIREMENTS"
-  cp "$BROWSER_REQUIREMENTS" "$BROWSER_VENV/.requirements"
-fi
-# --- the SASL front of the secured-Kafka tests (scripts/testing/sasl-front.py): SCRAM from scramp ---
-SASL_VENV="$TOOLS/sasl-venv"
-SASL_REQUIREMENTS="$ROOT/scripts/requirements/sasl-front.txt"
-if ! cmp -s "$SASL_REQUIREMENTS" "$SASL_VENV/.requirements"; then
-  log "installing scramp (pinned by hash) into $SASL_VENV (the tests' SASL front)"
-  rm -rf "$SASL_VENV"
-  python3 -m venv "$SASL_VENV"
-  "$SASL_VENV/bin/pip" install --quiet --require-hashes -r "$SASL_REQUIREMENTS"
-  cp "$SASL_REQUIREMENTS" "$SASL_VENV/.requirements"
-fi
+# Creates a venv from hash-pinned requirement files (scripts/requirements/), or re-creates it when
+# those files changed. Files are installed in the order given; files after the first build their sdists
+# without isolation, because their build tools come from the earlier files.
+hashed_venv() {
+  local venv="$1" what="$2"; shift 2
+  local stamp file first=1
+  stamp="$(cat "$@")"
+  if [ -f "$venv/.requirements" ] && [ "$(cat "$venv/.requirements")" = "$stamp" ]; then return 0; fi
+  log "installing $what, pinned by hash, into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  for file in "$@"; do
+    if [ "$first" = 1 ]; then
+      "$venv/bin/pip" install --quiet --require-hashes -r "$file"
+      first=0
+    else
+      "$venv/bin/pip" install --quiet --require-hashes --no-build-isolation -r "$file"
+    fi
+  done
+  printf '%s' "$stamp" > "$venv/.requirements"
+}
+REQUIREMENTS="$ROOT/scripts/requirements"
+# docker-compose, only to validate docker-compose.yml (no Docker engine is needed for `config`).
+# PyYAML 5.4.1 (docker-compose's pin) builds only with Cython < 3, so the build tools come first.
+hashed_venv "$TOOLS/compose-venv" "docker-compose 1.29.2 (validates docker-compose.yml)" \
+  "$REQUIREMENTS/compose-build.txt" "$REQUIREMENTS/compose.txt"
+# A local S3-compatible server (moto): the embedded broker's durable storage in fault tests.
+hashed_venv "$TOOLS/s3-venv" "the S3-compatible test server (moto)" "$REQUIREMENTS/s3-server.txt"
+# Selenium, to drive Debian's headless Chromium in the dashboard's browser test.
+hashed_venv "$TOOLS/browser-venv" "selenium (drives Debian's chromium in the browser test)" "$REQUIREMENTS/browser.txt"
+# The SASL front of the secured-Kafka tests (scripts/testing/sasl-front.py): SCRAM from scramp.
+hashed_venv "$TOOLS/sasl-venv" "scramp (the tests' SASL front)" "$REQUIREMENTS/sasl-front.txt"
 log "setup complete"
