@@ -12,11 +12,20 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
-if [ "${SLUICE_BENCH_NO_PIP:-0}" != 1 ] && ! python3 -c "import quixstreams" 2>/dev/null; then
-  echo "[bench] installing Quix Streams (PyPI quixstreams) for contender (d)" >&2
-  python3 -m pip install --quiet --require-hashes -r "$ROOT/scripts/requirements/quixstreams.txt" \
-    || echo "[bench] installing Quix Streams from scripts/requirements/quixstreams.txt failed: contender (d) is skipped" >&2
+# Quix Streams goes into a venv of its own: Debian's python3 refuses system-wide pip installs (PEP 668).
+QUIX_VENV="$ROOT/.tools/quix-venv"
+QUIX_REQUIREMENTS="$ROOT/scripts/requirements/quixstreams.txt"
+if [ "${SLUICE_BENCH_NO_PIP:-0}" != 1 ] && ! cmp -s "$QUIX_REQUIREMENTS" "$QUIX_VENV/.requirements"; then
+  echo "[bench] installing Quix Streams (PyPI quixstreams, pinned by hash) into $QUIX_VENV for contender (d)" >&2
+  rm -rf "$QUIX_VENV"
+  if python3 -m venv "$QUIX_VENV" && "$QUIX_VENV/bin/pip" install --quiet --require-hashes -r "$QUIX_REQUIREMENTS"; then
+    cp "$QUIX_REQUIREMENTS" "$QUIX_VENV/.requirements"
+  else
+    echo "[bench] installing Quix Streams from scripts/requirements/quixstreams.txt failed: contender (d) is skipped" >&2
+  fi
 fi
+PYTHON=python3
+[ -x "$QUIX_VENV/bin/python" ] && PYTHON="$QUIX_VENV/bin/python"
 swift build -c release --product click-count-job
 swift build -c release --product sluice-bench
-exec "$ROOT/.build/release/sluice-bench" run --bin-dir "$ROOT/.build/release" "$@"
+exec "$ROOT/.build/release/sluice-bench" run --bin-dir "$ROOT/.build/release" --python "$PYTHON" "$@"
