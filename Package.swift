@@ -266,8 +266,9 @@ let package = Package(
         .executableTarget(
             name: "sluice-fixture",
             dependencies: [
-                "SluiceKafka",
+                "SluiceKafka", "SluiceRuntime", "SluiceKafkaConnector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),

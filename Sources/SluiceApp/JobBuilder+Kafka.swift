@@ -24,9 +24,12 @@ extension JobBuilder {
     /// Writes `stream` to Kafka with the job's delivery guarantee: `topic` unless a record names
     /// its own (`KafkaSinkRecord.topic`). Exactly-once sinks use transactional ids
     /// `<prefix>[-<transactionalIdSuffix>]-<subtask>-<slot>`; a job with several needs a suffix per sink.
+    /// `unwritable` decides what becomes of a record the sink cannot write (`serialize` throws, or it
+    /// is above the producer's message.max.bytes): fail the job naming the input record, skip, or a
+    /// dead-letter topic.
     public func kafkaSink<T: Sendable>(
         _ stream: DataStream<T>, topic: String, name: String, transactionalIdSuffix: String? = nil,
-        serialize: @escaping @Sendable (T) throws -> KafkaSinkRecord
+        unwritable: MalformedRecordPolicy = .fail, serialize: @escaping @Sendable (T) throws -> KafkaSinkRecord
     ) throws {
         let prefix = transactionalIdSuffix.map { "\(settings.transactionalIdPrefix)-\($0)" } ?? settings.transactionalIdPrefix
         let guarantee: DeliveryGuarantee
@@ -42,7 +45,7 @@ extension JobBuilder {
         let configuration = KafkaSinkConfiguration(
             bootstrapServers: settings.bootstrapServers, topic: topic, deliveryGuarantee: guarantee,
             transactionTimeout: settings.transactionTimeout, holdBackWhileCommitPending: settings.holdBackWhileCommitPending,
-            producerSettings: settings.clientSettings)
+            producerSettings: settings.clientSettings, unwritableRecords: unwritable)
         let sink = KafkaSink(configuration: configuration, serializer: serialize)
         // Refused here, before anything starts, rather than in every restart of a subtask.
         try sink.validate(checkpointInterval: settings.checkpointInterval)
@@ -54,8 +57,9 @@ extension DataStream {
     /// `job.kafkaSink(self, ...)`, for the end of a chain of operators.
     public func sinkToKafka(
         _ job: JobBuilder, topic: String, name: String, transactionalIdSuffix: String? = nil,
-        serialize: @escaping @Sendable (T) throws -> KafkaSinkRecord
+        unwritable: MalformedRecordPolicy = .fail, serialize: @escaping @Sendable (T) throws -> KafkaSinkRecord
     ) throws {
-        try job.kafkaSink(self, topic: topic, name: name, transactionalIdSuffix: transactionalIdSuffix, serialize: serialize)
+        try job.kafkaSink(
+            self, topic: topic, name: name, transactionalIdSuffix: transactionalIdSuffix, unwritable: unwritable, serialize: serialize)
     }
 }

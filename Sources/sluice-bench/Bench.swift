@@ -51,11 +51,21 @@ struct Bench {
     var profile = false
     /// Security (TLS, SASL) of the readers' own wire connections.
     var connection = KafkaConnectionOptions()
+    /// librdkafka properties (-X, --client-config) of every client the bench starts, contenders included.
+    var clientProperties: [String: String] = [:]
 
     func createTopic(_ name: String) throws {
         // Explicit retention configs: the embedded broker reports only configs set at creation,
         // and Quix Streams reads them (kafka-facts).
-        try broker.createTopic(name, partitions: 2, configs: ["retention.ms": "604800000", "retention.bytes": "-1"])
+        let configs = ["retention.ms": "604800000", "retention.bytes": "-1"]
+        guard !broker.isEmbedded, !clientProperties.isEmpty else {
+            try broker.createTopic(name, partitions: 2, configs: configs)
+            return
+        }
+        // An external, secured cluster: the admin client needs the client settings too.
+        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: bootstrap, clientProperties))
+        defer { admin.close() }
+        try admin.createTopic(name, partitions: 2, configs: configs)
     }
 
     /// The contender's command line.
@@ -63,18 +73,18 @@ struct Bench {
         let checkpoints = "\(work)/\(tag)-checkpoints"
         switch kind {
         case .raw:
-            return (selfPath, ["raw-passthrough", "--bootstrap", bootstrap, "--input", input, "--output", output])
+            return (selfPath, ["raw-passthrough", "--bootstrap", bootstrap, "--input", input, "--output", output] + clientArguments(clientProperties))
         case .sluiceAtLeastOnce, .sluiceExactlyOnce:
             return (selfPath, [
                 "sluice-passthrough", "--bootstrap", bootstrap, "--input", input, "--output", output,
                 "--delivery-guarantee", kind == .sluiceExactlyOnce ? "exactlyOnce" : "atLeastOnce",
                 "--checkpoint-dir", checkpoints, "--transactional-id-prefix", "bench-\(tag)-\(runId)",
-            ])
+            ] + clientArguments(clientProperties))
         case .clickCount:
             return (binDir + "/click-count-job", [
                 "--bootstrap", bootstrap, "--input-topic", input, "--output-topic", output, "--checkpointing", "--event-time",
                 "--checkpoint-dir", checkpoints, "--transactional-id-prefix", "bench-\(tag)-\(runId)",
-            ])
+            ] + clientArguments(clientProperties))
         case .quix:
             return ("/usr/bin/env", [
                 python, quixScript, "--bootstrap", bootstrap, "--input", input, "--output", output,
@@ -93,14 +103,14 @@ struct Bench {
         let expected = kind.isPassThrough ? events : windows * ClickEventSequence.pages.count
         do {
             try createTopic(output)
-            let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: expected, recordLatencies: false)
+            let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: expected, recordLatencies: false, clientProperties: clientProperties)
             defer { watcher.stop() }
             // The exactly-once pass-through: also when its output is WRITTEN (read_uncommitted), processed but
             // not yet committed: the processing rate without the wait for the checkpoint after the last record.
             // Non-transactional output is visible once written, so the other pass-throughs need no second
             // reader (which would take CPU from them on 2 cores; the exactly-once contender pays for it).
             let written = kind.isPassThrough && kind.isTransactional
-                ? try OutputWatcher(bootstrap: bootstrap, topic: output, target: expected, recordLatencies: false, isolation: .readUncommitted)
+                ? try OutputWatcher(bootstrap: bootstrap, topic: output, target: expected, recordLatencies: false, isolation: .readUncommitted, clientProperties: clientProperties)
                 : nil
             defer { written?.stop() }
             let brokerBefore = brokerCPU()
@@ -180,9 +190,9 @@ struct Bench {
         do {
             try createTopic(input)
             try createTopic(output)
-            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2)
+            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2, clientProperties: clientProperties)
             defer { generator.close() }
-            let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: .max, recordLatencies: true)
+            let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: .max, recordLatencies: true, clientProperties: clientProperties)
             defer { watcher.stop() }
             let (executable, arguments) = command(kind, input: input, output: output, tag: "lat-\(kind.rawValue)")
             let child = try MeasuredProcess(
@@ -241,9 +251,9 @@ struct Bench {
         do {
             try createTopic(input)
             try createTopic(output)
-            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2)
+            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2, clientProperties: clientProperties)
             defer { generator.close() }
-            let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: .max, recordLatencies: false, recordValues: true)
+            let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: .max, recordLatencies: false, recordValues: true, clientProperties: clientProperties)
             defer { watcher.stop() }
             let (executable, arguments) = command(kind, input: input, output: output, tag: "lat-\(kind.rawValue)")
             let child = try MeasuredProcess(
@@ -343,7 +353,7 @@ struct Bench {
         do {
             try createTopic(input)
             try createTopic(output)
-            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2)
+            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2, clientProperties: clientProperties)
             let stop = StopFlag()
             let writer = Thread {
                 try? generator.write(from: 0, count: Int.max / 2, rate: rate) { stop.value.load(ordering: .acquiring) }

@@ -75,6 +75,7 @@ struct BenchRun: ParsableCommand {
     @Option(help: "Seconds a contender may take before it counts as failed.") var timeout: Double = 900
     @Flag(help: "Profile each contender's throughput run with perf (perf adds overhead: compare figures of unprofiled runs only).")
     var profile = false
+    @OptionGroup var client: BenchClientOptions
 
     mutating func run() throws {
         if quick {
@@ -105,6 +106,10 @@ struct BenchRun: ParsableCommand {
             }
         }
 
+        if kinds.contains(.quix), !(try client.resolved()).isEmpty {
+            say("The Quix Streams contender (d) takes no client settings (-X, --client-config): skipping it.")
+            kinds.removeAll { $0 == .quix }
+        }
         say(Machine.describe())
         let broker = try EmbeddedBroker.start()
         defer { broker.stop() }
@@ -117,13 +122,15 @@ struct BenchRun: ParsableCommand {
             bootstrap: broker.bootstrap, broker: broker, brokerPid: brokerPid, selfPath: selfPath, binDir: bin, work: work,
             python: python, quixScript: script, timeout: timeout, runId: runId)
         bench.profile = profile
+        bench.clientProperties = try client.resolved()
+        bench.connection = try client.connectionOptions()
 
         let input = "bench-input-\(runId)"
         // One input for every contender, written once, as fast as the generator goes.
         let windows = ClickInput.windows(forAtLeast: events)
         let total = ClickInput.eventCount(windows: windows)
         try bench.createTopic(input)
-        let generator = try ClickInput(bootstrap: broker.bootstrap, topic: input, partitions: 2)
+        let generator = try ClickInput(bootstrap: broker.bootstrap, topic: input, partitions: 2, clientProperties: bench.clientProperties)
         let began = ContinuousClock.now
         try generator.write(from: 0, count: total)
         let generated = (ContinuousClock.now - began) / .seconds(1)

@@ -11,10 +11,10 @@ final class ClickInput: Sendable {
     let partitions: Int32
     private let producer: KafkaProducer
 
-    init(bootstrap: String, topic: String, partitions: Int32) throws {
+    init(bootstrap: String, topic: String, partitions: Int32, clientProperties: [String: String] = [:]) throws {
         self.topic = topic
         self.partitions = partitions
-        var settings = KafkaConfiguration(bootstrapServers: bootstrap)
+        var settings = KafkaConfiguration(bootstrapServers: bootstrap, clientProperties)
         settings.clientId = "sluice-bench-generator"
         settings.enableIdempotence = true
         settings.linger = .milliseconds(5)

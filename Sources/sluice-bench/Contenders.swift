@@ -19,9 +19,11 @@ struct RawPassThrough: ParsableCommand {
     @Option var bootstrap: String
     @Option var input: String
     @Option var output: String
+    @OptionGroup var client: BenchClientOptions
 
     func run() throws {
-        var consumerSettings = KafkaConfiguration(bootstrapServers: bootstrap)
+        let properties = try client.resolved()
+        var consumerSettings = KafkaConfiguration(bootstrapServers: bootstrap, properties)
         consumerSettings.groupId = "bench-raw"
         consumerSettings.clientId = "bench-raw-consumer"
         for (key, value) in benchConsumerSettings { consumerSettings[key] = value }
@@ -29,7 +31,7 @@ struct RawPassThrough: ParsableCommand {
         let partitions = try consumer.describeTopic(input).partitions.map(\.id)
         try consumer.assign(Dictionary(uniqueKeysWithValues: partitions.map { (TopicPartition(input, $0), KafkaOffset.beginning) }))
 
-        var producerSettings = KafkaConfiguration(bootstrapServers: bootstrap)
+        var producerSettings = KafkaConfiguration(bootstrapServers: bootstrap, properties)
         producerSettings.clientId = "bench-raw-producer"
         producerSettings.enableIdempotence = true
         producerSettings.linger = .milliseconds(5)
@@ -61,8 +63,10 @@ struct SluicePassThrough: ParsableCommand {
     @Option var checkpointIntervalMs: Int64 = 1000
     @Option var checkpointDir: String
     @Option var transactionalIdPrefix = "bench-passthrough"
+    @OptionGroup var client: BenchClientOptions
 
     func run() throws {
+        let properties = try client.resolved()
         guard let guarantee = DeliveryGuarantee(name: deliveryGuarantee, transactionalIdPrefix: transactionalIdPrefix) else {
             throw ValidationError("--delivery-guarantee must be atLeastOnce or exactlyOnce")
         }
@@ -76,7 +80,7 @@ struct SluicePassThrough: ParsableCommand {
         let source = KafkaSource<KafkaRecord>(
             configuration: KafkaSourceConfiguration(
                 bootstrapServers: bootstrap, topics: [input], startingOffsets: .earliest, groupId: transactionalIdPrefix,
-                partitionDiscoveryInterval: nil, consumerSettings: benchConsumerSettings),
+                partitionDiscoveryInterval: nil, consumerSettings: benchConsumerSettings.merging(properties) { $1 }),
             deserializer: { $0 })
         let mapped = env.fromSource(source, name: "Source", parallelism: parallelism)
             .map(name: "PassThrough") { record in
@@ -85,7 +89,8 @@ struct SluicePassThrough: ParsableCommand {
         // The bench runs on the embedded broker, whose last stable offset needs the hold-back.
         let sink = KafkaSink<KafkaSinkRecord>(
             configuration: KafkaSinkConfiguration(
-                bootstrapServers: bootstrap, topic: output, deliveryGuarantee: guarantee, holdBackWhileCommitPending: true),
+                bootstrapServers: bootstrap, topic: output, deliveryGuarantee: guarantee, holdBackWhileCommitPending: true,
+                producerSettings: properties),
             serializer: { $0 })
         try sink.validate(checkpointInterval: .milliseconds(checkpointIntervalMs))
         mapped.sinkTo(sink, name: "Sink")

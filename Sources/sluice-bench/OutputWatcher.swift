@@ -32,13 +32,13 @@ final class OutputWatcher: Sendable {
 
     init(
         bootstrap: String, topic: String, target: Int, recordLatencies: Bool, recordValues: Bool = false,
-        isolation: KafkaConfiguration.IsolationLevel = .readCommitted
+        isolation: KafkaConfiguration.IsolationLevel = .readCommitted, clientProperties: [String: String] = [:]
     ) throws {
         self.topic = topic
         self.target = target
         self.recordLatencies = recordLatencies
         self.recordValues = recordValues
-        var settings = KafkaConfiguration(bootstrapServers: bootstrap)
+        var settings = KafkaConfiguration(bootstrapServers: bootstrap, clientProperties)
         settings.groupId = "sluice-bench-watcher-\(isolation.rawValue)"
         settings.clientId = "sluice-bench-watcher"
         settings.isolationLevel = isolation

@@ -1,14 +1,17 @@
 /// sluice-fixture: small child programs the integration tests start and kill.
 import ArgumentParser
 import Foundation
+import Logging
 import SluiceKafka
+import SluiceKafkaConnector
+import SluiceRuntime
 
 @main
 struct SluiceFixture: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice-fixture",
         abstract: "Child programs for Sluice's integration tests.",
-        subcommands: [OpenTransaction.self, Throughput.self])
+        subcommands: [OpenTransaction.self, Throughput.self, OversizeJob.self])
 }
 
 /// Leaves a transaction open: init, begin, produce, flush, print the producer id, epoch and first
@@ -122,4 +125,65 @@ struct Throughput: ParsableCommand {
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         return seconds > 0 ? Int(Double(count) / seconds) : 0
     }
+}
+
+/// A Kafka → map → exactly-once Kafka job in which the input value "big" becomes an output record
+/// above the producer's message.max.bytes, and "unserialisable" one the sink's serializer rejects:
+/// for the tests of the sink's unwritable-record policy.
+struct OversizeJob: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "oversize-job",
+        abstract: "A job whose input value 'big' maps to an oversized output record. Runs until killed or failed.")
+
+    @Option(help: "Kafka bootstrap servers.") var bootstrap: String
+    @Option(help: "Input topic.") var input: String
+    @Option(help: "Output topic.") var output: String
+    @Option(help: "Checkpoint folder.") var checkpointDir: String
+    @Option(help: "Transactional-id prefix.") var transactionalIdPrefix: String
+    @Option(help: "The sink's unwritable-record policy: fail, skip or dead-letter:TOPIC.") var policy = "fail"
+    @Option(help: "Restarts inside the process before the job fails.") var restartAttempts = 1
+
+    func run() throws {
+        let unwritable: MalformedRecordPolicy
+        switch policy {
+        case "fail": unwritable = .fail
+        case "skip": unwritable = .skip
+        case let text where text.hasPrefix("dead-letter:"): unwritable = .deadLetter(topic: String(text.dropFirst("dead-letter:".count)))
+        default: throw ValidationError("--policy must be fail, skip or dead-letter:TOPIC")
+        }
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "oversize-job")
+        logger.logLevel = .info
+        let configuration = RuntimeConfiguration(
+            jobName: "oversize-job", defaultParallelism: 1,
+            checkpointing: CheckpointConfig(interval: .milliseconds(300), directory: checkpointDir),
+            restartStrategy: .fixedDelay(attempts: restartAttempts, delay: .milliseconds(100)), logger: logger)
+        let env = StreamExecutionEnvironment(configuration)
+        let source = KafkaSource<String>(
+            configuration: KafkaSourceConfiguration(
+                bootstrapServers: bootstrap, topics: [input], startingOffsets: .earliest, groupId: transactionalIdPrefix,
+                partitionDiscoveryInterval: nil),
+            deserializer: { String(decoding: $0.value ?? [], as: UTF8.self) })
+        let sink = KafkaSink<String>(
+            configuration: KafkaSinkConfiguration(
+                bootstrapServers: bootstrap, topic: output, deliveryGuarantee: .exactlyOnce(prefix: transactionalIdPrefix),
+                transactionTimeout: .seconds(60), holdBackWhileCommitPending: true, unwritableRecords: unwritable),
+            serializer: { value in
+                if value == "unserialisable" { throw FixtureSerializerError() }
+                return KafkaSinkRecord(value: Array(value.utf8))
+            })
+        env.fromSource(source, name: "Source")
+            .map(name: "Inflate") { $0 == "big" ? String(repeating: "x", count: 1_200_000) : $0 }
+            .sinkTo(sink, name: "Sink")
+        do {
+            try env.execute()
+        } catch {
+            FileHandle.standardError.write(Data("oversize-job failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct FixtureSerializerError: Error, CustomStringConvertible {
+    var description: String { "the value 'unserialisable' has no serialised form" }
 }

@@ -21,9 +21,10 @@ struct RunCommand: ParsableCommand {
 
             Without --job it runs click-count-job (next to this program) with checkpoints and event time. With \
             --job it runs any job built on SluiceApp (a `SluiceJob`), passing it the standard options --bootstrap, \
-            --parallelism, --checkpoint-dir, --from-savepoint and --status-port. Further options of the job follow \
-            `--` (see the job's --help), e.g. -- --backpressure; so do the space-separated options in \
-            $SLUICE_JOB_OPTIONS.
+            --parallelism, --checkpoint-dir, --from-savepoint and --status-port. Any option sluice run does not \
+            know is the job's and goes to it as given (see the job's --help), e.g. --backpressure or -X \
+            security.protocol=SSL; so does everything after `--` (for a job option that shares a name with one of \
+            sluice run's), and the space-separated options in $SLUICE_JOB_OPTIONS.
 
             Resuming happens once: the first run from a savepoint leaves a note in --checkpoint-dir, and a later run \
             with the same savepoint (a restart by a supervisor or a container's restart policy) restores the newest \
@@ -36,7 +37,7 @@ struct RunCommand: ParsableCommand {
               sluice run -p 3 --checkpoint-dir /tmp/chk --status-port 8081 \\
                 --from-savepoint /tmp/chk/savepoints/savepoint-...
               sluice run --job .build/debug/order-payment-join \\
-                --checkpoint-dir /tmp/join -- --payment-timeout 30s
+                --checkpoint-dir /tmp/join --payment-timeout 30s
             """)
 
     @OptionGroup var kafka: DemoBootstrapOption
@@ -55,7 +56,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The click-count job's topic of window statistics (default: output).") var outputTopic: String?
     @Option(help: "Folder holding the job's executable (default: next to this program).") var binDir: String?
     @Flag(help: "Print the job's command line instead of running it.") var dryRun = false
-    @Argument(parsing: .postTerminator, help: "More options of the job, after --.") var jobOptions: [String] = []
+    /// Options sluice run does not know, wherever they stand, and everything after `--`, in order.
+    @Argument(parsing: .allUnrecognized, help: "Options of the job (any option sluice run does not know, and all after --).")
+    var jobOptions: [String] = []
 
     func validate() throws {
         guard parallelism >= 1 else { throw ValidationError("-p must be at least 1") }
@@ -73,7 +76,16 @@ struct RunCommand: ParsableCommand {
         if let statusPort { arguments += ["--status-port", String(statusPort)] }
         // Containers set options through the environment (docker-compose.yml: JOB_OPTIONS=--backpressure).
         let fromEnvironment = (ProcessInfo.processInfo.environment["SLUICE_JOB_OPTIONS"] ?? "").split(separator: " ").map(String.init)
-        return arguments + fromEnvironment + jobOptions
+        return arguments + fromEnvironment + passedThrough
+    }
+
+    /// The job's options as given; ArgumentParser keeps the `--` terminator among the unrecognized
+    /// inputs, and the job must not see it (it would take what follows as positional arguments).
+    var passedThrough: [String] {
+        guard let terminator = jobOptions.firstIndex(of: "--") else { return jobOptions }
+        var options = jobOptions
+        options.remove(at: terminator)
+        return options
     }
 
     func run() throws {

@@ -21,7 +21,12 @@ final class FakeProducer: TransactionalProducerClient, @unchecked Sendable {
     init(transactionalId: String) { self.transactionalId = transactionalId }
 
     func beginTransaction() throws(KafkaError) { calls.append("begin") }
+    /// librdkafka's own size check: records above it are refused with `MSG_SIZE_TOO_LARGE`.
+    var refuseLargerThan: Int?
     func produce(_ record: ProducerRecord) throws(KafkaError) {
+        if let limit = refuseLargerThan, (record.value?.count ?? 0) > limit {
+            throw KafkaError(kind: .other, code: 10, codeName: "MSG_SIZE_TOO_LARGE", message: "fake: message size too large")
+        }
         calls.append("produce")
         produced.append(record)
     }

@@ -1,3 +1,4 @@
+import Metrics
 import SluiceKafka
 import SluiceRuntime
 
@@ -8,6 +9,7 @@ final class KafkaNonTransactionalWriter<Input: Sendable>: SinkWriter {
     let configuration: KafkaSinkConfiguration
     let serializer: KafkaSink<Input>.Serializer
     private var producer: KafkaProducer?
+    private var unwritable: UnwritableRecordHandler?
 
     init(configuration: KafkaSinkConfiguration, serializer: @escaping KafkaSink<Input>.Serializer) {
         self.configuration = configuration
@@ -23,15 +25,26 @@ final class KafkaNonTransactionalWriter<Input: Sendable>: SinkWriter {
         } catch {
             throw KafkaSinkError.kafka(error, context: "creating the sink's producer")
         }
+        unwritable = UnwritableRecordHandler(
+            configuration: configuration,
+            counter: Counter(label: "sluice_sink_unwritable_records", dimensions: context.metricDimensions, factory: context.metricsFactory),
+            logger: context.logger)
     }
 
     func write(_ value: Input, timestamp: Int64?) throws {
-        guard let producer else { throw KafkaSinkError.invalidConfiguration("the sink was not opened") }
-        let record = try serializer(value).producerRecord(defaultTopic: configuration.topic, timestamp: timestamp)
+        guard let producer, let unwritable else { throw KafkaSinkError.invalidConfiguration("the sink was not opened") }
+        guard let record = try unwritable.prepare(value, timestamp: timestamp, checkpointId: nil, serializer: serializer) else { return }
         do {
             try producer.produce(record)
         } catch {
-            throw KafkaSinkError.kafka(error, context: "writing to '\(record.topic)'")
+            let context = "writing to '\(record.topic)'"
+            // A dead letter goes through the same producer: delivered with the output, at least once.
+            guard let deadLetter = try unwritable.refused(record, error, checkpointId: nil, context: context) else { return }
+            do {
+                try producer.produce(deadLetter)
+            } catch {
+                throw KafkaSinkError.kafka(error, context: "writing a dead letter to '\(deadLetter.topic)'")
+            }
         }
     }
 

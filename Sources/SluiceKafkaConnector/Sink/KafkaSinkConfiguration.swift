@@ -1,3 +1,4 @@
+import Foundation
 import SluiceKafka
 
 /// One record for the sink to write.
@@ -49,6 +50,16 @@ public struct KafkaSinkConfiguration: Sendable {
     /// brokers whose last stable offset moves only while no transaction is open on a partition;
     /// on Apache Kafka it is not needed.
     public var holdBackWhileCommitPending: Bool
+    /// With `holdBackWhileCommitPending`: at most this many bytes (keys, values, headers) of records
+    /// are held back; beyond it records go to the producer at once (gauge `sluice_sink_held_back_bytes`).
+    public var holdBackMaxBytes: Int
+    /// What the sink does with an output record it cannot write: one its serializer rejects, or one
+    /// above the producer's `message.max.bytes`. `.fail` (the default) fails the job with an error
+    /// naming the input record's topic, partition and offset (when the sink is chained to the Kafka
+    /// source; otherwise the output topic, key and checkpoint); `.skip` counts it in
+    /// `sluice_sink_unwritable_records` and goes on; `.deadLetter(topic:)` also writes a dead letter
+    /// (headers only: see `UnwritableRecordHandler`), in the same transaction as the output.
+    public var unwritableRecords: MalformedRecordPolicy
     /// Raw librdkafka producer settings, applied last.
     public var producerSettings: [String: String]
 
@@ -61,7 +72,9 @@ public struct KafkaSinkConfiguration: Sendable {
         brokerMaxTransactionTimeout: Duration = .seconds(900),
         transactionCallTimeout: Duration = .seconds(30),
         holdBackWhileCommitPending: Bool = false,
-        producerSettings: [String: String] = [:]
+        producerSettings: [String: String] = [:],
+        holdBackMaxBytes: Int = KafkaSinkConfiguration.defaultHoldBackMaxBytes,
+        unwritableRecords: MalformedRecordPolicy = .fail
     ) {
         self.bootstrapServers = bootstrapServers
         self.topic = topic
@@ -72,12 +85,29 @@ public struct KafkaSinkConfiguration: Sendable {
         self.transactionCallTimeout = transactionCallTimeout
         self.holdBackWhileCommitPending = holdBackWhileCommitPending
         self.producerSettings = producerSettings
+        self.holdBackMaxBytes = holdBackMaxBytes
+        self.unwritableRecords = unwritableRecords
+    }
+
+    /// 64 MiB: a few seconds of output at the throughputs measured here, far below a job's memory.
+    public static var defaultHoldBackMaxBytes: Int { 64 << 20 }
+
+    /// librdkafka's default `message.max.bytes`.
+    public static var defaultMaxMessageBytes: Int { 1_000_000 }
+
+    /// The producer's `message.max.bytes` as configured in `producerSettings` (librdkafka's default otherwise).
+    public var maxMessageBytes: Int {
+        producerSettings["message.max.bytes"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? Self.defaultMaxMessageBytes
     }
 
     /// Checks the settings before anything connects; with the job's checkpoint interval (nil:
     /// periodic checkpoints off) also the transaction timeout against it.
     public func validate(checkpointInterval: Duration? = nil) throws(KafkaSinkError) {
         if topic.isEmpty { throw .invalidConfiguration("the sink's topic is empty") }
+        if holdBackMaxBytes < 0 { throw .invalidConfiguration("holdBackMaxBytes must not be negative (0 holds nothing back)") }
+        if case .deadLetter(let deadLetterTopic) = unwritableRecords, deadLetterTopic.isEmpty {
+            throw .invalidConfiguration("the sink's dead-letter topic for unwritable records is empty")
+        }
         guard case .exactlyOnce(let prefix) = deliveryGuarantee else { return }
         if prefix.isEmpty {
             throw .invalidConfiguration("exactly-once needs a transactional id prefix, unique per job and stable across restarts")

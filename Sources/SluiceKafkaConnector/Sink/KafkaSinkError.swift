@@ -10,6 +10,8 @@ public enum KafkaSinkError: Error, CustomStringConvertible {
     case deliveryFailed(count: Int, first: KafkaError?)
     case recoveryFailed(transactionalId: String, outcome: String)
     case kafka(KafkaError, context: String)
+    /// An output record the sink could not write, under `unwritableRecords` `.fail`.
+    case unwritableRecord(UnwritableRecord)
 
     public var description: String {
         switch self {
@@ -35,6 +37,8 @@ public enum KafkaSinkError: Error, CustomStringConvertible {
             return "Could not commit the recovered transaction '\(id)': \(outcome). The job retries on restart; check the broker."
         case .kafka(let error, let context):
             return "\(context): \(error)"
+        case .unwritableRecord(let record):
+            return record.description
         }
     }
 }

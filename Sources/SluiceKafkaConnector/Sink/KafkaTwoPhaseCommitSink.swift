@@ -13,7 +13,9 @@ import SluiceRuntime
 /// - `KafkaCommitter`: commits on checkpoint completion and, after a crash, every committable of the
 ///   restored checkpoint on the wire (EndTxn) BEFORE any producer initialises an id;
 /// - `LingeringTransactionAborter`: then initialises every id the job may have used, which aborts
-///   what was left open.
+///   what was left open;
+/// - `UnwritableRecordHandler`: output the serializer rejects or that is too large for the producer
+///   fails the job, is skipped, or becomes a dead letter in the same transaction.
 final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
     typealias Committable = TransactionCommittable
 
@@ -27,6 +29,7 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
     private(set) var writer: (any TransactionalRecordWriter)?
     private var committer: KafkaCommitter?
     private var aborter: LingeringTransactionAborter?
+    private var unwritable: UnwritableRecordHandler?
 
     /// The clients the sink's parts talk to.
     struct Clients {
@@ -61,7 +64,13 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
         let pool = KafkaProducerPool(ids: ids, subtask: subtask, factory: clients.producers)
         let writer = KafkaTransactionalWriter(pool: pool, counters: counters, transactionCallTimeout: configuration.transactionCallTimeout)
         self.pool = pool
-        self.writer = configuration.holdBackWhileCommitPending ? StalledLastStableOffsetHoldBack(decorating: writer) : writer
+        self.writer = configuration.holdBackWhileCommitPending
+            ? StalledLastStableOffsetHoldBack(
+                decorating: writer, byteLimit: configuration.holdBackMaxBytes,
+                heldBackBytes: Gauge(label: "sluice_sink_held_back_bytes", dimensions: context.metricDimensions, factory: context.metricsFactory))
+            : writer
+        unwritable = UnwritableRecordHandler(
+            configuration: configuration, counter: counter("sluice_sink_unwritable_records"), logger: logger)
         committer = KafkaCommitter(pool: pool, counters: counters, logger: logger, makeRecoveryClient: clients.recovery)
         aborter = LingeringTransactionAborter(factory: clients.producers, logger: logger)
     }
@@ -82,8 +91,21 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
     }
 
     func write(_ value: Input, timestamp: Int64?, to transaction: inout KafkaSinkTransaction) throws {
-        let record = try serializer(value)
-        try writer?.write(record.producerRecord(defaultTopic: configuration.topic, timestamp: timestamp), to: &transaction)
+        let unwritable = try opened(self.unwritable)
+        let writer = try opened(self.writer)
+        let checkpointId = transaction.checkpointId
+        guard let record = try unwritable.prepare(value, timestamp: timestamp, checkpointId: checkpointId, serializer: serializer) else { return }
+        let deadLetter: ProducerRecord?
+        do {
+            try writer.write(record, to: &transaction)
+            return
+        } catch {
+            // librdkafka refused it (MSG_SIZE_TOO_LARGE): the policy decides; any other error is rethrown.
+            guard case .kafka(let refusal, let context) = error else { throw error }
+            deadLetter = try unwritable.refused(record, refusal, checkpointId: checkpointId, context: context)
+        }
+        // A dead letter goes into the same transaction as the output: committed with its checkpoint.
+        if let deadLetter { try writer.write(deadLetter, to: &transaction) }
     }
 
     func preCommit(_ transaction: inout KafkaSinkTransaction) throws -> TransactionCommittable? {

@@ -1,3 +1,4 @@
+import Metrics
 import SluiceKafka
 
 /// A workaround, opt-in (`KafkaSinkConfiguration.holdBackWhileCommitPending`), for brokers whose
@@ -9,21 +10,32 @@ import SluiceKafka
 ///
 /// What it does: while the previous checkpoint's transaction still waits for its commit (between
 /// a barrier and the checkpoint's completion), records of the open transaction are held here, up to
-/// `limit`, and handed to the producer right after that commit (or at the barrier). On Apache Kafka
+/// `limit` records and `byteLimit` bytes (keys, values and headers; gauge
+/// `sluice_sink_held_back_bytes`), and handed to the producer right after that commit (or at the
+/// barrier). Beyond either limit records go to the producer at once (the LSO then waits, as without
+/// the workaround), so memory stays bounded however large the records are. On Apache Kafka
 /// it is not needed: the records are invisible until their own commit anyway. Held-back records are
 /// lost on failure like the rest of the open transaction: they follow the last checkpoint's barrier,
 /// so the source replays them.
 final class StalledLastStableOffsetHoldBack: TransactionalRecordWriter {
     private let writer: KafkaTransactionalWriter
     private let limit: Int
+    private let byteLimit: Int
     private var heldBack: [ProducerRecord] = []
+    private(set) var heldBackBytes = 0
+    private let heldBackBytesGauge: Gauge?
     /// Slot of the open transaction.
     private var openSlot: Int?
     static var defaultLimit: Int { 50_000 }
 
-    init(decorating writer: KafkaTransactionalWriter, limit: Int = StalledLastStableOffsetHoldBack.defaultLimit) {
+    init(
+        decorating writer: KafkaTransactionalWriter, limit: Int = StalledLastStableOffsetHoldBack.defaultLimit,
+        byteLimit: Int = KafkaSinkConfiguration.defaultHoldBackMaxBytes, heldBackBytes gauge: Gauge? = nil
+    ) {
         self.writer = writer
         self.limit = limit
+        self.byteLimit = byteLimit
+        self.heldBackBytesGauge = gauge
     }
 
     var heldBackCount: Int { heldBack.count }
@@ -36,12 +48,18 @@ final class StalledLastStableOffsetHoldBack: TransactionalRecordWriter {
 
     func write(_ record: ProducerRecord, to transaction: inout KafkaSinkTransaction) throws(KafkaSinkError) {
         if writer.commitPending && heldBack.count < limit {
-            heldBack.append(record)
-            transaction.records += 1
-        } else {
-            try release(to: transaction.slot)
-            try writer.write(record, to: &transaction)
+            let size = record.payloadSize
+            if heldBackBytes + size <= byteLimit {
+                heldBack.append(record)
+                heldBackBytes += size
+                transaction.records += 1
+                // The gauge is set every 1,024 records, not per record: this is the record path.
+                if heldBack.count & 1023 == 0 { heldBackBytesGauge?.record(heldBackBytes) }
+                return
+            }
         }
+        try release(to: transaction.slot)
+        try writer.write(record, to: &transaction)
     }
 
     func preCommit(_ transaction: inout KafkaSinkTransaction) throws(KafkaSinkError) -> KafkaCommitter.PreCommitted? {
@@ -54,6 +72,8 @@ final class StalledLastStableOffsetHoldBack: TransactionalRecordWriter {
         if openSlot == transaction.slot {
             openSlot = nil
             heldBack.removeAll()
+            heldBackBytes = 0
+            heldBackBytesGauge?.record(0)
         }
         try writer.abort(&transaction)
     }
@@ -68,6 +88,8 @@ final class StalledLastStableOffsetHoldBack: TransactionalRecordWriter {
         guard !heldBack.isEmpty else { return }
         let records = heldBack
         heldBack.removeAll(keepingCapacity: true)
+        heldBackBytes = 0
+        heldBackBytesGauge?.record(0)
         for record in records { try writer.produce(record, slot: slot) }
     }
 }

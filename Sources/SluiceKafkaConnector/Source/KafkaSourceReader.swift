@@ -125,13 +125,18 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         // Records come in runs of one partition: its position, split name and timestamp floor are
         // looked up once per run, not hashed per record, and written back when the run ends.
         var run: PartitionRun?
-        defer { if let run { nextOffsets[run.tp] = run.nextOffset } }
+        // Operators chained to this source (a sink among them) see which input record they process.
+        let processing = CurrentInputRecord.ofCurrentThread()
+        defer {
+            if let run { nextOffsets[run.tp] = run.nextOffset }
+            processing.clear()
+        }
         var failedDownstream = false
         let polled: Int
         do {
             polled = try consumer.poll(maxEvents: configuration.maxRecordsPerPoll, timeout: .milliseconds(20)) { event in
                 do {
-                    try handle(event, output: output, run: &run, produced: &produced)
+                    try handle(event, output: output, run: &run, produced: &produced, processing: processing)
                 } catch {
                     failedDownstream = true
                     throw error
@@ -147,7 +152,8 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
 
     /// One polled event: a record goes downstream (or is skipped), end-of-partition moves the position.
     private func handle(
-        _ event: KafkaConsumerEvent, output: SourceOutput<Output>, run: inout PartitionRun?, produced: inout Int
+        _ event: KafkaConsumerEvent, output: SourceOutput<Output>, run: inout PartitionRun?, produced: inout Int,
+        processing: CurrentInputRecord
     ) throws {
         switch event {
         case .record(let record):
@@ -156,6 +162,7 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
                 let tp = record.topicPartition
                 run = PartitionRun(tp: tp, split: splitName(tp), nextOffset: nextOffsets[tp] ?? -1,
                                    hasFloor: timestampFloors[tp] != nil)
+                processing.enter(topic: record.topic, partition: record.partition)
             }
             // The run is changed in place (optional chaining), not copied out and back, per record.
             // A record below the checkpointed position can arrive after a seek race; never emit it twice.
@@ -174,6 +181,7 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
                 return
             }
             if let value, let split = run?.split {
+                processing.process(offset: record.offset)
                 try output.collect(value, timestamp: record.timestamp, split: split)
                 produced += 1
             }

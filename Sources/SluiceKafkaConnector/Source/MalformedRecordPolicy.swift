@@ -2,7 +2,10 @@ import Logging
 import Metrics
 import SluiceKafka
 
-/// What the source does with a record its deserializer rejects.
+/// What the source does with a record its deserializer rejects (`KafkaSourceConfiguration.malformedRecords`),
+/// and what the sink does with an output record it cannot write: rejected by its serializer, or above
+/// the producer's `message.max.bytes` (`KafkaSinkConfiguration.unwritableRecords`; see
+/// `UnwritableRecordHandler` for its error, and for its dead letters, which are exactly once).
 public enum MalformedRecordPolicy: Sendable, Hashable {
     /// Fail the job (it restarts from the last checkpoint under its restart strategy, and fails
     /// again on the same record: nothing is lost, and the error names topic, partition and offset).
