@@ -2,13 +2,16 @@ import Foundation
 import Logging
 import Metrics
 import SluiceKafkaWire
+import SluiceRuntime
 
 /// Commits the exactly-once sink's committables (Flink's `KafkaCommitter`): when their checkpoint
 /// completes, with the producer that still holds the transaction; after a restore (or when the
 /// producer is gone), on the wire by producer id and epoch. Idempotent: committing a committable
 /// again finds it resolved in the log. It tells the outcomes apart: committed now, committed
 /// earlier, aborted by the broker (the checkpoint's records are lost: counted and logged as an
-/// error), and answers that cannot say.
+/// error), and answers that cannot say. Before any restored committable is committed,
+/// `restoredState` reads each one's outcome from the log so that the runtime can rewind to an
+/// earlier checkpoint or fail when the broker aborted some (see `RestoredTransactionsLost`).
 final class KafkaCommitter {
     /// What became of one committable.
     enum Outcome: Equatable {
@@ -82,6 +85,35 @@ final class KafkaCommitter {
 
     /// Forgets what waited for a commit in `slot` (its transaction was aborted).
     func forget(slot: Int) { awaitingCommit[slot] = nil }
+
+    /// What became of a restored committable's transaction, read from the log before anything is
+    /// committed: a COMMIT marker of its producer after its first offset means committed, an ABORT
+    /// marker means its records are lost (per partition: from its first offset up to the marker),
+    /// no marker means still open. Without first offsets nothing can be read: `.pending`.
+    func restoredState(_ committable: TransactionCommittable, checkpointId: Int64) throws -> RestoredTransactionState {
+        guard !committable.firstOffsets.isEmpty else { return .pending }
+        let client = try recoveryClient ?? makeRecoveryClient()
+        recoveryClient = client
+        let markers: [TopicPartition: ControlMarker?]
+        do {
+            markers = try client.markersInLog(committable)
+        } catch KafkaWireError.broker(_, let code, let context) where code == .offsetOutOfRange {
+            throw KafkaSinkError.transactionLogGone(transactionalId: committable.transactionalId, context: context)
+        } catch {
+            throw KafkaSinkError.recoveryFailed(transactionalId: committable.transactionalId, outcome: "reading its markers failed: \(error)")
+        }
+        let found = markers.compactMapValues { $0 }
+        if found.values.contains(where: { $0.type == .commit }) { return .committed }
+        guard found.values.contains(where: { $0.type == .abort }) else { return .pending }
+        let name = "\(committable.transactionalId), producer \(committable.producerId) epoch \(committable.epoch)"
+        let ranges = committable.firstOffsets.sorted(by: { $0.key < $1.key }).map { partition, first in
+            LostOutputRange(partition: "\(partition.topic)/\(partition.partition)", firstOffset: first,
+                            endOffset: found[partition]?.offset, checkpointId: checkpointId, transaction: name)
+        }
+        counters.lost?.increment()
+        logger.error("Restored transaction \(name) of checkpoint \(checkpointId) was ABORTED by the broker: \(ranges.map(\.description).joined(separator: "; ")).")
+        return .lost(ranges)
+    }
 
     /// Commits a committable restored from a checkpoint, on the wire; retries while the broker
     /// answers that it cannot tell yet (coordinator moving, retriable errors).
