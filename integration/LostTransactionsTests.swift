@@ -56,6 +56,11 @@ struct LostTransactionsTests {
         let lost = status?["lostTransactions"] as? [String: Any]
         #expect(lost?["action"] as? String == "rewound", "\(String(describing: status))")
         #expect(lost?["rewoundTo"] as? Int == Int(Self.crashAt - 1))
+        let metricsURL = try #require(URL(string: String(statusURL.dropLast("/status".count)) + "/metrics"))
+        let metrics = String(decoding: try Data(contentsOf: metricsURL), as: UTF8.self)
+        for name in ["sluice_checkpoint_rewinds_total", "sluice_lost_transactions_total"] {
+            #expect(metrics.contains(name), "no \(name) in /metrics")
+        }
         second.terminate(timeout: 10)
         #expect(scenario.jobLog(2).contains("restoring checkpoint \(Self.crashAt - 1) instead"), "no rewind line in the log")
         #expect(try scenario.verdict(windows: windows).isExact)
