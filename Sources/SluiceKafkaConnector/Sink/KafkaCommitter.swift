@@ -17,13 +17,9 @@ final class KafkaCommitter {
     enum Outcome: Equatable {
         case committed
         case alreadyCommitted
-        /// The broker aborted the transaction (its timeout expired): the records are lost.
-        case abortedByBroker
         /// The broker refused EndTxn and the committable has no offsets to look the outcome up
         /// (brokers answer a stale epoch this way after a commit that already happened).
         case probablyResolved(String)
-        /// Refused and not found in the log: the records may be lost.
-        case failed(String)
     }
 
     /// What `preCommit` measured of a transaction, logged with its commit.
@@ -134,10 +130,11 @@ final class KafkaCommitter {
                 logger.info("Recovered transaction \(id) was already committed.")
                 return .alreadyCommitted
             case .alreadyResolved(.aborted), .aborted:
-                // The checkpoint promised these records, but the broker aborted them: they are lost.
+                // The broker aborted it after `restoredState` looked (its timeout expired meanwhile): fail
+                // the attempt; the next restore sees the ABORT marker and rewinds or reports the loss.
                 counters.lost?.increment()
-                logger.error("Recovered transaction \(id) (\(producer)) was ABORTED by the broker (transaction timeout too short?): its records are lost.")
-                return .abortedByBroker
+                logger.error("Recovered transaction \(id) (\(producer)) was ABORTED by the broker (transaction timeout too short?).")
+                throw KafkaSinkError.restoredTransactionAborted(transactionalId: id, producer: producer)
             case .fenced(let why), .unknown(let why):
                 if committable.firstOffsets.isEmpty {
                     // Without offsets the log cannot tell committed from lost; brokers answer a stale
@@ -145,9 +142,10 @@ final class KafkaCommitter {
                     logger.warning("Recovered transaction \(id): EndTxn answered '\(why)'; it was most likely resolved already.")
                     return .probablyResolved(why)
                 }
+                // Refused and not in the log: never go on silently; the next restore looks again.
                 counters.lost?.increment()
                 logger.error("Recovered transaction \(id) could not be committed (\(why)); its records may be lost.")
-                return .failed(why)
+                throw KafkaSinkError.recoveryFailed(transactionalId: id, outcome: why)
             case .coordinatorMoved, .retriable:
                 if attempt >= Self.recoveryAttempts {
                     throw KafkaSinkError.recoveryFailed(transactionalId: id, outcome: "\(outcome)")

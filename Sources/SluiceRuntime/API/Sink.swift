@@ -48,8 +48,9 @@ public struct SinkRecoveryContext: Sendable {
 /// - on barrier N: `preCommit` the transaction, keep its committable as pending for N, snapshot
 ///   ALL pending committables, begin the next transaction;
 /// - on checkpoint N complete: `commit` every pending committable with checkpoint id <= N, in order;
-/// - on restore: `recoverAndCommit` every committable of the checkpoint, then `recoverAndAbort`
-///   leftovers, then begin a new transaction;
+/// - on restore: `restoredTransactionState` of every committable of the checkpoint (lost ones make
+///   the runtime rewind to an earlier checkpoint or fail, see `RestoredTransactionsLost`), then
+///   `recoverAndCommit` every one, then `recoverAndAbort` leftovers, then begin a new transaction;
 /// - on failure or cancel: `abort` the open transaction, best effort.
 /// One instance per subtask, used on that subtask's thread only.
 public protocol TwoPhaseCommitSink: AnyObject, SendableMetatype {
