@@ -30,6 +30,9 @@ import Testing
         let done = committable("job-0-0", offsets: [zero: 3])
         parts.recovery.markers[done.transactionalId] = [zero: ControlMarker(offset: 9, producerId: 11, producerEpoch: 2, type: .commit)]
         #expect(try parts.committer.restoredState(done, checkpointId: 4) == .committed)
+        // What the check read is not read again (nor sent) by the commit that follows.
+        #expect(try parts.committer.recover(done) == .alreadyCommitted)
+        #expect(parts.recovery.committed.isEmpty)
         #expect(try parts.committer.restoredState(committable("job-0-1", offsets: [zero: 10]), checkpointId: 4) == .pending)
         // Without first offsets the log cannot say: left to the commit.
         #expect(try parts.committer.restoredState(committable("job-0-2"), checkpointId: 4) == .pending)

@@ -37,6 +37,8 @@ final class KafkaCommitter {
     private let logger: Logger
     private let pause: (Duration) -> Void
     private var awaitingCommit: [Int: PreCommitted] = [:]
+    /// Restored committables `restoredState` found committed in the log: `recover` reads nothing again.
+    private var committedInLog: Set<TransactionCommittable> = []
     static var recoveryAttempts: Int { 5 }
 
     init(
@@ -99,7 +101,10 @@ final class KafkaCommitter {
             throw KafkaSinkError.recoveryFailed(transactionalId: committable.transactionalId, outcome: "reading its markers failed: \(error)")
         }
         let found = markers.compactMapValues { $0 }
-        if found.values.contains(where: { $0.type == .commit }) { return .committed }
+        if found.values.contains(where: { $0.type == .commit }) {
+            committedInLog.insert(committable)
+            return .committed
+        }
         guard found.values.contains(where: { $0.type == .abort }) else { return .pending }
         let name = "\(committable.transactionalId), producer \(committable.producerId) epoch \(committable.epoch)"
         let ranges = committable.firstOffsets.sorted(by: { $0.key < $1.key }).map { partition, first in
@@ -115,9 +120,13 @@ final class KafkaCommitter {
     /// answers that it cannot tell yet (coordinator moving, retriable errors).
     @discardableResult
     func recover(_ committable: TransactionCommittable) throws -> Outcome {
+        let id = committable.transactionalId
+        if committedInLog.contains(committable) {
+            logger.info("Recovered transaction \(id) was already committed.")
+            return .alreadyCommitted
+        }
         let client = try recoveryClient ?? makeRecoveryClient()
         recoveryClient = client
-        let id = committable.transactionalId
         let producer = "producer \(committable.producerId), epoch \(committable.epoch)"
         for attempt in 1... {
             let outcome = client.commit(committable)
