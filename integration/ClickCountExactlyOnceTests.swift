@@ -115,9 +115,9 @@ struct ClickCountExactlyOnceTests {
         }
     }
 
-    /// The newest checkpoint's metadata is damaged: the job falls back to the one before, says so,
-    /// and the output is still exact (the damaged checkpoint's transaction is aborted as a leftover
-    /// and its records are produced again).
+    /// The newest checkpoint's metadata is damaged: the job reads it from its copy (`_metadata.copy`),
+    /// says so, and the output is still exact. (Falling back to an older checkpoint is refused unless
+    /// proven safe: see DamagedNewestCheckpointTests.)
     @Test func fallsBackFromCorruptNewestCheckpoint() throws {
         let scenario = try ClickCountScenario("corrupt")
         defer { scenario.tearDown() }

@@ -34,6 +34,8 @@ public struct JobSettings: Sendable {
     /// nil: no status server; 0: a free port (the address is printed as `status: URL`).
     public var statusPort: Int?
     public var logLevel: Logger.Level = .info
+    /// When a restored checkpoint's transactions were aborted and no earlier checkpoint makes the output exact.
+    public var onLostTransactions: LostTransactionsPolicy = .fail
 
     public init(jobName: String, bootstrapServers: String) {
         self.jobName = jobName
@@ -66,6 +68,7 @@ public struct JobSettings: Sendable {
             restoreFrom: restoreFrom,
             logger: logger)
         configuration.stateBackend = stateBackend
+        configuration.lostTransactions = onLostTransactions
         return configuration
     }
 }

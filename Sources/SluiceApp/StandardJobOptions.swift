@@ -53,6 +53,8 @@ public struct StandardJobOptions: ParsableArguments {
     var statusHost = "127.0.0.1"
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
+    @Option(help: "When a restored checkpoint's transactions were aborted by the broker and no earlier checkpoint gives exact output: fail (list the missing offsets and stop) or continue (accept the loss).")
+    var onLostTransactions = "fail"
 
     public init() {}
 
@@ -91,6 +93,10 @@ public struct StandardJobOptions: ParsableArguments {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         settings.logLevel = level
+        guard let lostTransactions = LostTransactionsPolicy(rawValue: onLostTransactions) else {
+            throw ValidationError("--on-lost-transactions must be fail or continue (got '\(onLostTransactions)').")
+        }
+        settings.onLostTransactions = lostTransactions
         do {
             try settings.validate()
         } catch {

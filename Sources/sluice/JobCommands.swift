@@ -113,6 +113,15 @@ struct StatusCommand: ParsableCommand {
             lines.append("checkpoint:    none completed yet")
         }
         if let failure = status.lastFailure { lines.append("last failure:  \(failure)") }
+        if let lost = status.lostTransactions {
+            let action = switch lost.action {
+            case .rewound: "rewound to checkpoint \(lost.rewoundTo.map { "\($0)" } ?? "?"); output exact"
+            case .failed: "job failed; these records are missing"
+            case .continued: "continued (--on-lost-transactions continue); these records are missing"
+            }
+            lines.append("lost txns:     checkpoint \(lost.checkpointId)'s transactions were aborted by the broker: \(action)")
+            for range in lost.missing { lines.append("  \(range)") }
+        }
         lines.append("backpressured: \(report.backpressuredSecondsText) s in total")
         if report.lag.isEmpty {
             lines.append("lag:           not reported yet")

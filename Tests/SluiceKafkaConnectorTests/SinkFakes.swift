@@ -77,6 +77,15 @@ final class FakeRecoveryClient: TransactionRecoveryClient {
         committed.append(committable)
         return outcomes.count > 1 ? outcomes.removeFirst() : outcomes.first ?? .committed
     }
+
+    /// What `markersInLog` answers, per transactional id (absent: no marker in any partition).
+    var markers: [String: [TopicPartition: ControlMarker?]] = [:]
+    var markerError: (any Error)?
+
+    func markersInLog(_ committable: TransactionCommittable) throws -> [TopicPartition: ControlMarker?] {
+        if let markerError { throw markerError }
+        return markers[committable.transactionalId] ?? committable.firstOffsets.mapValues { _ in nil }
+    }
 }
 
 /// A pool, writer and committer over fakes, as `KafkaTwoPhaseCommitSink.open` wires them.

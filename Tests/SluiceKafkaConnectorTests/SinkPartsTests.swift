@@ -77,8 +77,6 @@ struct SinkPartsTests {
     @Test(arguments: [
         ([TransactionOutcome.committed], KafkaCommitter.Outcome.committed),
         ([.alreadyResolved(.committed)], .alreadyCommitted),
-        ([.aborted], .abortedByBroker),
-        ([.alreadyResolved(.aborted)], .abortedByBroker),
         ([.coordinatorMoved("moved"), .retriable(.malformed("x")), .committed], .committed),
     ])
     func theCommitterTellsRecoveryOutcomesApart(outcomes: [TransactionOutcome], expected: KafkaCommitter.Outcome) throws {
@@ -92,7 +90,20 @@ struct SinkPartsTests {
         let parts = FakeSinkParts(recovery: [.fenced("stale epoch")])
         #expect(try parts.committer.recover(committable("job-0-1")) == .probablyResolved("stale epoch"))
         let withOffsets = committable("job-0-1", offsets: [TopicPartition("out", 0): 5])
-        #expect(try parts.committer.recover(withOffsets) == .failed("stale epoch"))
+        #expect(throws: KafkaSinkError.self) { try parts.committer.recover(withOffsets) }
+    }
+
+    /// Aborted by the broker between the restore's look at the log and the commit: the attempt fails
+    /// (never goes on silently); the next restore sees the ABORT marker.
+    @Test(arguments: [TransactionOutcome.aborted, .alreadyResolved(.aborted)])
+    func anAbortFoundWhileCommittingFailsTheAttempt(outcome: TransactionOutcome) {
+        let parts = FakeSinkParts(recovery: [outcome])
+        #expect {
+            try parts.committer.recover(committable("job-0-1"))
+        } throws: { error in
+            guard case .restoredTransactionAborted(let id, _) = error as? KafkaSinkError else { return false }
+            return id == "job-0-1"
+        }
     }
 
     @Test func recoveryGivesUpAfterBoundedRetries() {

@@ -16,6 +16,7 @@ final class ScriptedBackend: TransactionResolverBackend {
         var findCalls = 0
         var endTxnCalls = 0
         var markerCalls = 0
+        var markerError: KafkaWireError?
     }
 
     let state: Mutex<State>
@@ -47,11 +48,14 @@ final class ScriptedBackend: TransactionResolverBackend {
         }
     }
 
-    func markers(in partition: TopicPartition, from offset: Int64) throws -> [ControlMarker] {
-        state.withLock { state in
+    func firstMarker(in partition: TopicPartition, from offset: Int64,
+                     where matches: @escaping @Sendable (ControlMarker) -> Bool) throws -> ControlMarker? {
+        let (read, error) = state.withLock { state in
             state.markerCalls += 1
-            return state.markerReads.isEmpty ? [] : state.markerReads.removeFirst()
+            return (state.markerReads.isEmpty ? [] : state.markerReads.removeFirst(), state.markerError)
         }
+        if let error { throw error }
+        return read.first(where: matches)
     }
 }
 
@@ -63,6 +67,35 @@ final class ScriptedBackend: TransactionResolverBackend {
 
     private func resolver(_ backend: ScriptedBackend) -> TransactionResolver {
         TransactionResolver(backend: backend, retry: noWait)
+    }
+
+    /// A first offset the log no longer holds is not retried (it will not come back): the outcome is
+    /// unknown, with the reason, and no EndTxn is sent blind.
+    @Test func aFirstOffsetGoneFromTheLogIsUnknownNotRetriable() {
+        let backend = ScriptedBackend()
+        backend.state.withLock {
+            $0.markerError = .broker(api: "Fetch", code: .offsetOutOfRange, context: "t-0 at offset 10")
+        }
+        let outcome = resolver(backend).commit(withOffsets)
+        guard case .unknown(let why) = outcome else {
+            Issue.record("expected unknown, got \(outcome)")
+            return
+        }
+        #expect(why.contains("OFFSET_OUT_OF_RANGE"))
+        #expect(backend.state.withLock { ($0.markerCalls, $0.endTxnCalls) } == (1, 0))
+    }
+
+    /// Per partition, the marker of this producer (epoch at least the committable's) after its first offset.
+    @Test func markersInLogPerPartition() throws {
+        let two = TransactionCommittable(transactionalId: "tx", producerId: 5, epoch: 2,
+                                         firstOffsets: [TopicPartition("t", 0): 10, TopicPartition("t", 1): 4])
+        let backend = ScriptedBackend(markers: [
+            [ControlMarker(offset: 20, producerId: 5, producerEpoch: 3, type: .abort)],
+            [ControlMarker(offset: 7, producerId: 6, producerEpoch: 2, type: .abort)],
+        ])
+        let markers = try resolver(backend).markersInLog(two)
+        #expect(markers[TopicPartition("t", 0)] == .some(ControlMarker(offset: 20, producerId: 5, producerEpoch: 3, type: .abort)))
+        #expect(markers[TopicPartition("t", 1)] == .some(nil))
     }
 
     @Test func commitsWhenTheLogShowsNoMarker() {

@@ -85,23 +85,50 @@ final class FaultyStorage: CheckpointStorage {
         #expect(job.store.committedValues.sorted() == job.expected)
     }
 
-    @Test func corruptNewestCheckpointFallsBackOnRestart() throws {
+    /// A damaged `_metadata` is read from its copy; with both damaged the restore is refused (an older
+    /// checkpoint could repeat committed output) until the operator names the older one explicitly.
+    @Test func corruptNewestCheckpointIsReadFromItsCopyOrRefused() throws {
         let job = CountingJob()
         #expect(throws: JobFailedError.self) {
             try job.run(faults: FaultInjector(point: .afterCheckpointCompleteBeforeCommit, checkpointId: 4))
         }
         let storage = FileSystemCheckpointStorage(directory: job.directory)
         #expect(storage.latestCompleted(logger: Logger(label: "t"))?.checkpointId == 4)
-        let path = storage.metadataPath(4)
-        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-        bytes[bytes.count - 1] ^= 0x01
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        // Restores from 3: the prepared transactions of 4 are aborted and their input replayed.
-        try job.run()
+        for name in [FileSystemCheckpointStorage.metadataName, FileSystemCheckpointStorage.metadataCopyName] {
+            let path = "\(job.directory)/chk-4/\(name)"
+            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            bytes[bytes.count - 1] ^= 0x01
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+        }
+        #expect(throws: CheckpointStorageError.self) { try job.run() }
+
+        // Named explicitly, 3 is restored: the prepared transactions of 4 are aborted and their input replayed.
+        var configuration = testConfiguration(checkpointing: CheckpointConfig(directory: job.directory))
+        configuration.restoreFrom = "\(job.directory)/chk-3"
+        let env = StreamExecutionEnvironment(configuration)
+        env.fromSource(CollectionSource(job.words, recordsPerPoll: 10, checkpointEvery: 50), name: "words")
+            .keyBy { $0 }
+            .process(name: "count", RunningCount()).setParallelism(2)
+            .sinkTo(TransactionalCollectingSink(store: job.store), name: "sink", parallelism: 2)
+        try env.execute()
         #expect(job.store.committedValues.sorted() == job.expected)
         #expect(job.store.unfinishedTransactions.isEmpty)
         // The damaged checkpoint is kept aside for inspection.
         let names = try FileManager.default.contentsOfDirectory(atPath: job.directory)
         #expect(names.contains { $0.hasPrefix("chk-4.unusable-") })
+    }
+
+    @Test func corruptNewestMetadataIsReadFromItsCopy() throws {
+        let job = CountingJob()
+        #expect(throws: JobFailedError.self) {
+            try job.run(faults: FaultInjector(point: .afterCheckpointCompleteBeforeCommit, checkpointId: 4))
+        }
+        let path = FileSystemCheckpointStorage(directory: job.directory).metadataPath(4)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count - 1] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try job.run()
+        #expect(job.store.committedValues.sorted() == job.expected)
+        #expect(job.store.unfinishedTransactions.isEmpty)
     }
 }

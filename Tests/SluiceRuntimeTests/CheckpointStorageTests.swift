@@ -65,7 +65,7 @@ import Testing
         let storage = FileSystemCheckpointStorage(directory: dir)
         try writeCheckpoint(storage, 1)
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/chk-1").sorted()
-        #expect(files == ["_metadata", "count-0.state"])
+        #expect(files == ["_metadata", "_metadata.copy", "count-0.state"])
         let restored = try #require(storage.latestCompleted(logger: Logger(label: "t")))
         let handle = try #require(restored.operators[0].subtasks[0].operatorState)
         #expect(try storage.read(handle, checkpointId: 1) == [1, 2, 3])
@@ -78,7 +78,9 @@ import Testing
         #expect(throws: CheckpointStorageError.self) { try storage.read(handle, checkpointId: 1) }
     }
 
-    @Test func corruptNewestFallsBackToPrevious() throws {
+    /// A damaged `_metadata` is read from its copy: the newest checkpoint is restored itself, not an
+    /// older one that would repeat what the newest one's transactions committed (issue 13, point 6).
+    @Test func damagedNewestMetadataIsReadFromItsCopy() throws {
         let dir = temporaryDirectory()
         let storage = FileSystemCheckpointStorage(directory: dir)
         try writeCheckpoint(storage, 4)
@@ -87,11 +89,41 @@ import Testing
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         bytes[20] ^= 0xFF
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        #expect(storage.latestCompleted(logger: Logger(label: "t"))?.checkpointId == 4)
-        // Truncated and unknown-version files are skipped too.
+        #expect(storage.latestCompleted(logger: Logger(label: "t"))?.checkpointId == 5)
+        #expect(try storage.latestRestorable(logger: Logger(label: "t"))?.checkpointId == 5)
+        // Truncated and unknown-version files too.
         try Data(bytes.prefix(10)).write(to: URL(fileURLWithPath: path))
-        #expect(storage.latestCompleted(logger: Logger(label: "t"))?.checkpointId == 4)
+        #expect(try storage.loadMetadata(5).checkpointId == 5)
+    }
+
+    /// With `_metadata` and its copy both unreadable nothing proves the newest checkpoint committed
+    /// nothing: the restore fails naming it and the choices instead of falling back.
+    @Test func unreadableNewestCheckpointIsRefusedNotSkipped() throws {
+        let dir = temporaryDirectory()
+        let storage = FileSystemCheckpointStorage(directory: dir)
+        try writeCheckpoint(storage, 4)
+        try writeCheckpoint(storage, 5)
+        for name in [FileSystemCheckpointStorage.metadataName, FileSystemCheckpointStorage.metadataCopyName] {
+            let path = "\(dir)/chk-5/\(name)"
+            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            bytes[20] ^= 0xFF
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+        }
         #expect(throws: CheckpointStorageError.self) { try storage.loadMetadata(5) }
+        do {
+            _ = try storage.latestRestorable(logger: Logger(label: "t"))
+            Issue.record("an unreadable newest checkpoint was skipped")
+        } catch let error as CheckpointStorageError {
+            guard case .newestCheckpointUnusable(let id, _, _, let older) = error else {
+                Issue.record("expected newestCheckpointUnusable, got \(error)")
+                return
+            }
+            #expect(id == 5)
+            #expect(older == "\(dir)/chk-4")
+            #expect(error.description.contains("--from-savepoint \(dir)/chk-4"))
+        }
+        // Listing (not restoring) still sees the older one.
+        #expect(storage.latestCompleted(logger: Logger(label: "t"))?.checkpointId == 4)
     }
 
     @Test func retainsTheLatestThree() throws {

@@ -9,6 +9,10 @@ public enum KafkaSinkError: Error, CustomStringConvertible {
     case producerPoolExhausted(poolSize: Int, pendingCheckpoints: [Int64])
     case deliveryFailed(count: Int, first: KafkaError?)
     case recoveryFailed(transactionalId: String, outcome: String)
+    /// The broker aborted a restored transaction while it was being committed.
+    case restoredTransactionAborted(transactionalId: String, producer: String)
+    /// The log no longer holds a restored transaction's first offset: its outcome cannot be read.
+    case transactionLogGone(transactionalId: String, context: String)
     case kafka(KafkaError, context: String)
     /// An output record the sink could not write, under `unwritableRecords` `.fail`.
     case unwritableRecord(UnwritableRecord)
@@ -35,6 +39,13 @@ public enum KafkaSinkError: Error, CustomStringConvertible {
                 + "the transaction is aborted and the job restarts from its last checkpoint."
         case .recoveryFailed(let id, let outcome):
             return "Could not commit the recovered transaction '\(id)': \(outcome). The job retries on restart; check the broker."
+        case .restoredTransactionAborted(let id, let producer):
+            return "The broker aborted the restored transaction '\(id)' (\(producer)) while it was being committed (its transaction "
+                + "timeout expired). The job restarts; the restore then rewinds to an earlier checkpoint or reports the missing records."
+        case .transactionLogGone(let id, let context):
+            return "Cannot tell whether the restored transaction '\(id)' was committed: the log no longer holds its first offset "
+                + "(\(context): OFFSET_OUT_OF_RANGE; retention or DeleteRecords removed it). The checkpoint is too old for its "
+                + "output topic's retention: raise retention.ms, or restore a newer checkpoint or savepoint."
         case .kafka(let error, let context):
             return "\(context): \(error)"
         case .unwritableRecord(let record):

@@ -75,6 +75,10 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
         aborter = LingeringTransactionAborter(factory: clients.producers, logger: logger)
     }
 
+    func restoredTransactionState(_ committable: TransactionCommittable, checkpointId: Int64) throws -> RestoredTransactionState {
+        try opened(committer).restoredState(committable, checkpointId: checkpointId)
+    }
+
     func recoverAndCommit(_ committable: TransactionCommittable) throws {
         try opened(committer).recover(committable)
     }

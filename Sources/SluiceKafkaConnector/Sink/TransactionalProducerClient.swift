@@ -60,6 +60,8 @@ struct LibrdkafkaProducerFactory: TransactionalProducerFactory {
 /// how a restarted job commits what its checkpoint promised. `TransactionResolver` is the real one.
 protocol TransactionRecoveryClient: AnyObject {
     func commit(_ committable: TransactionCommittable) -> TransactionOutcome
+    /// Per partition of the committable, its transaction's marker in the log (nil: none yet); read only.
+    func markersInLog(_ committable: TransactionCommittable) throws -> [TopicPartition: ControlMarker?]
 }
 
 extension TransactionResolver: TransactionRecoveryClient {}

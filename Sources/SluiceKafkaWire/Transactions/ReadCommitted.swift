@@ -17,6 +17,13 @@ package struct ControlMarker: Sendable, Hashable {
     public var producerId: Int64
     public var producerEpoch: Int16
     public var type: ControlRecordType
+
+    public init(offset: Int64, producerId: Int64, producerEpoch: Int16, type: ControlRecordType) {
+        self.offset = offset
+        self.producerId = producerId
+        self.producerEpoch = producerEpoch
+        self.type = type
+    }
 }
 
 /// How a transaction seen in a partition ended (so far).

@@ -93,6 +93,27 @@ package final class TransactionAwareLogReader: Sendable {
     /// of the first fetch, looping over as many fetches as needed.
     public func readPartition(_ partition: TopicPartition, from startOffset: Int64 = 0,
                               to endOffset: Int64? = nil) throws -> PartitionLog {
+        try read(partition, from: startOffset, to: endOffset, until: nil)
+    }
+
+    /// The first control marker at or after `startOffset` that `matches`, or nil when there is none up
+    /// to the high watermark: reads batch by batch and stops at it, so finding a transaction's outcome
+    /// costs the transaction's own span of the log, not the whole partition. A start offset the log no
+    /// longer holds fails with the broker's OFFSET_OUT_OF_RANGE (not retried: it will not come back).
+    public func firstMarker(in partition: TopicPartition, from startOffset: Int64,
+                            where matches: @escaping @Sendable (ControlMarker) -> Bool) throws -> ControlMarker? {
+        try readPartition(partition, from: startOffset, untilMarker: matches).markers.first(where: matches)
+    }
+
+    /// Reads one partition from `startOffset` up to and including the first control marker that
+    /// `matches` (or up to the high watermark when there is none): `endOffset` of the result tells how far.
+    package func readPartition(_ partition: TopicPartition, from startOffset: Int64,
+                               untilMarker matches: @escaping @Sendable (ControlMarker) -> Bool) throws -> PartitionLog {
+        try read(partition, from: startOffset, to: nil, until: matches)
+    }
+
+    private func read(_ partition: TopicPartition, from startOffset: Int64, to endOffset: Int64?,
+                      until stop: (@Sendable (ControlMarker) -> Bool)?) throws -> PartitionLog {
         var leader = try client.leader(of: partition)
         var end = endOffset
         var accumulator: ReadCommittedAccumulator?
@@ -126,8 +147,20 @@ package final class TransactionAwareLogReader: Sendable {
 
             let decoded = try response.records.map { try RecordBatch.decodeAll($0, verifyCRC: options.verifyCRC) }
                 ?? DecodedRecordSet(batches: [], truncatedTailBytes: 0)
-            for batch in decoded.batches { current.add(batch) }
+            var found = false
+            for batch in decoded.batches {
+                let markersBefore = current.markers.count
+                current.add(batch)
+                if let stop, current.markers.count > markersBefore, let marker = current.markers.last, stop(marker) {
+                    found = true
+                    break
+                }
+            }
             accumulator = current
+            if found {
+                end = current.nextOffset
+                break
+            }
             if current.nextOffset > offset {
                 offset = current.nextOffset
                 withoutProgress = 0

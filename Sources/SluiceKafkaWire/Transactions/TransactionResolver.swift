@@ -45,8 +45,10 @@ package protocol TransactionResolverBackend: Sendable {
     func findCoordinator(transactionalId: String) throws -> BrokerAddress
     /// One EndTxn; returns the broker's error code.
     func endTransaction(coordinator: BrokerAddress, _ committable: TransactionCommittable, commit: Bool) throws -> KafkaErrorCode
-    /// The control markers of a partition at or after `offset`, up to its current end.
-    func markers(in partition: TopicPartition, from offset: Int64) throws -> [ControlMarker]
+    /// The first control marker of `partition` at or after `offset` that `matches` (nil: none up to its
+    /// current end); reads no further than that marker.
+    func firstMarker(in partition: TopicPartition, from offset: Int64,
+                     where matches: @escaping @Sendable (ControlMarker) -> Bool) throws -> ControlMarker?
 }
 
 /// The backend over a `KafkaWireClient` and a `TransactionAwareLogReader`.
@@ -69,8 +71,9 @@ package struct KafkaTransactionResolverBackend: TransactionResolverBackend {
                                   producerId: committable.producerId, producerEpoch: committable.epoch, commit: commit)
     }
 
-    public func markers(in partition: TopicPartition, from offset: Int64) throws -> [ControlMarker] {
-        try reader.readPartition(partition, from: offset).markers
+    public func firstMarker(in partition: TopicPartition, from offset: Int64,
+                            where matches: @escaping @Sendable (ControlMarker) -> Bool) throws -> ControlMarker? {
+        try reader.firstMarker(in: partition, from: offset, where: matches)
     }
 }
 
@@ -112,15 +115,26 @@ package final class TransactionResolver: Sendable {
 
     /// The marker of this transaction in the log, if any; nil when no first offsets are known or none is found.
     public func resolutionInLog(_ committable: TransactionCommittable) throws -> TransactionResolution? {
-        for (partition, firstOffset) in committable.firstOffsets.sorted(by: { $0.key < $1.key }) {
-            let markers = try backend.markers(in: partition, from: firstOffset)
-            if let marker = markers.first(where: {
-                $0.producerId == committable.producerId && $0.producerEpoch >= committable.epoch && $0.offset >= firstOffset
-            }) {
-                return marker.type == .commit ? .committed : .aborted
-            }
+        for (_, marker) in try markersInLog(committable).sorted(by: { $0.key < $1.key }) {
+            if let marker { return marker.type == .commit ? .committed : .aborted }
         }
         return nil
+    }
+
+    /// Per partition the committable wrote to: this transaction's marker (its producer id, an epoch
+    /// at least the committable's: fencing writes the ABORT with the bumped epoch), or nil while the
+    /// log shows none. Each partition is read from the committable's first offset up to that marker only.
+    public func markersInLog(_ committable: TransactionCommittable) throws -> [TopicPartition: ControlMarker?] {
+        var found: [TopicPartition: ControlMarker?] = [:]
+        let producerId = committable.producerId
+        let epoch = committable.epoch
+        for (partition, firstOffset) in committable.firstOffsets.sorted(by: { $0.key < $1.key }) {
+            let marker = try backend.firstMarker(in: partition, from: firstOffset, where: {
+                $0.producerId == producerId && $0.producerEpoch >= epoch && $0.offset >= firstOffset
+            })
+            found[partition] = .some(marker)
+        }
+        return found
     }
 
     private func resolve(_ committable: TransactionCommittable, commit: Bool) -> TransactionOutcome {
@@ -148,6 +162,11 @@ package final class TransactionResolver: Sendable {
                 logger.info("transaction already resolved in the log; not sending EndTxn", metadata: logMetadata)
                 return .alreadyResolved(resolution)
             }
+        } catch KafkaWireError.broker(_, let code, let context) where code == .offsetOutOfRange {
+            // The log no longer holds the transaction's first offset (retention or DeleteRecords): no retry
+            // brings it back, and EndTxn alone cannot tell whether it was committed.
+            return .unknown("the log no longer holds the transaction's first offset (\(context): OFFSET_OUT_OF_RANGE), "
+                + "so whether it was committed cannot be read")
         } catch {
             return .retriable(KafkaConnection.mapError(error, host: "?", port: 0, during: "reading the log"))
         }

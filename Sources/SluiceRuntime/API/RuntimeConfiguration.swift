@@ -33,6 +33,9 @@ public struct RuntimeConfiguration: Sendable {
     public var chaining: Bool
     /// Where keyed state lives: `.heap` (default) or `.disk(directory:)` (SQLite, incremental checkpoints).
     public var stateBackend: StateBackendChoice
+    /// When a restored checkpoint's transactions were aborted and no earlier checkpoint makes the
+    /// output exact: fail (default) or go on with the records missing (see `RestoredTransactionsLost`).
+    public var lostTransactions: LostTransactionsPolicy = .fail
 
     public init(
         jobName: String = "sluice-job",

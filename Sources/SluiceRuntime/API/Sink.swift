@@ -48,8 +48,9 @@ public struct SinkRecoveryContext: Sendable {
 /// - on barrier N: `preCommit` the transaction, keep its committable as pending for N, snapshot
 ///   ALL pending committables, begin the next transaction;
 /// - on checkpoint N complete: `commit` every pending committable with checkpoint id <= N, in order;
-/// - on restore: `recoverAndCommit` every committable of the checkpoint, then `recoverAndAbort`
-///   leftovers, then begin a new transaction;
+/// - on restore: `restoredTransactionState` of every committable of the checkpoint (lost ones make
+///   the runtime rewind to an earlier checkpoint or fail, see `RestoredTransactionsLost`), then
+///   `recoverAndCommit` every one, then `recoverAndAbort` leftovers, then begin a new transaction;
 /// - on failure or cancel: `abort` the open transaction, best effort.
 /// One instance per subtask, used on that subtask's thread only.
 public protocol TwoPhaseCommitSink: AnyObject, SendableMetatype {
@@ -68,6 +69,10 @@ public protocol TwoPhaseCommitSink: AnyObject, SendableMetatype {
     func abort(_ transaction: inout Transaction) throws
     /// Commits a committable restored from a checkpoint (it may already be committed).
     func recoverAndCommit(_ committable: Committable) throws
+    /// Before anything restored is committed: what became of a restored committable's transaction
+    /// (read only, nothing is changed). The runtime rewinds to an earlier checkpoint or fails when
+    /// some were lost. Default: `.pending` (nothing can be lost).
+    func restoredTransactionState(_ committable: Committable, checkpointId: Int64) throws -> RestoredTransactionState
     /// Aborts transactions a crashed run left open; the sink decides which ids to probe.
     func recoverAndAbort(_ context: SinkRecoveryContext) throws
     func close() throws
@@ -75,6 +80,7 @@ public protocol TwoPhaseCommitSink: AnyObject, SendableMetatype {
 
 extension TwoPhaseCommitSink {
     public func recoverAndCommit(_ committable: Committable) throws { try commit(committable) }
+    public func restoredTransactionState(_ committable: Committable, checkpointId: Int64) throws -> RestoredTransactionState { .pending }
     public func recoverAndAbort(_ context: SinkRecoveryContext) throws {}
     public func close() throws {}
 }
@@ -151,7 +157,7 @@ struct JSONStateSerializer<Value: Codable>: StateSerializer {
 
 /// Drives a `TwoPhaseCommitSink` through the checkpoint protocol (see the protocol's comment).
 final class TwoPhaseCommitSinkOperator<S: TwoPhaseCommitSink>: OneInputOperator<S.Input, Never> {
-    static var stateName: String { "pending-committables" }
+    static var stateName: String { TwoPhaseCommitSinkOperatorStateName.value }
 
     let sink: S
     /// The open transaction, boxed: the record path then mutates it in place. (An optional of the
@@ -195,7 +201,8 @@ final class TwoPhaseCommitSinkOperator<S: TwoPhaseCommitSink>: OneInputOperator<
             metricDimensions: setup.metrics.dimensions(operatorID: setup.operatorID, subtask: setup.subtaskIndex),
             metricsFactory: setup.metrics.factory, checkpointInterval: setup.services.checkpointInterval))
         opened = true
-        for entry in restored {
+        let lost = try checkRestoredTransactions(restored)
+        for (index, entry) in restored.enumerated() where !lost.contains(index) {
             setup.logger.debug("Recommitting the transaction of checkpoint \(entry.checkpointId) found in the restored checkpoint.")
             try sink.recoverAndCommit(entry.committable)
         }
@@ -204,6 +211,34 @@ final class TwoPhaseCommitSinkOperator<S: TwoPhaseCommitSink>: OneInputOperator<
             previousParallelism: setup.restore?.previousParallelism, restoredCheckpointId: setup.restore?.checkpointId,
             firstCheckpointId: setup.services.firstCheckpointId))
         transaction = try sink.beginTransaction(checkpointId: nextTransactionId)
+    }
+
+    /// Throws `RestoredTransactionsLost` when a restored transaction was aborted (unless this attempt
+    /// was told to accept it; then returns the indices of the lost ones, which are not committed):
+    /// BEFORE anything is committed, so that a rewind to an earlier checkpoint stays exact. Every
+    /// subtask sees the same committables (union) and the same log, so all agree.
+    private func checkRestoredTransactions(_ restored: [PendingCommittable<S.Committable>]) throws -> Set<Int> {
+        guard let checkpointId = setup.restore?.checkpointId, !restored.isEmpty else { return [] }
+        var lost: [LostOutputRange] = []
+        var lostIndices = Set<Int>()
+        var committed: [Int64] = []
+        for (index, entry) in restored.enumerated() {
+            switch try sink.restoredTransactionState(entry.committable, checkpointId: entry.checkpointId) {
+            case .committed: committed.append(entry.checkpointId)
+            case .pending: break
+            case .lost(let ranges):
+                lostIndices.insert(index)
+                lost += ranges.isEmpty ? [LostOutputRange(
+                    partition: "(not named by the sink)", firstOffset: 0, endOffset: nil, checkpointId: entry.checkpointId,
+                    transaction: "(not named by the sink)")] : ranges
+            }
+        }
+        guard let oldestLost = lost.map(\.checkpointId).min() else { return [] }
+        let rewindable = !committed.contains { $0 >= oldestLost }
+        let error = RestoredTransactionsLost(restoredCheckpointId: checkpointId, lost: lost, rewindBefore: rewindable ? oldestLost : nil)
+        guard setup.services.acceptLostTransactionsOf == checkpointId else { throw error }
+        setup.logger.error("\(error). Going on as --on-lost-transactions continue asks: these records stay missing.")
+        return lostIndices
     }
 
     override func processElement(_ value: S.Input, timestamp: Int64?) throws {

@@ -13,6 +13,11 @@ package protocol CheckpointStorage: Sendable, StateFileStorage {
     /// The newest completed checkpoint whose metadata is valid, falling back over damaged ones
     /// (each logged with the reason).
     func latestCompleted(logger: Logger) -> CheckpointMetadata?
+    /// The newest completed checkpoint older than `checkpointId` whose metadata is valid (a rewind's target).
+    func latestCompleted(before checkpointId: Int64, logger: Logger) -> CheckpointMetadata?
+    /// The checkpoint to restore after a restart: the newest completed one, or an error when it
+    /// cannot be read (falling back over it could repeat output it committed).
+    func latestRestorable(logger: Logger) throws -> CheckpointMetadata?
     /// Removes everything of a checkpoint that did not complete.
     func discard(checkpointId: Int64)
     /// Keeps the newest `count` completed checkpoints and removes older and unfinished ones.
@@ -25,6 +30,11 @@ package protocol CheckpointStorage: Sendable, StateFileStorage {
     func recordStopSavepoint(path: String) throws
     /// The stop savepoint to resume from instead of the latest checkpoint, if it is newer.
     func stopSavepointToResume(logger: Logger) throws -> RestorableSnapshot?
+}
+
+extension CheckpointStorage {
+    package func latestCompleted(before checkpointId: Int64, logger: Logger) -> CheckpointMetadata? { nil }
+    package func latestRestorable(logger: Logger) throws -> CheckpointMetadata? { latestCompleted(logger: logger) }
 }
 
 /// A snapshot opened for a restore: where it is, its metadata, and the storage that reads its state.

@@ -20,6 +20,8 @@ public enum CheckpointStorageError: Error, CustomStringConvertible {
     case corruptStateFile(path: String, checkpointId: Int64, reason: String)
     /// This storage keeps no state files (a custom `CheckpointStorage` without them).
     case stateFilesUnsupported(storage: String)
+    /// The newest completed checkpoint cannot be read, and an older one may repeat output it committed.
+    case newestCheckpointUnusable(checkpointId: Int64, folder: String, reason: String, older: String?)
 
     public var description: String {
         switch self {
@@ -42,6 +44,12 @@ public enum CheckpointStorageError: Error, CustomStringConvertible {
         case .stateFilesUnsupported(let storage):
             return "The checkpoint storage \(storage) cannot keep state files, which the on-disk state backend needs: "
                 + "use a checkpoint directory (FileSystemCheckpointStorage), the in-memory storage, or the heap state backend."
+        case .newestCheckpointUnusable(let id, let folder, let reason, let older):
+            let choice = older.map { "start from it explicitly (--from-savepoint \($0)), which moves \(folder) aside" }
+                ?? "start without state after moving \(folder) aside"
+            return "The newest checkpoint, \(id) at \(folder), cannot be restored: \(reason). An older checkpoint is not restored "
+                + "in its place, because the transactions checkpoint \(id) promised may have been committed and would be written "
+                + "again. Repair or restore \(folder) from a copy, or accept possible duplicates and \(choice)."
         }
     }
 }

@@ -12,6 +12,10 @@ import Darwin
 package final class FileSystemCheckpointStorage: CheckpointStorage {
     package let directory: String
     static let metadataName = "_metadata"
+    /// A second copy of `_metadata`, written just before it: a damaged `_metadata` then still names
+    /// the checkpoint's state and committables, so the restore need not fall back to an older
+    /// checkpoint (which would repeat output this one committed).
+    static let metadataCopyName = "_metadata.copy"
     /// Set for a self-contained snapshot folder (a savepoint, or a checkpoint opened by path):
     /// every id lives in this one folder.
     let snapshotFolder: String?
@@ -108,7 +112,9 @@ package final class FileSystemCheckpointStorage: CheckpointStorage {
         try Self.makeDirectory(dir)
         let final = "\(dir)/\(Self.metadataName)"
         let temp = final + ".inprogress"
-        try Self.writeDurably(metadata.encoded(), to: temp)
+        let encoded = metadata.encoded()
+        try Self.writeDurably(encoded, to: "\(dir)/\(Self.metadataCopyName)")
+        try Self.writeDurably(encoded, to: temp)
         guard rename(temp, final) == 0 else { throw CheckpointStorageError.io(path: final, operation: "rename into", errno: errno) }
         try Self.fsyncDirectory(dir)
     }
@@ -124,9 +130,20 @@ package final class FileSystemCheckpointStorage: CheckpointStorage {
         }.sorted()
     }
 
-    /// Loads and validates the metadata of checkpoint `id`.
-    package func loadMetadata(_ id: Int64) throws -> CheckpointMetadata {
-        let path = metadataPath(id)
+    /// Loads and validates the metadata of checkpoint `id`; reads its copy when `_metadata` is damaged.
+    package func loadMetadata(_ id: Int64, logger: Logger? = nil) throws -> CheckpointMetadata {
+        do {
+            return try loadMetadata(id, file: Self.metadataName)
+        } catch let primary as CheckpointStorageError {
+            guard FileManager.default.fileExists(atPath: "\(folder(id))/\(Self.metadataCopyName)"),
+                  let copy = try? loadMetadata(id, file: Self.metadataCopyName) else { throw primary }
+            logger?.warning("\(primary). Restoring it from its copy \(Self.metadataCopyName).")
+            return copy
+        }
+    }
+
+    private func loadMetadata(_ id: Int64, file: String) throws -> CheckpointMetadata {
+        let path = "\(folder(id))/\(file)"
         guard let contents = CheckpointMetadata.readFile(atPath: path) else {
             throw CheckpointStorageError.unusableCheckpoint(checkpointId: id, path: path, reason: "no metadata file (the checkpoint did not complete)")
         }
@@ -153,15 +170,39 @@ package final class FileSystemCheckpointStorage: CheckpointStorage {
     }
 
     package func latestCompleted(logger: Logger) -> CheckpointMetadata? {
+        latestCompleted(before: Int64.max, logger: logger)
+    }
+
+    package func latestCompleted(before checkpointId: Int64, logger: Logger) -> CheckpointMetadata? {
+        for id in checkpointIDs().reversed() where id < checkpointId {
+            guard FileManager.default.fileExists(atPath: metadataPath(id)) else {
+                logger.debug("Skipping checkpoint \(id): it has no metadata, so it never completed.")
+                continue
+            }
+            do {
+                return try loadMetadata(id, logger: logger)
+            } catch {
+                logger.warning("\(error). Falling back to the previous completed checkpoint.")
+            }
+        }
+        return nil
+    }
+
+    /// The newest completed checkpoint; when neither its `_metadata` nor the copy can be read, an
+    /// error naming it and the choices (an older one is not restored silently: the newest one's
+    /// transactions may have been committed, and replaying from an older one would write them again).
+    package func latestRestorable(logger: Logger) throws -> CheckpointMetadata? {
         for id in checkpointIDs().reversed() {
             guard FileManager.default.fileExists(atPath: metadataPath(id)) else {
                 logger.debug("Skipping checkpoint \(id): it has no metadata, so it never completed.")
                 continue
             }
             do {
-                return try loadMetadata(id)
+                return try loadMetadata(id, logger: logger)
             } catch {
-                logger.warning("\(error). Falling back to the previous completed checkpoint.")
+                let older = latestCompleted(before: id, logger: logger).map { folder($0.checkpointId) }
+                throw CheckpointStorageError.newestCheckpointUnusable(
+                    checkpointId: id, folder: folder(id), reason: "\(error)", older: older)
             }
         }
         return nil

@@ -78,6 +78,15 @@ package final class InMemoryCheckpointStorage: CheckpointStorage {
         }
     }
 
+    package func latestCompleted(before checkpointId: Int64, logger: Logger) -> CheckpointMetadata? {
+        checkpoints.withLock { all in
+            for id in all.keys.sorted().reversed() where id < checkpointId {
+                if let metadata = all[id]?.metadata { return metadata }
+            }
+            return nil
+        }
+    }
+
     package func discard(checkpointId: Int64) {
         _ = checkpoints.withLock { $0.removeValue(forKey: checkpointId) }
         removeFiles(checkpointId)

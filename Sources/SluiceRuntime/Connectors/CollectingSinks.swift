@@ -171,6 +171,16 @@ public final class TransactionalCollectingSink<T: Sendable>: TwoPhaseCommitSink 
 
     public func commit(_ committable: String) throws { try store.commit(committable) }
 
+    /// The store's state of the transaction: aborted ones are lost (the store has no offsets: the
+    /// sink's name and the handle name them).
+    public func restoredTransactionState(_ committable: String, checkpointId: Int64) throws -> RestoredTransactionState {
+        switch store.state(of: committable) {
+        case .committed: .committed
+        case .aborted: .lost([LostOutputRange(partition: name, firstOffset: 0, endOffset: nil, checkpointId: checkpointId, transaction: committable)])
+        case .open, .prepared, nil: .pending
+        }
+    }
+
     public func abort(_ transaction: inout Transaction) throws { store.abort(transaction.handle) }
 
     /// Aborts what earlier runs left open in this subtask's share of transaction ids: the ids of

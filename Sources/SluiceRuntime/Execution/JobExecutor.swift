@@ -16,12 +16,14 @@ struct JobExecutor: Sendable {
     /// checkpoint of the job's storage unless the named snapshot, or a stop savepoint recorded since
     /// (its sinks may have committed before this attempt failed), is newer.
     private func restorePoint(firstAttempt: Bool, logger: Logger) throws -> RestoreSource? {
-        let latest = storage.latestCompleted(logger: logger)
         var named = initialSnapshot
         if !firstAttempt, let stopped = try storage.stopSavepointToResume(logger: logger),
            stopped.metadata.checkpointId > (named?.metadata.checkpointId ?? Int64.min) {
             named = stopped
         }
+        // A named snapshot on the first attempt needs nothing of the directory (its newest checkpoint
+        // may be the unreadable one the operator chose to skip).
+        let latest = try (firstAttempt && named != nil ? nil : storage.latestRestorable(logger: logger))
         if let initial = named, firstAttempt || (latest?.checkpointId ?? 0) <= initial.metadata.checkpointId {
             storage.removeNewer(than: initial.metadata.checkpointId, logger: logger)
             logger.info("Restoring job '\(configuration.jobName)' from \(initial.metadata.kind) \(initial.metadata.checkpointId) at \(initial.path).")
@@ -39,13 +41,26 @@ struct JobExecutor: Sendable {
         var decider = RestartDecider(configuration.restartStrategy)
         var restarts: Int { decider.restarts }
         let restartCounter = metrics.jobCounter("sluice_restarts_total")
+        // After a rewind the storage's latest (the earlier checkpoint) wins over a named snapshot.
+        var rewound = false
+        var acceptLostTransactionsOf: Int64?
         while true {
-            let restore = try restorePoint(firstAttempt: restarts == 0, logger: logger)
+            let restore: RestoreSource?
+            do {
+                restore = try restorePoint(firstAttempt: restarts == 0 && !rewound, logger: logger)
+            } catch {
+                logger.error("Job '\(configuration.jobName)' failed: \(error)")
+                control.updateStatus {
+                    $0.phase = .failed
+                    $0.lastFailure = "\(error)"
+                }
+                throw error
+            }
             control.updateStatus {
                 $0.phase = .running
                 $0.restoredFromCheckpoint = restore?.metadata.checkpointId
             }
-            let (outcome, lastCompleted, stopPath) = runAttempt(restore: restore)
+            let (outcome, lastCompleted, stopPath) = runAttempt(restore: restore, acceptLostTransactionsOf: acceptLostTransactionsOf)
             switch outcome {
             case .finished:
                 if let stopPath {
@@ -58,6 +73,14 @@ struct JobExecutor: Sendable {
                 control.updateStatus { $0.phase = .cancelled }
                 return JobResult(status: .cancelled, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
             case .failed(let error):
+                if let lost = RestoredTransactionsLost.find(in: error) {
+                    if let accepted = try answer(lost, restarts: restarts, logger: logger) {
+                        acceptLostTransactionsOf = accepted
+                    } else {
+                        rewound = true
+                    }
+                    continue
+                }
                 let failedAfter = restarts
                 guard case .restart(let delay) = decider.onFailure(at: configuration.clock.nowMillis()) else {
                     logger.error("Job '\(configuration.jobName)' failed: \(error)")
@@ -82,8 +105,46 @@ struct JobExecutor: Sendable {
         }
     }
 
+    /// Answers transactions a restored checkpoint promised and the broker aborted: rewinds to the
+    /// newest checkpoint of the job's storage older than the oldest lost one when nothing of that one
+    /// or newer was committed (returns nil: restore it; the replay makes the output exact), else goes on
+    /// under `LostTransactionsPolicy.continue` (returns the checkpoint whose loss the next attempt
+    /// accepts), else fails the job without a restart (a restart would find the same).
+    private func answer(_ lost: RestoredTransactionsLost, restarts: Int, logger: Logger) throws -> Int64? {
+        metrics.jobCounter("sluice_lost_transactions_total").increment(by: lost.lost.count)
+        let named = initialSnapshot?.metadata.checkpointId ?? Int64.min
+        if let before = lost.rewindBefore, let target = storage.latestCompleted(before: before, logger: logger),
+           target.checkpointId > named {
+            logger.error("\(lost). None of them was committed: restoring checkpoint \(target.checkpointId) instead and replaying from its offsets, so the output stays exact.")
+            storage.removeNewer(than: target.checkpointId, logger: logger)
+            metrics.jobCounter("sluice_checkpoint_rewinds_total").increment()
+            control.updateStatus {
+                $0.phase = .restarting
+                $0.lostTransactions = LostTransactionsStatus(
+                    action: .rewound, checkpointId: lost.restoredCheckpointId, rewoundTo: target.checkpointId, missing: lost.lost)
+            }
+            return nil
+        }
+        if configuration.lostTransactions == .continue {
+            logger.error("\(lost). Going on without them (--on-lost-transactions continue).")
+            control.updateStatus {
+                $0.phase = .restarting
+                $0.lostTransactions = LostTransactionsStatus(action: .continued, checkpointId: lost.restoredCheckpointId, missing: lost.lost)
+            }
+            return lost.restoredCheckpointId
+        }
+        let failure = lost.failure()
+        logger.error("Job '\(configuration.jobName)' failed: \(failure)")
+        control.updateStatus {
+            $0.phase = .failed
+            $0.lastFailure = failure.description
+            $0.lostTransactions = LostTransactionsStatus(action: .failed, checkpointId: lost.restoredCheckpointId, missing: lost.lost)
+        }
+        throw JobFailedError(underlying: failure, restarts: restarts)
+    }
+
     /// One attempt: plan chains, create gates, start a thread per task subtask and the coordinator.
-    private func runAttempt(restore restoreSource: RestoreSource?) -> (AttemptMonitor.Outcome, Int64?, String?) {
+    private func runAttempt(restore restoreSource: RestoreSource?, acceptLostTransactionsOf: Int64?) -> (AttemptMonitor.Outcome, Int64?, String?) {
         let logger = configuration.logger
         let firstCheckpointId = (restoreSource?.metadata.checkpointId ?? 0) + 1
         let monitor = AttemptMonitor()
@@ -107,6 +168,7 @@ struct JobExecutor: Sendable {
             sourceIdleWaitMillis: configuration.sourceIdleWait.wholeMilliseconds, checkpointingMode: configuration.checkpointing.mode,
             stateBackend: configuration.stateBackend)
         settings.checkpointInterval = configuration.checkpointing.intervalMillis.map { .milliseconds($0) }
+        settings.acceptLostTransactionsOf = acceptLostTransactionsOf
 
         let (specs, coordinated) = ExecutionPlanner.tasks(
             chains: chains, vertices: vertices, channelCapacity: configuration.channelCapacity, restore: restoreSource,

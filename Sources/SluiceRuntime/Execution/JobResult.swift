@@ -48,6 +48,8 @@ public struct JobStatus: Sendable, Codable, Equatable {
     /// The checkpoint or savepoint id the current attempt restored (nil: it started empty). After a
     /// process restart this is how a job shows it recovered.
     public var restoredFromCheckpoint: Int64?
+    /// Set when a restore found transactions of its checkpoint aborted: what was missing and what the job did.
+    public var lostTransactions: LostTransactionsStatus?
 
     public init() {}
 }

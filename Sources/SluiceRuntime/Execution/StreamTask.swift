@@ -24,6 +24,8 @@ struct TaskSettings: Sendable {
     var stateBackend: StateBackendChoice = .heap
     /// The job's checkpoint interval (nil: periodic checkpoints off), for sinks to check against.
     var checkpointInterval: Duration? = nil
+    /// The restored checkpoint whose lost transactions this attempt accepts.
+    var acceptLostTransactionsOf: Int64? = nil
 }
 
 /// Where a task restores from.
@@ -125,7 +127,8 @@ final class StreamTask: InputProcessorDelegate {
         let coordinator = spec.coordinator
         let services = TaskServices(
             requestCheckpoint: { coordinator.requestCheckpoint() }, firstCheckpointId: spec.firstCheckpointId,
-            stateBackend: settings.stateBackend, checkpointInterval: settings.checkpointInterval)
+            stateBackend: settings.stateBackend, checkpointInterval: settings.checkpointInterval,
+            acceptLostTransactionsOf: settings.acceptLostTransactionsOf)
         snapshotStorage = services.snapshotStorage
         var links: [ChainLink] = []
         var counters: [RecordCounter] = []

@@ -75,6 +75,8 @@ struct TaskServices: Sendable {
     var checkpointInterval: Duration? = nil
     /// The storage of the checkpoint being taken, set by the task before it snapshots its operators.
     var snapshotStorage = SnapshotStorageSlot()
+    /// The restored checkpoint whose lost transactions this attempt accepts (`LostTransactionsPolicy.continue`).
+    var acceptLostTransactionsOf: Int64? = nil
 }
 
 /// The storage of the snapshot in progress (a checkpoint's or a savepoint's folder).
