@@ -34,6 +34,13 @@ public struct JobSettings: Sendable {
     /// nil: no status server; 0: a free port (the address is printed as `status: URL`).
     public var statusPort: Int?
     public var logLevel: Logger.Level = .info
+    /// Checkpoints that may fail in a row before the job fails (0: the first fails it).
+    public var tolerableCheckpointFailures = 0
+    /// What sources do when a position is no longer in the log (retention, DeleteRecords).
+    public var onOffsetOutOfRange: OffsetOutOfRangePolicy = .fail
+    /// The largest parallelism the job's exactly-once sinks may have run with: a start without a
+    /// checkpoint aborts the transactions of subtasks up to it (nil: not declared).
+    public var sinkMaxParallelism: Int?
 
     public init(jobName: String, bootstrapServers: String) {
         self.jobName = jobName
@@ -46,6 +53,8 @@ public struct JobSettings: Sendable {
     public func validate() throws(JobSettingsError) {
         if parallelism < 1 { throw .invalid("--parallelism must be at least 1 (got \(parallelism))") }
         if maxConcurrentCheckpoints < 1 { throw .invalid("--max-concurrent-checkpoints must be at least 1") }
+        if tolerableCheckpointFailures < 0 { throw .invalid("--tolerable-checkpoint-failures must be 0 or more") }
+        if let sinkMaxParallelism, sinkMaxParallelism < 1 { throw .invalid("--sink-max-parallelism must be at least 1") }
         if deliveryGuarantee == .exactlyOnce && checkpointInterval == nil {
             throw .invalid("exactly-once output is committed at checkpoints: give --checkpoint-interval, or use --delivery-guarantee atLeastOnce")
         }
@@ -61,7 +70,8 @@ public struct JobSettings: Sendable {
             defaultParallelism: parallelism,
             checkpointing: CheckpointConfig(
                 interval: checkpointInterval, timeout: checkpointTimeout,
-                directory: checkpointDirectory, maxConcurrentCheckpoints: maxConcurrentCheckpoints),
+                directory: checkpointDirectory, maxConcurrentCheckpoints: maxConcurrentCheckpoints,
+                tolerableFailures: tolerableCheckpointFailures),
             restartStrategy: restartStrategy,
             restoreFrom: restoreFrom,
             logger: logger)

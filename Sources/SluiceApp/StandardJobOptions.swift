@@ -53,6 +53,12 @@ public struct StandardJobOptions: ParsableArguments {
     var statusHost = "127.0.0.1"
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
+    @Option(help: "Checkpoints that may fail in a row (e.g. the checkpoint directory is full or read-only) before the job fails; 0: the first failure fails it.")
+    var tolerableCheckpointFailures = 0
+    @Option(help: ArgumentHelp("When a source's position is no longer in the log (retention or DeleteRecords removed it): fail, or earliest (go on from the earliest offset with a warning; the records in between are lost for this job).", valueName: "fail|earliest"))
+    var onOffsetOutOfRange = "fail"
+    @Option(help: "The largest parallelism the job's exactly-once sinks ever ran with: a start without a checkpoint then aborts transactions the subtasks up to it left open.")
+    var sinkMaxParallelism: Int?
 
     public init() {}
 
@@ -91,6 +97,12 @@ public struct StandardJobOptions: ParsableArguments {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         settings.logLevel = level
+        settings.tolerableCheckpointFailures = tolerableCheckpointFailures
+        guard let offsetPolicy = OffsetOutOfRangePolicy(rawValue: onOffsetOutOfRange) else {
+            throw ValidationError("--on-offset-out-of-range must be fail or earliest (got '\(onOffsetOutOfRange)').")
+        }
+        settings.onOffsetOutOfRange = offsetPolicy
+        settings.sinkMaxParallelism = sinkMaxParallelism
         do {
             try settings.validate()
         } catch {

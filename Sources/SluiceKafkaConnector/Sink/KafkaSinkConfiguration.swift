@@ -49,6 +49,15 @@ public struct KafkaSinkConfiguration: Sendable {
     /// brokers whose last stable offset moves only while no transaction is open on a partition;
     /// on Apache Kafka it is not needed.
     public var holdBackWhileCommitPending: Bool
+    /// Exactly-once: the largest parallelism this sink (this transactional-id prefix) may have run
+    /// with. At start every subtask also initialises the ids of the subtasks up to it that map onto
+    /// it, which aborts transactions they left open. A restore knows the checkpoint's parallelism;
+    /// a start without a checkpoint (directory wiped, new machine) after a run at a higher
+    /// parallelism needs this, or those transactions stay open (on brokers that never time them
+    /// out, downstream read_committed readers stall). nil: not declared. Costs
+    /// `producerPoolSize` x (maxParallelism / parallelism - 1) transactional-id initialisations per
+    /// subtask at each start.
+    public var maxParallelism: Int?
     /// Raw librdkafka producer settings, applied last.
     public var producerSettings: [String: String]
 
@@ -61,6 +70,7 @@ public struct KafkaSinkConfiguration: Sendable {
         brokerMaxTransactionTimeout: Duration = .seconds(900),
         transactionCallTimeout: Duration = .seconds(30),
         holdBackWhileCommitPending: Bool = false,
+        maxParallelism: Int? = nil,
         producerSettings: [String: String] = [:]
     ) {
         self.bootstrapServers = bootstrapServers
@@ -71,6 +81,7 @@ public struct KafkaSinkConfiguration: Sendable {
         self.brokerMaxTransactionTimeout = brokerMaxTransactionTimeout
         self.transactionCallTimeout = transactionCallTimeout
         self.holdBackWhileCommitPending = holdBackWhileCommitPending
+        self.maxParallelism = maxParallelism
         self.producerSettings = producerSettings
     }
 
@@ -85,6 +96,9 @@ public struct KafkaSinkConfiguration: Sendable {
         if producerPoolSize < 2 {
             throw .invalidConfiguration(
                 "producerPoolSize \(producerPoolSize) is too small: one producer holds the open transaction while another waits for its checkpoint to complete; use at least 2")
+        }
+        if let maxParallelism, maxParallelism < 1 {
+            throw .invalidConfiguration("maxParallelism \(maxParallelism) must be at least 1 (the largest parallelism the sink ever ran with), or nil")
         }
         if transactionCallTimeout <= .zero {
             throw .invalidConfiguration("transactionCallTimeout must be positive (it bounds each init/abort call to the broker); the default is 30 s")

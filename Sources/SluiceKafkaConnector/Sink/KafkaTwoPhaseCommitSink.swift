@@ -63,7 +63,8 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
         self.pool = pool
         self.writer = configuration.holdBackWhileCommitPending ? StalledLastStableOffsetHoldBack(decorating: writer) : writer
         committer = KafkaCommitter(pool: pool, counters: counters, logger: logger, makeRecoveryClient: clients.recovery)
-        aborter = LingeringTransactionAborter(factory: clients.producers, logger: logger)
+        aborter = LingeringTransactionAborter(
+            factory: clients.producers, logger: logger, declaredMaxParallelism: configuration.maxParallelism)
     }
 
     func recoverAndCommit(_ committable: TransactionCommittable) throws {
