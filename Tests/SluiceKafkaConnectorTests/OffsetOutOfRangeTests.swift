@@ -19,10 +19,11 @@ final class ReaderUnderTest {
     let collected = CollectedValues()
     let output: SourceOutput<String>
 
-    init(_ configuration: KafkaSourceConfiguration, restored: [TopicPartition: Int64]) throws {
+    init(_ configuration: KafkaSourceConfiguration, restored: [TopicPartition: Int64],
+         restoredMaxTimestamps: [TopicPartition: Int64] = [:], watermarks: SplitWatermarkMultiplexer? = nil) throws {
         reader = try KafkaSource<String>(configuration: configuration, deserializer: textValue).createReader(subtaskIndex: 0)
-        output = SourceOutput(output: collected, watermarks: nil, timestampAssigner: nil, clock: SystemClock())
-        let state = try KafkaSplitState.encode(offsets: restored, floors: [:])
+        output = SourceOutput(output: collected, watermarks: watermarks, timestampAssigner: nil, clock: SystemClock())
+        let state = try KafkaSplitState.encode(offsets: restored, floors: [:], maxTimestamps: restoredMaxTimestamps)
         try reader.open(SourceReaderContext(
             subtaskIndex: 0, parallelism: 1, restoredState: state, restoredCheckpointId: restored.isEmpty ? nil : 1,
             logger: testLogger(), metricDimensions: [], metricsFactory: NOOPMetricsHandler.instance, clock: SystemClock(),
