@@ -106,7 +106,8 @@ public struct CheckpointFailuresExceeded: Error, CustomStringConvertible, Sendab
 
     public var description: String {
         let resume = lastCompletedId.map { "the job resumes from checkpoint \($0)" } ?? "no checkpoint completed yet, so the job starts afresh"
-        return "Checkpoint \(checkpointId) failed: \(reason). \(consecutiveFailures) checkpoint(s) failed in a row, more than the "
+        let cause = reason.hasSuffix(".") ? String(reason.dropLast()) : reason
+        return "Checkpoint \(checkpointId) failed: \(cause). \(consecutiveFailures) checkpoint(s) failed in a row, more than the "
             + "\(tolerable) tolerated (--tolerable-checkpoint-failures), so the job stops instead of piling up uncommitted "
             + "transactions. Fix the cause, then restart: \(resume)."
     }
