@@ -265,13 +265,21 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         }
     }
 
+    /// Compaction also leaves gaps in a log that lost nothing (it removes whole batches): on a
+    /// compacted topic (cleanup.policy contains `compact`) the probe answers nil, no verdict.
     private func makeLogProbe() throws -> @Sendable (TopicPartition, Int64) throws -> Int64? {
         let security = try KafkaWireSecurity(properties: configuration.consumerSettings)
         let reader = try TransactionAwareLogReader(
             bootstrap: configuration.bootstrapServers, options: LogReadOptions(maxWait: .milliseconds(10)),
             connection: KafkaConnectionOptions(security: security))
+        var settings = KafkaConfiguration(bootstrapServers: configuration.bootstrapServers)
+        for (key, value) in configuration.consumerSettings { settings[key] = value }
+        let adminSettings = settings
         let probe: @Sendable (TopicPartition, Int64) throws -> Int64? = { tp, offset in
-            try reader.firstOffsetHeld(in: tp, at: offset)
+            let admin = try KafkaAdmin(configuration: adminSettings)
+            defer { admin.close() }
+            if try admin.describeTopicConfigs(tp.topic)["cleanup.policy"]?.contains("compact") == true { return nil }
+            return try reader.firstOffsetHeld(in: tp, at: offset)
         }
         firstOffsetHeld = probe
         return probe
