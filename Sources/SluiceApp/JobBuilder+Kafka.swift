@@ -16,7 +16,8 @@ extension JobBuilder {
     ) -> DataStream<T> {
         let configuration = KafkaSourceConfiguration(
             bootstrapServers: settings.bootstrapServers, topics: topics, startingOffsets: startingOffsets,
-            groupId: settings.groupId, malformedRecords: malformed, consumerSettings: settings.clientSettings)
+            groupId: settings.groupId, malformedRecords: malformed, consumerSettings: settings.clientSettings,
+            offsetOutOfRange: settings.onOffsetOutOfRange)
         return environment.fromSource(KafkaSource(configuration: configuration, deserializer: decode), name: name,
                                       parallelism: parallelism ?? settings.parallelism, watermarkStrategy: watermarks)
     }
@@ -42,10 +43,14 @@ extension JobBuilder {
         case .atLeastOnce: guarantee = .atLeastOnce
         case .none: guarantee = .none
         }
+        // Each checkpoint that fails keeps a producer busy until one completes: enough producers to
+        // ride out the tolerated failures in a row.
         let configuration = KafkaSinkConfiguration(
             bootstrapServers: settings.bootstrapServers, topic: topic, deliveryGuarantee: guarantee,
+            producerPoolSize: max(4, settings.tolerableCheckpointFailures + 2),
             transactionTimeout: settings.transactionTimeout, holdBackWhileCommitPending: settings.holdBackWhileCommitPending,
-            producerSettings: settings.clientSettings, unwritableRecords: unwritable)
+            maxParallelism: settings.sinkMaxParallelism, producerSettings: settings.clientSettings,
+            unwritableRecords: unwritable)
         let sink = KafkaSink(configuration: configuration, serializer: serialize)
         // Refused here, before anything starts, rather than in every restart of a subtask.
         try sink.validate(checkpointInterval: settings.checkpointInterval)

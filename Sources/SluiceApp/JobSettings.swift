@@ -36,6 +36,13 @@ public struct JobSettings: Sendable {
     public var logLevel: Logger.Level = .info
     /// When a restored checkpoint's transactions were aborted and no earlier checkpoint makes the output exact.
     public var onLostTransactions: LostTransactionsPolicy = .fail
+    /// Checkpoints that may fail in a row before the job fails (0: the first fails it).
+    public var tolerableCheckpointFailures = 0
+    /// What sources do when a position is no longer in the log (retention, DeleteRecords).
+    public var onOffsetOutOfRange: OffsetOutOfRangePolicy = .fail
+    /// The largest parallelism the job's exactly-once sinks may have run with: a start without a
+    /// checkpoint aborts the transactions of subtasks up to it (nil: not declared).
+    public var sinkMaxParallelism: Int?
 
     public init(jobName: String, bootstrapServers: String) {
         self.jobName = jobName
@@ -48,6 +55,8 @@ public struct JobSettings: Sendable {
     public func validate() throws(JobSettingsError) {
         if parallelism < 1 { throw .invalid("--parallelism must be at least 1 (got \(parallelism))") }
         if maxConcurrentCheckpoints < 1 { throw .invalid("--max-concurrent-checkpoints must be at least 1") }
+        if tolerableCheckpointFailures < 0 { throw .invalid("--tolerable-checkpoint-failures must be 0 or more") }
+        if let sinkMaxParallelism, sinkMaxParallelism < 1 { throw .invalid("--sink-max-parallelism must be at least 1") }
         if deliveryGuarantee == .exactlyOnce && checkpointInterval == nil {
             throw .invalid("exactly-once output is committed at checkpoints: give --checkpoint-interval, or use --delivery-guarantee atLeastOnce")
         }
@@ -63,7 +72,8 @@ public struct JobSettings: Sendable {
             defaultParallelism: parallelism,
             checkpointing: CheckpointConfig(
                 interval: checkpointInterval, timeout: checkpointTimeout,
-                directory: checkpointDirectory, maxConcurrentCheckpoints: maxConcurrentCheckpoints),
+                directory: checkpointDirectory, maxConcurrentCheckpoints: maxConcurrentCheckpoints,
+                tolerableFailures: tolerableCheckpointFailures),
             restartStrategy: restartStrategy,
             restoreFrom: restoreFrom,
             logger: logger)

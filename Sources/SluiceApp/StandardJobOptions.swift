@@ -55,6 +55,12 @@ public struct StandardJobOptions: ParsableArguments {
     var logLevel = "info"
     @Option(help: "When a restored checkpoint's transactions were aborted by the broker and no earlier checkpoint gives exact output: fail (list the missing offsets and stop) or continue (accept the loss).")
     var onLostTransactions = "fail"
+    @Option(help: "Checkpoints that may fail in a row (e.g. the checkpoint directory is full or read-only) before the job fails; 0: the first failure fails it.")
+    var tolerableCheckpointFailures = 0
+    @Option(help: ArgumentHelp("When a source's position is no longer in the log (retention or DeleteRecords removed it): fail, or earliest (go on from the earliest offset with a warning; the records in between are lost for this job).", valueName: "fail|earliest"))
+    var onOffsetOutOfRange = "fail"
+    @Option(help: "The largest parallelism the job's exactly-once sinks ever ran with: a start without a checkpoint then aborts transactions the subtasks up to it left open.")
+    var sinkMaxParallelism: Int?
 
     public init() {}
 
@@ -97,6 +103,12 @@ public struct StandardJobOptions: ParsableArguments {
             throw ValidationError("--on-lost-transactions must be fail or continue (got '\(onLostTransactions)').")
         }
         settings.onLostTransactions = lostTransactions
+        settings.tolerableCheckpointFailures = tolerableCheckpointFailures
+        guard let offsetPolicy = OffsetOutOfRangePolicy(rawValue: onOffsetOutOfRange) else {
+            throw ValidationError("--on-offset-out-of-range must be fail or earliest (got '\(onOffsetOutOfRange)').")
+        }
+        settings.onOffsetOutOfRange = offsetPolicy
+        settings.sinkMaxParallelism = sinkMaxParallelism
         do {
             try settings.validate()
         } catch {

@@ -147,3 +147,48 @@ public final class DurableEmbeddedBroker: Sendable {
         }
     }
 }
+
+extension DurableEmbeddedBroker {
+    /// The keys of the storage objects whose key starts with `prefix` (S3 ListObjectsV2), for tests
+    /// that damage the broker's log the way lost storage would, e.g.
+    /// `clusters/<cluster>/topics/<topic>/partitions/<n>/records/`.
+    public func storageObjects(containing fragment: String) throws -> [String] {
+        guard case .s3(let endpoint, let bucket) = storage else { return [] }
+        let body = try Self.s3Request("GET", "\(endpoint)/\(bucket)?list-type=2&max-keys=1000")
+        // <Key>...</Key> elements; keys hold no markup characters.
+        return body.components(separatedBy: "<Key>").dropFirst().compactMap { $0.components(separatedBy: "</Key>").first }
+            .filter { $0.contains(fragment) }.sorted()
+    }
+
+    /// Deletes one storage object (S3 DeleteObject).
+    public func deleteStorageObject(_ key: String) throws {
+        guard case .s3(let endpoint, let bucket) = storage else { return }
+        _ = try Self.s3Request("DELETE", "\(endpoint)/\(bucket)/\(key)")
+    }
+
+    private static func s3Request(_ method: String, _ address: String) throws -> String {
+        guard let url = URL(string: address) else { throw EmbeddedBrokerError.didNotStart(port: 0, output: "bad S3 address \(address)") }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.timeoutInterval = 10
+        // The local server refuses a DeleteObject without an AWS signature header; it does not check it.
+        request.setValue("AWS4-HMAC-SHA256 Credential=test/20260101/eu-west-2/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=0",
+                         forHTTPHeaderField: "Authorization")
+        request.setValue("20260101T000000Z", forHTTPHeaderField: "x-amz-date")
+        let outcome = Mutex<Result<(Int, String), any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            outcome.withLock {
+                $0 = error.map { .failure($0) }
+                    ?? .success(((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data ?? Data(), as: UTF8.self)))
+            }
+            done.signal()
+        }.resume()
+        done.wait()
+        let (status, body) = try outcome.withLock { $0 }?.get() ?? (0, "")
+        guard (200..<300).contains(status) else {
+            throw EmbeddedBrokerError.didNotStart(port: 0, output: "\(method) \(address) answered HTTP \(status): \(body.prefix(200))")
+        }
+        return body
+    }
+}

@@ -115,6 +115,38 @@ package final class KafkaAdmin: Sendable {
         return description
     }
 
+    /// A topic's configuration as the broker reports it (DescribeConfigs): name to value, values
+    /// the broker leaves out absent (some brokers report only what was set at creation).
+    public func describeTopicConfigs(_ name: String, timeout: Duration = .seconds(10)) throws(KafkaError) -> [String: String] {
+        try ensureOpen("describeTopicConfigs")
+        var resources: [OpaquePointer?] = [rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name)]
+        defer { resources.forEach { rd_kafka_ConfigResource_destroy($0) } }
+        var configs: [String: String] = [:]
+        try runAdmin("describeTopicConfigs \(name)", RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout: timeout) { options, queue in
+            resources.withUnsafeMutableBufferPointer {
+                rd_kafka_DescribeConfigs(client.pointer, $0.baseAddress, $0.count, options, queue)
+            }
+        } result: { event throws(KafkaError) in
+            var count = 0
+            guard let results = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(event), &count) else { return }
+            for index in 0..<count {
+                guard let resource = results[index] else { continue }
+                let code = rd_kafka_ConfigResource_error(resource)
+                if code != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let detail = rd_kafka_ConfigResource_error_string(resource).map { String(cString: $0) }
+                    throw KafkaError(code: code, context: "describeTopicConfigs \(name)", detail: detail)
+                }
+                var entryCount = 0
+                guard let entries = rd_kafka_ConfigResource_configs(resource, &entryCount) else { continue }
+                for entryIndex in 0..<entryCount {
+                    guard let entry = entries[entryIndex], let key = rd_kafka_ConfigEntry_name(entry) else { continue }
+                    if let value = rd_kafka_ConfigEntry_value(entry) { configs[String(cString: key)] = String(cString: value) }
+                }
+            }
+        }
+        return configs
+    }
+
     /// Stops polling and destroys the client. Idempotent.
     public func close() { client.close() }
 

@@ -124,6 +124,9 @@ package final class KafkaConsumer: Sendable {
             let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) }
             let context = topic.map { "consume \($0)-\(m.partition)" } ?? "consume"
             var error = KafkaError(code: m.err, context: context, detail: detail)
+            if m.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET, let topic {
+                return .offsetOutOfRange(TopicPartition(topic, m.partition), offset: m.offset, error)
+            }
             if m.err == RD_KAFKA_RESP_ERR__FATAL {
                 error.isFatal = true
                 throw error

@@ -99,6 +99,10 @@ package enum KafkaConsumerEvent: Sendable {
     case endOfPartition(TopicPartition, offset: Int64)
     /// A non-fatal consumer error (for example an unknown topic or a broker connection problem).
     case error(KafkaError)
+    /// The broker no longer (or not yet) holds `offset` of the partition, and `auto.offset.reset`
+    /// is `error`, so librdkafka stopped fetching it instead of jumping elsewhere
+    /// (`_AUTO_OFFSET_RESET`). The partition resumes only when it is assigned or seeked again.
+    case offsetOutOfRange(TopicPartition, offset: Int64, KafkaError)
 }
 
 /// Low and high watermark offsets of a partition.

@@ -38,14 +38,23 @@ struct ClickGenerator: ParsableCommand {
         let producer = try KafkaProducer(configuration: configuration, deliveryReports: .collectFailures)
         defer { producer.close(flushTimeout: .seconds(30)) }
 
-        let total: Int64? = windows > 0 ? Int64(windows) * ClickEventSequence.eventsPerWindowAllPages + Int64(tail) : nil
+        let windowEvents: Int64? = windows > 0 ? Int64(windows) * ClickEventSequence.eventsPerWindowAllPages : nil
+        let total: Int64? = windowEvents.map { $0 + Int64(tail) }
+        // The tail closes the last window only on partitions it reaches: a job's watermark is the
+        // minimum over partitions, so a partition without tail events keeps the last window open
+        // until it is idle. Without keys the partitioner puts the few closing events (the last
+        // ~100 ms of the tail's wall time) in one batch on one partition, so the tail goes to
+        // every partition in turn.
+        let partitions = windowEvents == nil ? 0 : try Self.partitionCount(of: topic, configuration)
         let start = Date()
         var index = startIndex
         var written: Int64 = 0
         var lastReport = Date()
         while total.map({ written < $0 }) ?? true {
             let event = ClickEventSequence.event(at: index)
-            try producer.produce(ProducerRecord(topic: topic, value: event.jsonBytes()))
+            let inTail = windowEvents.map { written >= $0 } ?? false
+            let partition = inTail && partitions > 0 ? Int32(truncatingIfNeeded: written % Int64(partitions)) : nil
+            try producer.produce(ProducerRecord(topic: topic, partition: partition, value: event.jsonBytes()))
             index += 1
             written += 1
             if rate > 0 {
@@ -64,5 +73,17 @@ struct ClickGenerator: ParsableCommand {
             throw ValidationError("\(failures.count) events were not delivered: \(failures.first?.error.map { "\($0)" } ?? "")")
         }
         print("click-generator: done, \(written) events written (next index \(index))")
+    }
+
+    /// The topic's partition count (0 when it cannot be read: the tail then goes where the partitioner puts it).
+    static func partitionCount(of topic: String, _ configuration: KafkaConfiguration) throws -> Int {
+        do {
+            let admin = try KafkaAdmin(configuration: configuration)
+            defer { admin.close() }
+            return try admin.describeTopic(topic).partitions.count
+        } catch {
+            print("click-generator: could not read the partitions of \(topic) (\(error)); the tail goes where the partitioner puts it")
+            return 0
+        }
     }
 }

@@ -112,7 +112,7 @@ struct Throughput: ParsableCommand {
                     switch event {
                     case .record: received += 1
                     case .endOfPartition: reachedEnd = received >= count
-                    case .error(let error): print("consumer error: \(error)")
+                    case .error(let error), .offsetOutOfRange(_, offset: _, let error): print("consumer error: \(error)")
                     }
                 }
             }

@@ -109,3 +109,43 @@ struct WordRouter: SluiceJob {
         try WordRouter.build(job, options: command.own)
     }
 }
+
+/// Issue 13 (points 5, 7, 9): the fault-handling options.
+@Suite struct FaultOptionsTests {
+    func settings(_ arguments: [String]) throws -> JobSettings {
+        try StandardJobOptions.parse(arguments).settings(jobName: "order-totals", environment: [:])
+    }
+
+    @Test func defaultsFailAtTheFirstProblem() throws {
+        let defaults = try settings([])
+        #expect(defaults.tolerableCheckpointFailures == 0)
+        #expect(defaults.onOffsetOutOfRange == .fail)
+        #expect(defaults.sinkMaxParallelism == nil)
+        #expect(defaults.runtimeConfiguration(logger: Logger(label: "t")).checkpointing.tolerableFailures == 0)
+    }
+
+    @Test func faultOptionsBecomeSettings() throws {
+        let parsed = try settings([
+            "--tolerable-checkpoint-failures", "3", "--on-offset-out-of-range", "earliest", "--sink-max-parallelism", "8",
+        ])
+        #expect(parsed.tolerableCheckpointFailures == 3)
+        #expect(parsed.onOffsetOutOfRange == .earliest)
+        #expect(parsed.sinkMaxParallelism == 8)
+        #expect(parsed.runtimeConfiguration(logger: Logger(label: "t")).checkpointing.tolerableFailures == 3)
+    }
+
+    @Test func badFaultOptionsAreRefusedNamingTheOption() {
+        for (arguments, option) in [
+            (["--on-offset-out-of-range", "latest"], "--on-offset-out-of-range"),
+            (["--tolerable-checkpoint-failures=-1"], "--tolerable-checkpoint-failures"),
+            (["--sink-max-parallelism", "0"], "--sink-max-parallelism"),
+        ] {
+            #expect(throws: (any Error).self, "\(arguments)") { try settings(arguments) }
+            do {
+                _ = try settings(arguments)
+            } catch {
+                #expect("\(error)".contains(option), "\(error)")
+            }
+        }
+    }
+}

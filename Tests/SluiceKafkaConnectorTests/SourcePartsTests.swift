@@ -12,7 +12,7 @@ struct SourcePartsTests {
         let entries = try KafkaSplitState.encode(offsets: offsets, floors: floors)
         let splits = try entries.map { try JSONDecoder().decode(KafkaSplitState.self, from: $0) }
         #expect(splits.map { "\($0.topic)-\($0.partition)" } == ["a-0", "a-1", "b-0"])
-        let (restored, restoredFloors) = try KafkaSplitState.decode(entries)
+        let (restored, restoredFloors, _) = try KafkaSplitState.decode(entries)
         #expect(restored == offsets)
         #expect(restoredFloors == floors)
     }

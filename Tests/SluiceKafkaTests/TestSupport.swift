@@ -52,7 +52,7 @@ func readAll(
             switch event {
             case .record(let record): records.append(record)
             case .endOfPartition(let tp, _): ended.insert(tp)
-            case .error(let error): Issue.record("consumer error: \(error)")
+            case .error(let error), .offsetOutOfRange(_, offset: _, let error): Issue.record("consumer error: \(error)")
             }
         }
     }

@@ -4,9 +4,11 @@ import Synchronization
 import Testing
 @testable import SluiceRuntime
 
-/// Wraps a storage: fails or blocks the state writes of one checkpoint.
+/// Wraps a storage: fails or blocks the state writes of one checkpoint, or (`fileInTheWay`) puts a
+/// file where the folders of that checkpoint and every later one go, so the real storage's own
+/// writes fail with the system's error.
 final class FaultyStorage: CheckpointStorage {
-    enum Mode: Sendable { case fail, block }
+    enum Mode: Sendable { case fail, block, fileInTheWay }
     let inner: FileSystemCheckpointStorage
     let checkpointId: Int64
     let mode: Mode
@@ -22,12 +24,17 @@ final class FaultyStorage: CheckpointStorage {
     struct Failed: Error {}
 
     func writeState(checkpointId: Int64, name: String, blobs: [[UInt8]]) throws -> [StateHandle?] {
-        if checkpointId == self.checkpointId && name.hasPrefix("count") {
+        if mode == .fileInTheWay, checkpointId >= self.checkpointId {
+            _ = FileManager.default.createFile(atPath: inner.folder(checkpointId), contents: Data("in the way".utf8))
+        }
+        if checkpointId == self.checkpointId && name.hasPrefix("count") && mode != .fileInTheWay {
             switch mode {
             case .fail: throw Failed()
             case .block:
                 blocked.set()
                 _ = eventually { release.isSet }
+            case .fileInTheWay:
+                break
             }
         }
         return try inner.writeState(checkpointId: checkpointId, name: name, blobs: blobs)
@@ -41,9 +48,11 @@ final class FaultyStorage: CheckpointStorage {
 }
 
 @Suite struct CheckpointAbortTests {
-    func run(_ job: CountingJob, storage: any CheckpointStorage, clock: any RuntimeClock, metrics: TestMetrics) throws -> JobResult {
+    /// `tolerable`: checkpoint failures in a row the job survives (these tests abort one on purpose).
+    func run(_ job: CountingJob, storage: any CheckpointStorage, clock: any RuntimeClock, metrics: TestMetrics,
+             tolerable: Int = 1) throws -> JobResult {
         var configuration = testConfiguration(
-            checkpointing: CheckpointConfig(timeout: .milliseconds(1000), retainedCheckpoints: 10), clock: clock)
+            checkpointing: CheckpointConfig(timeout: .milliseconds(1000), retainedCheckpoints: 10, tolerableFailures: tolerable), clock: clock)
         configuration.checkpointStorage = storage
         configuration.metricsFactory = metrics
         let env = StreamExecutionEnvironment(configuration)
@@ -83,6 +92,43 @@ final class FaultyStorage: CheckpointStorage {
         #expect(metrics.total("sluice_checkpoints_aborted_total") == 1)
         #expect(!FileManager.default.fileExists(atPath: storage.inner.metadataPath(2)))
         #expect(job.store.committedValues.sorted() == job.expected)
+    }
+
+    /// Issue 13.9: a checkpoint directory that cannot be written (here a file where a checkpoint's
+    /// folder goes; root ignores read-only permissions) fails the job at the first failed checkpoint,
+    /// with the storage error itself: path and errno. Nothing of the failed checkpoint is committed.
+    @Test func aStorageFailureFailsTheJobNamingThePathAndTheSystemError() throws {
+        let job = CountingJob()
+        let storage = FaultyStorage(directory: job.directory, checkpointId: 2, mode: .fileInTheWay)
+        let metrics = TestMetrics()
+        let error = try #require(throws: JobFailedError.self) {
+            try run(job, storage: storage, clock: SystemClock(), metrics: metrics, tolerable: 0)
+        }
+        let failure = try #require(error.underlying as? CheckpointFailuresExceeded, "\(error.underlying)")
+        #expect(failure.checkpointId == 2)
+        #expect(failure.consecutiveFailures == 1)
+        #expect(failure.lastCompletedId == 1)
+        let text = "\(failure)"
+        #expect(text.contains("could not create directory '\(storage.inner.folder(2))': Not a directory (errno \(ENOTDIR))"), "\(text)")
+        #expect(text.contains("--tolerable-checkpoint-failures") && text.contains("resumes from checkpoint 1"), "\(text)")
+        #expect(!text.contains("producer"), "\(text)")
+        // Only what checkpoint 1 covered was committed.
+        #expect(job.store.committedValues.count < job.expected.count)
+    }
+
+    /// With N tolerable failures the job rides out N failed checkpoints in a row and fails at N + 1.
+    @Test func tolerableCheckpointFailuresAreCountedInARow() throws {
+        let job = CountingJob()
+        let storage = FaultyStorage(directory: job.directory, checkpointId: 2, mode: .fileInTheWay)
+        let metrics = TestMetrics()
+        let error = try #require(throws: JobFailedError.self) {
+            try run(job, storage: storage, clock: SystemClock(), metrics: metrics, tolerable: 2)
+        }
+        let failure = try #require(error.underlying as? CheckpointFailuresExceeded, "\(error.underlying)")
+        #expect(failure.checkpointId == 4)
+        #expect(failure.consecutiveFailures == 3)
+        #expect(failure.tolerable == 2)
+        #expect(metrics.total("sluice_checkpoints_aborted_total") == 3)
     }
 
     /// A damaged `_metadata` is read from its copy; with both damaged the restore is refused (an older

@@ -58,6 +58,7 @@ import Testing
             case .finishSavepoint(_, .success(let path)): return "savepoint done \(path)"
             case .finishSavepoint(_, .failure(let error)): return "savepoint failed \(error)"
             case .endJob(let stop): return "end job" + (stop.map { " stopped with \($0)" } ?? "")
+            case .failJob(let error): return "fail job: \(error.consecutiveFailures) failed in a row, last \(error.checkpointId)"
             }
         }
     }
@@ -74,7 +75,7 @@ import Testing
     }
 
     @Test func declineAndTimeoutAbortOnlyTheirCheckpoint() {
-        var m = Machine(CheckpointConfig(interval: .milliseconds(10), timeout: .milliseconds(50)))
+        var m = Machine(CheckpointConfig(interval: .milliseconds(10), timeout: .milliseconds(50), tolerableFailures: 2))
         #expect(m.advance(10) == ["trigger 1"])
         #expect(m.settle(m.coordinator.declined(1, by: Self.sink, reason: "snapshot failed", now: 10))
             == ["abort 1: chain 1 subtask 0 declined: snapshot failed"])
@@ -82,6 +83,35 @@ import Testing
         #expect(m.advance(49).isEmpty)
         #expect(m.advance(1) == ["abort 2: timed out after 50 ms", "trigger 3"])
         #expect(m.coordinator.lastCompletedId == nil)
+    }
+
+    /// Issue 13.9: failed checkpoints in a row are counted (declines for a failure, timeouts, failed
+    /// metadata writes); one more than tolerated fails the job; a completed checkpoint resets the count;
+    /// a barrier that could not align for another reason (an input ended) does not count.
+    @Test func checkpointFailuresInARowBeyondTheToleratedOnesFailTheJob() {
+        var m = Machine(CheckpointConfig(interval: .milliseconds(10), timeout: .milliseconds(50), tolerableFailures: 1))
+        #expect(m.advance(10) == ["trigger 1"])
+        #expect(m.settle(m.coordinator.declined(1, by: Self.sink, reason: "disk full", now: 10)) == ["abort 1: chain 1 subtask 0 declined: disk full"])
+        #expect(m.advance(10) == ["trigger 2"])
+        #expect(m.ackAll(2) == ["write 2", "completed 2 in 0 ms", "notify complete 2"])
+        #expect(m.advance(10) == ["trigger 3"])
+        #expect(m.settle(m.coordinator.declined(3, by: Self.sink, reason: "an input ended", isFailure: false, now: 30))
+            == ["abort 3: chain 1 subtask 0 declined: an input ended"])
+        #expect(m.advance(10) == ["trigger 4"])
+        #expect(m.advance(50) == ["abort 4: timed out after 50 ms", "trigger 5"])
+        m.coordinator.acknowledged(5, by: Self.source, states: [:])
+        m.coordinator.acknowledged(5, by: Self.sink, states: [:])
+        #expect(m.advance(0, failWrite: true) == ["write 5", "abort 5: writing its metadata failed: disk full", "fail job: 2 failed in a row, last 5"])
+        #expect(m.coordinator.isDone)
+        #expect(m.advance(100).isEmpty)
+    }
+
+    @Test func theFirstFailedCheckpointFailsTheJobByDefault() {
+        var m = Machine(CheckpointConfig(interval: .milliseconds(10)))
+        #expect(m.advance(10) == ["trigger 1"])
+        #expect(m.settle(m.coordinator.declined(1, by: Self.sink, reason: "No space left on device", now: 10))
+            == ["abort 1: chain 1 subtask 0 declined: No space left on device", "fail job: 1 failed in a row, last 1"])
+        #expect(m.advance(100).isEmpty)
     }
 
     @Test func completionIsInIdOrderAndSubsumesOlderPendingCheckpoints() {
@@ -146,7 +176,7 @@ import Testing
     }
 
     @Test func failedMetadataWriteAbortsAndTheNextCheckpointStillRuns() {
-        var m = Machine(CheckpointConfig(interval: .milliseconds(10)))
+        var m = Machine(CheckpointConfig(interval: .milliseconds(10), tolerableFailures: 1))
         #expect(m.advance(10) == ["trigger 1"])
         m.coordinator.acknowledged(1, by: Self.source, states: [:])
         m.coordinator.acknowledged(1, by: Self.sink, states: [:])

@@ -175,7 +175,7 @@ final class HoldingStorage: CheckpointStorage {
     }
 
     @Test func checkpointsOverlapCompleteInOrderAndTimeOutEachOnItsOwn() {
-        let h = Harness(CheckpointConfig(interval: .milliseconds(10), timeout: .milliseconds(100), maxConcurrentCheckpoints: 2))
+        let h = Harness(CheckpointConfig(interval: .milliseconds(10), timeout: .milliseconds(100), maxConcurrentCheckpoints: 2, tolerableFailures: 10))
         defer { h.stop() }
         h.clock.advance(byMillis: 10)  // t=10
         #expect(eventually { h.log == ["trigger 1"] })
@@ -238,7 +238,7 @@ final class HoldingStorage: CheckpointStorage {
     /// on a manual clock with periodic checkpoints every 10 ms and at most 2 in flight.
     func start(_ storage: HoldingStorage, gate: SourceGate, words: [String], clock: ManualClock, store: InMemoryTransactionalStore<String>, timeoutMillis: Int64) throws -> BackgroundJob {
         var configuration = testConfiguration(
-            checkpointing: CheckpointConfig(interval: .milliseconds(10), timeout: .milliseconds(timeoutMillis), retainedCheckpoints: 10, maxConcurrentCheckpoints: 2),
+            checkpointing: CheckpointConfig(interval: .milliseconds(10), timeout: .milliseconds(timeoutMillis), retainedCheckpoints: 10, maxConcurrentCheckpoints: 2, tolerableFailures: 10),
             clock: clock)
         configuration.checkpointStorage = storage
         let env = StreamExecutionEnvironment(configuration)

@@ -60,6 +60,15 @@ public struct KafkaSinkConfiguration: Sendable {
     /// `sluice_sink_unwritable_records` and goes on; `.deadLetter(topic:)` also writes a dead letter
     /// (headers only: see `UnwritableRecordHandler`), in the same transaction as the output.
     public var unwritableRecords: MalformedRecordPolicy
+    /// Exactly-once: the largest parallelism this sink (this transactional-id prefix) may have run
+    /// with. At start every subtask also initialises the ids of the subtasks up to it that map onto
+    /// it, which aborts transactions they left open. A restore knows the checkpoint's parallelism;
+    /// a start without a checkpoint (directory wiped, new machine) after a run at a higher
+    /// parallelism needs this, or those transactions stay open (on brokers that never time them
+    /// out, downstream read_committed readers stall). nil: not declared. Costs
+    /// `producerPoolSize` x (maxParallelism / parallelism - 1) transactional-id initialisations per
+    /// subtask at each start.
+    public var maxParallelism: Int?
     /// Raw librdkafka producer settings, applied last.
     public var producerSettings: [String: String]
 
@@ -72,6 +81,7 @@ public struct KafkaSinkConfiguration: Sendable {
         brokerMaxTransactionTimeout: Duration = .seconds(900),
         transactionCallTimeout: Duration = .seconds(30),
         holdBackWhileCommitPending: Bool = false,
+        maxParallelism: Int? = nil,
         producerSettings: [String: String] = [:],
         holdBackMaxBytes: Int = KafkaSinkConfiguration.defaultHoldBackMaxBytes,
         unwritableRecords: MalformedRecordPolicy = .fail
@@ -84,6 +94,7 @@ public struct KafkaSinkConfiguration: Sendable {
         self.brokerMaxTransactionTimeout = brokerMaxTransactionTimeout
         self.transactionCallTimeout = transactionCallTimeout
         self.holdBackWhileCommitPending = holdBackWhileCommitPending
+        self.maxParallelism = maxParallelism
         self.producerSettings = producerSettings
         self.holdBackMaxBytes = holdBackMaxBytes
         self.unwritableRecords = unwritableRecords
@@ -115,6 +126,9 @@ public struct KafkaSinkConfiguration: Sendable {
         if producerPoolSize < 2 {
             throw .invalidConfiguration(
                 "producerPoolSize \(producerPoolSize) is too small: one producer holds the open transaction while another waits for its checkpoint to complete; use at least 2")
+        }
+        if let maxParallelism, maxParallelism < 1 {
+            throw .invalidConfiguration("maxParallelism \(maxParallelism) must be at least 1 (the largest parallelism the sink ever ran with), or nil")
         }
         if transactionCallTimeout <= .zero {
             throw .invalidConfiguration("transactionCallTimeout must be positive (it bounds each init/abort call to the broker); the default is 30 s")

@@ -32,8 +32,10 @@ public enum KafkaSinkError: Error, CustomStringConvertible {
             return "The broker refused transaction timeout \(timeout) (\(error.codeName)): it is above the broker's "
                 + "transaction.max.timeout.ms. Lower transactionTimeout or raise the broker's limit."
         case .producerPoolExhausted(let size, let pending):
-            return "All \(size) transactional producers of this subtask hold transactions waiting for checkpoints \(pending) "
-                + "to complete. Checkpoints are failing or slow; raise producerPoolSize or fix the checkpoints."
+            return "Checkpoints \(pending) have not completed, and each holds one of this subtask's \(size) transactional producers "
+                + "until it does: the checkpoints are failing or slow. The cause is logged before this as 'Checkpoint N aborted: ...' "
+                + "(for example the checkpoint directory is full or read-only). Fix that; to ride out more failed checkpoints in a row, "
+                + "keep producerPoolSize above the tolerable checkpoint failures + 1."
         case .deliveryFailed(let count, let first):
             return "\(count) records of the transaction were not delivered (first: \(first.map { "\($0)" } ?? "unknown")); "
                 + "the transaction is aborted and the job restarts from its last checkpoint."

@@ -10,9 +10,11 @@ struct KafkaTransactionalIdPool: Sendable, Hashable {
 
     /// Every id a subtask must initialise at start to abort what an earlier run left open: its own
     /// slots, and the slots of subtasks of a larger earlier parallelism that map onto it
-    /// (old subtask j is cleaned up by new subtask j % parallelism).
-    func idsToAbort(subtask: Int, parallelism: Int, previousParallelism: Int?) -> [String] {
-        let oldParallelism = max(previousParallelism ?? parallelism, parallelism)
+    /// (old subtask j is cleaned up by new subtask j % parallelism). The earlier parallelism is
+    /// the restored checkpoint's, and at least `declaredMaxParallelism`: a start without a
+    /// checkpoint (directory wiped, new machine) does not know how many subtasks ran before.
+    func idsToAbort(subtask: Int, parallelism: Int, previousParallelism: Int?, declaredMaxParallelism: Int? = nil) -> [String] {
+        let oldParallelism = max(previousParallelism ?? parallelism, declaredMaxParallelism ?? parallelism, parallelism)
         var ids: [String] = []
         for old in stride(from: subtask, to: oldParallelism, by: parallelism) {
             for slot in 0..<size { ids.append(id(subtask: old, slot: slot)) }

@@ -72,7 +72,8 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
         unwritable = UnwritableRecordHandler(
             configuration: configuration, counter: counter("sluice_sink_unwritable_records"), logger: logger)
         committer = KafkaCommitter(pool: pool, counters: counters, logger: logger, makeRecoveryClient: clients.recovery)
-        aborter = LingeringTransactionAborter(factory: clients.producers, logger: logger)
+        aborter = LingeringTransactionAborter(
+            factory: clients.producers, logger: logger, declaredMaxParallelism: configuration.maxParallelism)
     }
 
     func restoredTransactionState(_ committable: TransactionCommittable, checkpointId: Int64) throws -> RestoredTransactionState {

@@ -8,22 +8,34 @@ import Synchronization
 /// transaction, so nothing is probed. The ids are the subtask's own slots (whose producers are kept
 /// for this run) and, after a scale-down, the slots of old subtasks that map onto it (initialised
 /// once, then closed).
+///
+/// A start without a checkpoint knows no earlier parallelism: the ids of subtasks up to the sink's
+/// declared `maxParallelism` are initialised too. ListTransactions (filtered by the prefix) would
+/// find them without a declaration, but not every broker answers it (the embedded test broker
+/// closes the connection), and a fixed pool keeps the set of ids known anyway.
 struct LingeringTransactionAborter {
     let factory: any TransactionalProducerFactory
     let logger: Logger
+    /// The largest parallelism the sink may have run with before (nil: not declared).
+    var declaredMaxParallelism: Int? = nil
 
     /// Returns the transactional ids that were initialised.
     @discardableResult
     func abortLingering(in pool: KafkaProducerPool, parallelism: Int, previousParallelism: Int?) throws(KafkaSinkError) -> [String] {
         let own = Set((0..<pool.size).map { pool.transactionalId(slot: $0) })
-        let foreign = pool.ids.idsToAbort(subtask: pool.subtask, parallelism: parallelism, previousParallelism: previousParallelism)
+        let foreign = pool.ids.idsToAbort(
+            subtask: pool.subtask, parallelism: parallelism, previousParallelism: previousParallelism,
+            declaredMaxParallelism: declaredMaxParallelism)
             .filter { !own.contains($0) }
+        if previousParallelism == nil, declaredMaxParallelism == nil, pool.subtask == 0 {
+            logger.notice("Started without a checkpoint: transactions left open by subtasks \(parallelism) and above of an earlier run with this prefix are not aborted (they would hold downstream read_committed readers back). Declare the sink's maxParallelism (--sink-max-parallelism) to abort them.")
+        }
         let missingSlots = pool.emptySlots
         let ids = foreign + missingSlots.map { pool.transactionalId(slot: $0) }
         let made = try initialiseConcurrently(ids)
         for (index, id) in foreign.enumerated() {
             made[index].close()
-            logger.info("Aborted leftovers of transactional id \(id) (a subtask of the earlier parallelism \(previousParallelism ?? 0)).")
+            logger.info("Aborted leftovers of transactional id \(id) (a subtask of an earlier, larger parallelism: \(previousParallelism.map { "\($0)" } ?? "up to the declared \(declaredMaxParallelism ?? 0)")).")
         }
         for (offset, slot) in missingSlots.enumerated() { pool.install(made[foreign.count + offset], slot: slot) }
         return ids

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import SluiceKafka
+import SluiceKafkaWire
 import SluiceRuntime
 
 /// One subtask's reader: the poll loop. What it reads is decided by `KafkaSplitEnumerator`, its
@@ -27,6 +28,16 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     private var malformed: MalformedRecordHandler?
     private var recordsCounter: Counter?
     private var lag: KafkaLagReporter?
+    /// Restored positions whose first record has not come yet: the first record must be at that
+    /// offset, unless the log still holds the offset (transaction markers, aborted records).
+    private var restoredStarts: [TopicPartition: Int64] = [:]
+    /// Partitions to read again from the earliest offset after the current poll
+    /// (`OffsetOutOfRangePolicy.earliest`).
+    private var partitionsToRewind: Set<TopicPartition> = []
+    private var offsetResets: Counter?
+    /// Answers where the log of a partition holds records from, at or after an offset (a fetch
+    /// of the batch headers); tests replace it.
+    var firstOffsetHeld: (@Sendable (TopicPartition, Int64) throws -> Int64?)?
 
     init(configuration: KafkaSourceConfiguration, deserializer: @escaping KafkaSource<Output>.Deserializer,
          partitionLister: KafkaSource<Output>.PartitionLister?) {
@@ -45,9 +56,11 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
             logger: logger)
         recordsCounter = Counter(label: "sluice_source_kafka_records", dimensions: context.metricDimensions, factory: context.metricsFactory)
         lag = KafkaLagReporter(dimensions: context.metricDimensions, factory: context.metricsFactory)
+        offsetResets = Counter(label: "sluice_source_offset_out_of_range_resets", dimensions: context.metricDimensions, factory: context.metricsFactory)
 
         // Restored offsets: the union of every old subtask's splits; keep the ones this subtask owns now.
-        let (restored, restoredFloors) = try KafkaSplitState.decode(context.restoredState)
+        let (restored, restoredFloors, restoredMaxTimestamps) = try KafkaSplitState.decode(context.restoredState)
+        for (tp, max) in restoredMaxTimestamps { splitMaxTimestamps[tp.description] = max }
 
         var settings = KafkaConfiguration(bootstrapServers: configuration.bootstrapServers)
         settings.groupId = configuration.groupId
@@ -56,6 +69,9 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         // Consumer lag per partition comes from librdkafka's statistics.
         settings.statisticsInterval = .milliseconds(1000)
         for (key, value) in configuration.consumerSettings { settings[key] = value }
+        // librdkafka's default reset jumps to the latest offset silently (logged at debug): the
+        // source handles an offset gone from the log itself, by its `offsetOutOfRange` policy.
+        settings["auto.offset.reset"] = "error"
         let consumer: KafkaConsumer
         do {
             consumer = try KafkaConsumer(configuration: settings, logger: logger)
@@ -76,6 +92,7 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         let starts = try enumerator.startingOffsets(for: fresh, consumer)
         for tp in owned {
             assignment[tp] = restored[tp] ?? starts[tp] ?? KafkaOffset.beginning
+            if let offset = restored[tp], offset >= 0 { restoredStarts[tp] = offset }
             if let floor = restoredFloors[tp] {
                 timestampFloors[tp] = floor
             } else if restored[tp] == nil, case .timestamp(let millis) = configuration.startingOffsets {
@@ -91,6 +108,11 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
     /// The source output is only available in pollNext, so split registration for watermarks is
     /// deferred to the first poll.
     private var splitsToRegister: [String] = []
+    /// Per split, the largest event time it yielded: restored from the checkpoint until the
+    /// source output (which keeps it up to date) is known, then taken from it at each snapshot.
+    private var splitMaxTimestamps: [String: Int64] = [:]
+    /// The output of the last poll (snapshots read the splits' largest event times from it).
+    private var lastOutput: SourceOutput<Output>?
 
     private func assign(_ additions: [TopicPartition: Int64], registerWith output: SourceOutput<Output>?) throws {
         guard let consumer else { return }
@@ -108,8 +130,9 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
 
     public func pollNext(_ output: SourceOutput<Output>) throws -> SourceStatus {
         guard let consumer else { return .endOfInput }
+        lastOutput = output
         if !splitsToRegister.isEmpty {
-            for split in splitsToRegister { output.registerSplit(split) }
+            for split in splitsToRegister { output.registerSplit(split, restoredMaxTimestamp: splitMaxTimestamps[split]) }
             splitsToRegister.removeAll()
         }
         if let fresh = try enumerator?.discoverNew(consumer, known: nextOffsets.keys), !fresh.isEmpty {
@@ -146,6 +169,7 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
             throw KafkaSourceError.kafka(error, context: "polling")
         }
         if produced > 0 { recordsCounter?.increment(by: produced) }
+        try rewindPartitions()
         lag?.report(consumer, partitions: nextOffsets.keys)
         return polled == 0 ? .nothingAvailable : .moreAvailable
     }
@@ -162,6 +186,9 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
                 let tp = record.topicPartition
                 run = PartitionRun(tp: tp, split: splitName(tp), nextOffset: nextOffsets[tp] ?? -1,
                                    hasFloor: timestampFloors[tp] != nil)
+                if !restoredStarts.isEmpty, let expected = restoredStarts.removeValue(forKey: tp), record.offset > expected {
+                    try checkRestoredStart(tp, expected: expected, firstRecord: record.offset)
+                }
                 processing.enter(topic: record.topic, partition: record.partition)
             }
             // The run is changed in place (optional chaining), not copied out and back, per record.
@@ -192,10 +219,78 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
             }
             // Reaching the end moves the position even when transaction markers were skipped.
             if let current = nextOffsets[tp], current < offset { nextOffsets[tp] = offset }
+        case .offsetOutOfRange(let tp, let offset, let error):
+            let restored = restoredStarts[tp] == offset
+            restoredStarts[tp] = nil
+            logger.debug("Kafka source subtask \(subtaskIndex): \(error)")
+            let logStart = (try? consumer?.watermarks(tp, timeout: .seconds(5)).low) ?? -1
+            try offsetGone(tp, offset: offset, logStart: logStart, restored: restored)
+            partitionsToRewind.insert(tp)
         case .error(let error):
             if error.isFatal { throw KafkaSourceError.kafka(error, context: "consuming") }
             logger.debug("Kafka source subtask \(subtaskIndex): \(error)")
         }
+    }
+
+    /// The first record after a restore came after the restored offset. Transaction markers and
+    /// aborted records leave such gaps in a log that still holds the offset; a log that starts
+    /// after it lost the records in between (a broker that skips a deleted segment silently
+    /// instead of answering OFFSET_OUT_OF_RANGE).
+    private func checkRestoredStart(_ tp: TopicPartition, expected: Int64, firstRecord: Int64) throws {
+        let held: Int64?
+        do {
+            held = try (firstOffsetHeld ?? makeLogProbe())(tp, expected)
+        } catch {
+            logger.warning("Kafka source subtask \(subtaskIndex): \(tp) restored at offset \(expected) started at \(firstRecord); could not check whether the log still holds \(expected): \(error)")
+            return
+        }
+        guard let held, held > expected else { return }
+        try offsetGone(tp, offset: expected, logStart: held, restored: true)
+    }
+
+    /// Applies the policy to an offset the log no longer holds: throws, or warns and counts.
+    private func offsetGone(_ tp: TopicPartition, offset: Int64, logStart: Int64, restored: Bool) throws {
+        let error = KafkaSourceError.offsetOutOfRange(
+            topic: tp.topic, partition: tp.partition, offset: offset, logStart: logStart, restored: restored)
+        switch configuration.offsetOutOfRange {
+        case .fail:
+            throw error
+        case .earliest:
+            offsetResets?.increment()
+            logger.warning("Kafka source subtask \(subtaskIndex) goes on from the earliest offset as configured (--on-offset-out-of-range earliest); records in between are lost for this job. \(error)")
+        }
+    }
+
+    /// Partitions whose position the log no longer holds start again at the earliest offset.
+    private func rewindPartitions() throws {
+        guard !partitionsToRewind.isEmpty, let consumer else { return }
+        for tp in partitionsToRewind where nextOffsets[tp] != nil { nextOffsets[tp] = KafkaOffset.beginning }
+        partitionsToRewind.removeAll()
+        do {
+            try consumer.assign(nextOffsets)
+        } catch {
+            throw KafkaSourceError.kafka(error, context: "reading again from the earliest offsets")
+        }
+    }
+
+    /// Compaction also leaves gaps in a log that lost nothing (it removes whole batches): on a
+    /// compacted topic (cleanup.policy contains `compact`) the probe answers nil, no verdict.
+    private func makeLogProbe() throws -> @Sendable (TopicPartition, Int64) throws -> Int64? {
+        let security = try KafkaWireSecurity(properties: configuration.consumerSettings)
+        let reader = try TransactionAwareLogReader(
+            bootstrap: configuration.bootstrapServers, options: LogReadOptions(maxWait: .milliseconds(10)),
+            connection: KafkaConnectionOptions(security: security))
+        var settings = KafkaConfiguration(bootstrapServers: configuration.bootstrapServers)
+        for (key, value) in configuration.consumerSettings { settings[key] = value }
+        let adminSettings = settings
+        let probe: @Sendable (TopicPartition, Int64) throws -> Int64? = { tp, offset in
+            let admin = try KafkaAdmin(configuration: adminSettings)
+            defer { admin.close() }
+            if try admin.describeTopicConfigs(tp.topic)["cleanup.policy"]?.contains("compact") == true { return nil }
+            return try reader.firstOffsetHeld(in: tp, at: offset)
+        }
+        firstOffsetHeld = probe
+        return probe
     }
 
     /// The split name of a partition ("topic-3"), made once per partition: one shared String keeps
@@ -229,7 +324,13 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
         // restore never depends on where "earliest" or "latest" is at restore time.
         if let consumer { KafkaSplitState.resolveLogicalOffsets(&nextOffsets, consumer) }
         offsetsToCommit.record(nextOffsets, checkpointId: checkpointId)
-        return try KafkaSplitState.encode(offsets: nextOffsets, floors: timestampFloors)
+        var maxTimestamps: [TopicPartition: Int64] = [:]
+        for tp in nextOffsets.keys {
+            let split = splitName(tp)
+            if let max = lastOutput?.maxTimestamp(ofSplit: split) { splitMaxTimestamps[split] = max }
+            if let max = splitMaxTimestamps[split] { maxTimestamps[tp] = max }
+        }
+        return try KafkaSplitState.encode(offsets: nextOffsets, floors: timestampFloors, maxTimestamps: maxTimestamps)
     }
 
     public func notifyCheckpointComplete(_ checkpointId: Int64) throws {

@@ -11,27 +11,37 @@ struct KafkaSplitState: Codable, Hashable {
     /// Set while a `.timestamp` start has not yet reached its first record at or after this time
     /// (absent in checkpoints of older versions: nothing to skip).
     var skipBeforeTimestamp: Int64?
+    /// The largest event time the split had yielded (its watermark generator's state), so that
+    /// after a restore a split with nothing new does not hold the watermark back (absent in older
+    /// checkpoints and before the split's first record).
+    var maxTimestamp: Int64?
 
-    /// The restored positions and timestamp floors, by split.
-    static func decode(_ entries: [Data]) throws -> (offsets: [TopicPartition: Int64], floors: [TopicPartition: Int64]) {
+    /// The restored positions, timestamp floors and largest event times, by split.
+    static func decode(_ entries: [Data]) throws -> (
+        offsets: [TopicPartition: Int64], floors: [TopicPartition: Int64], maxTimestamps: [TopicPartition: Int64]
+    ) {
         var offsets: [TopicPartition: Int64] = [:]
         var floors: [TopicPartition: Int64] = [:]
+        var maxTimestamps: [TopicPartition: Int64] = [:]
         for entry in entries {
             guard let split = try? JSONDecoder().decode(KafkaSplitState.self, from: entry) else {
                 throw KafkaSourceError.corruptSplitState("an entry of \(entry.count) bytes is not a split")
             }
             offsets[TopicPartition(split.topic, split.partition)] = split.nextOffset
             if let floor = split.skipBeforeTimestamp { floors[TopicPartition(split.topic, split.partition)] = floor }
+            if let max = split.maxTimestamp { maxTimestamps[TopicPartition(split.topic, split.partition)] = max }
         }
-        return (offsets, floors)
+        return (offsets, floors, maxTimestamps)
     }
 
     /// The entries of a snapshot, in split order.
-    static func encode(offsets: [TopicPartition: Int64], floors: [TopicPartition: Int64]) throws -> [Data] {
+    static func encode(offsets: [TopicPartition: Int64], floors: [TopicPartition: Int64],
+                       maxTimestamps: [TopicPartition: Int64] = [:]) throws -> [Data] {
         let encoder = JSONEncoder()
         return try offsets.sorted { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }.map {
             try encoder.encode(KafkaSplitState(
-                topic: $0.key.topic, partition: $0.key.partition, nextOffset: $0.value, skipBeforeTimestamp: floors[$0.key]))
+                topic: $0.key.topic, partition: $0.key.partition, nextOffset: $0.value, skipBeforeTimestamp: floors[$0.key],
+                maxTimestamp: maxTimestamps[$0.key]))
         }
     }
 }

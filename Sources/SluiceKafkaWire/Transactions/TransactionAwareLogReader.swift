@@ -184,6 +184,19 @@ package final class TransactionAwareLogReader: Sendable {
             lastStableOffset: min(result.lastStableOffset, max(startOffset, end ?? startOffset)))
     }
 
+    /// The first offset the broker still holds at or after `offset`: the base offset of the first
+    /// record batch a fetch at `offset` returns (a batch that holds `offset` starts at or below it;
+    /// control and aborted batches count, so transaction markers never make a gap), or the log start
+    /// the broker reports; nil when the fetch returned no batch (nothing at or after `offset`).
+    /// A result above `offset` means the log no longer has that offset, whatever the broker says.
+    public func firstOffsetHeld(in partition: TopicPartition, at offset: Int64) throws -> Int64? {
+        let leader = try client.leader(of: partition)
+        let response = try fetch(partition, at: offset, from: leader, partitionMaxBytes: options.partitionMaxBytes)
+        let decoded = try response.records.map { try RecordBatch.decodeAll($0, verifyCRC: options.verifyCRC) }
+        if let first = decoded?.batches.first { return first.baseOffset }
+        return response.logStartOffset > offset ? response.logStartOffset : nil
+    }
+
     private func stalled(_ partition: TopicPartition, _ offset: Int64, _ highWatermark: Int64) -> KafkaWireError {
         .fetchStalled(topic: partition.topic, partition: partition.partition, offset: offset, highWatermark: highWatermark)
     }

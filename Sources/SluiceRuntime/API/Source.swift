@@ -100,6 +100,20 @@ public final class SourceOutput<T: Sendable> {
         watermarks?.registerSplit(split, now: clock.nowMillis())
     }
 
+    /// A restored split: `maxTimestamp` is what `maxTimestamp(ofSplit:)` said when the checkpoint
+    /// was taken. A split that yields nothing new after the restore then holds the watermark where
+    /// it was before, not at the beginning of time until its idle timeout (which, with a long
+    /// timeout, kept the last windows from firing after a recovery).
+    public func registerSplit(_ split: String, restoredMaxTimestamp maxTimestamp: Int64?) {
+        watermarks?.registerSplit(split, now: clock.nowMillis(), maxTimestamp: maxTimestamp)
+    }
+
+    /// The largest event time `split` has yielded (or was restored with), for the reader's
+    /// checkpoint; nil before any, or without watermarks.
+    public func maxTimestamp(ofSplit split: String) -> Int64? {
+        watermarks?.maxTimestamp(ofSplit: split)
+    }
+
     /// The reader finished or lost `split`.
     public func releaseSplit(_ split: String) {
         watermarks?.releaseSplit(split, now: clock.nowMillis())

@@ -32,10 +32,16 @@ public struct CheckpointConfig: Sendable {
     /// and the final checkpoint wait until none is in flight.
     public var maxConcurrentCheckpoints: Int
     public var mode: CheckpointingMode
+    /// Checkpoints that may fail in a row (declined by a task, e.g. its state could not be written;
+    /// timed out; or their metadata could not be written) before the job fails; 0 (the default, as
+    /// in Flink): the first failed checkpoint fails the job. A completed checkpoint resets the count.
+    /// Savepoints and checkpoints abandoned for other reasons (subsumed, an input ended) do not count.
+    public var tolerableFailures: Int
 
     public init(
         interval: Duration? = nil, timeout: Duration = .seconds(600), retainedCheckpoints: Int = 3, directory: String? = nil,
-        minPauseBetweenCheckpoints: Duration = .zero, maxConcurrentCheckpoints: Int = 1, mode: CheckpointingMode = .exactlyOnce
+        minPauseBetweenCheckpoints: Duration = .zero, maxConcurrentCheckpoints: Int = 1, mode: CheckpointingMode = .exactlyOnce,
+        tolerableFailures: Int = 0
     ) {
         self.interval = interval
         self.timeout = timeout
@@ -44,6 +50,7 @@ public struct CheckpointConfig: Sendable {
         self.minPauseBetweenCheckpoints = minPauseBetweenCheckpoints
         self.maxConcurrentCheckpoints = maxConcurrentCheckpoints
         self.mode = mode
+        self.tolerableFailures = tolerableFailures
     }
 
     // The coordinator runs on the runtime clock, in milliseconds.
@@ -61,6 +68,10 @@ public struct CheckpointConfig: Sendable {
         if let interval, interval.wholeMilliseconds < 1 {
             throw RuntimeConfigurationError.invalid(
                 "The checkpoint interval must be at least 1 ms (got \(interval)); use nil to disable periodic checkpoints.")
+        }
+        guard tolerableFailures >= 0 else {
+            throw RuntimeConfigurationError.invalid(
+                "tolerableFailures is \(tolerableFailures): it counts checkpoints that may fail in a row before the job fails; use 0 or more.")
         }
         guard timeoutMillis >= 1, minPauseBetweenCheckpoints >= .zero, retainedCheckpoints >= 1 else {
             throw RuntimeConfigurationError.invalid(
@@ -81,5 +92,23 @@ public struct CheckpointConfig: Sendable {
         let byInterval = lastTriggerAt + interval
         guard let lastEndedAt else { return byInterval }
         return max(byInterval, lastEndedAt + minPauseMillis)
+    }
+}
+
+/// More checkpoints failed in a row than the job tolerates (`CheckpointConfig.tolerableFailures`).
+public struct CheckpointFailuresExceeded: Error, CustomStringConvertible, Sendable {
+    public let checkpointId: Int64
+    /// Why the last one failed: for a storage failure, the path and the system's error.
+    public let reason: String
+    public let consecutiveFailures: Int
+    public let tolerable: Int
+    public let lastCompletedId: Int64?
+
+    public var description: String {
+        let resume = lastCompletedId.map { "the job resumes from checkpoint \($0)" } ?? "no checkpoint completed yet, so the job starts afresh"
+        let cause = reason.hasSuffix(".") ? String(reason.dropLast()) : reason
+        return "Checkpoint \(checkpointId) failed: \(cause). \(consecutiveFailures) checkpoint(s) failed in a row, more than the "
+            + "\(tolerable) tolerated (--tolerable-checkpoint-failures), so the job stops instead of piling up uncommitted "
+            + "transactions. Fix the cause, then restart: \(resume)."
     }
 }

@@ -15,6 +15,9 @@
 ///    nothing), `.finishSavepoint`, and after a final checkpoint or stop-with-savepoint `.endJob`.
 /// 4. **Abort.** A decline, a timeout (`timeout` after its trigger), a subsumption or a failed
 ///    metadata write aborts N: `.abort` (its files are removed, tasks are told); N-1 stays valid.
+///    Declines for a failure, timeouts and failed metadata writes of checkpoints (not savepoints)
+///    count as failed checkpoints; more than `tolerableFailures` in a row (Flink's tolerable
+///    checkpoint failures) end in `.failJob`. A completed checkpoint resets the count.
 ///
 /// It does no I/O and reads no clock: every event carries `now`, and the caller
 /// (`CheckpointCoordinatorDriver`) carries out the effects in order.
@@ -52,6 +55,8 @@ struct CheckpointCoordinator {
         case finishSavepoint(SavepointRequest, Result<String, SavepointError>)
         /// The final checkpoint or stop-with-savepoint is committed: sources end, the coordinator stops.
         case endJob(stoppedWithSavepoint: String?)
+        /// Too many checkpoints failed in a row: the job must fail with this error.
+        case failJob(CheckpointFailuresExceeded)
     }
 
     let config: CheckpointConfig
@@ -73,6 +78,8 @@ struct CheckpointCoordinator {
     private var lastEndedAt: Int64?
     private var finishedSources: Set<TaskKey> = []
     private(set) var lastCompletedId: Int64?
+    /// Checkpoints that failed since the last one completed.
+    private(set) var consecutiveFailures = 0
     /// The final checkpoint or stop-with-savepoint completed: nothing more happens.
     private(set) var isDone = false
 
@@ -109,9 +116,11 @@ struct CheckpointCoordinator {
         pending[i].states[task] = states
     }
 
-    mutating func declined(_ id: Int64, by task: TaskKey, reason: String, now: Int64) -> [Effect] {
+    /// `isFailure` false: the task could not align the barrier because of something else (an
+    /// input ended, or skipped the barrier of a checkpoint aborted elsewhere), not a failure.
+    mutating func declined(_ id: Int64, by task: TaskKey, reason: String, isFailure: Bool = true, now: Int64) -> [Effect] {
         guard let i = pending.firstIndex(where: { $0.id == id }) else { return [] }
-        return abort(pending.remove(at: i), reason: "\(task) declined: \(reason)", now: now)
+        return abort(pending.remove(at: i), reason: "\(task) declined: \(reason)", isFailure: isFailure, now: now)
     }
 
     /// Time passed: abort what timed out, complete the oldest fully acknowledged checkpoint, or
@@ -120,7 +129,7 @@ struct CheckpointCoordinator {
         guard !isDone, completing == nil else { return [] }
         var effects: [Effect] = []
         while let i = pending.firstIndex(where: { now - $0.startedAt >= config.timeoutMillis }) {
-            effects += abort(pending.remove(at: i), reason: "timed out after \(config.timeoutMillis) ms", now: now)
+            effects += abort(pending.remove(at: i), reason: "timed out after \(config.timeoutMillis) ms", isFailure: true, now: now)
         }
         if let index = pending.firstIndex(where: \.isFullyAcknowledged) {
             let checkpoint = pending[index]
@@ -158,6 +167,7 @@ struct CheckpointCoordinator {
         if target == nil {
             lastEndedAt = now
             lastCompletedId = id
+            consecutiveFailures = 0
         }
         effects.append(.notifyComplete(id))
         if let target, let request = checkpoint.savepoint { effects.append(.finishSavepoint(request, .success(target.path))) }
@@ -171,7 +181,7 @@ struct CheckpointCoordinator {
     mutating func metadataFailed(_ id: Int64, reason: String, now: Int64) -> [Effect] {
         guard let checkpoint = completing?.checkpoint, checkpoint.id == id else { return [] }
         completing = nil
-        return abort(checkpoint, reason: "writing its metadata failed: \(reason)", now: now)
+        return abort(checkpoint, reason: "writing its metadata failed: \(reason)", isFailure: true, now: now)
     }
 
     /// The coordinator stops (the attempt ended): savepoints not taken fail.
@@ -226,11 +236,19 @@ struct CheckpointCoordinator {
         return barrier
     }
 
-    private mutating func abort(_ checkpoint: PendingCheckpoint, reason: String, now: Int64) -> [Effect] {
+    private mutating func abort(_ checkpoint: PendingCheckpoint, reason: String, isFailure: Bool = false, now: Int64) -> [Effect] {
         lastEndedAt = now
         var effects: [Effect] = [.abort(id: checkpoint.id, reason: reason, savepointPath: checkpoint.barrier.savepoint?.path)]
         if let request = checkpoint.savepoint {
             effects.append(.finishSavepoint(request, .failure(.aborted(checkpointId: checkpoint.id, reason: reason))))
+        } else if isFailure && !isDone {
+            consecutiveFailures += 1
+            if consecutiveFailures > config.tolerableFailures {
+                isDone = true
+                effects.append(.failJob(CheckpointFailuresExceeded(
+                    checkpointId: checkpoint.id, reason: reason, consecutiveFailures: consecutiveFailures,
+                    tolerable: config.tolerableFailures, lastCompletedId: lastCompletedId)))
+            }
         }
         return effects
     }

@@ -14,7 +14,7 @@ final class CheckpointCoordinatorDriver: @unchecked Sendable {
         case checkpointRequested
         case savepointRequested(SavepointRequest)
         case acknowledged(Int64, TaskKey, [String: OperatorSubtaskStateHandle])
-        case declined(Int64, TaskKey, String)
+        case declined(Int64, TaskKey, String, isFailure: Bool)
         case sourceFinished(TaskKey)
     }
 
@@ -91,7 +91,11 @@ final class CheckpointCoordinatorDriver: @unchecked Sendable {
         post(.acknowledged(id, task, states))
     }
 
-    func decline(_ id: Int64, task: TaskKey, reason: String) { post(.declined(id, task, reason)) }
+    /// `isFailure` false: the barrier could not align for a reason that is not a failure of this
+    /// task (it does not count towards the tolerable checkpoint failures).
+    func decline(_ id: Int64, task: TaskKey, reason: String, isFailure: Bool = true) {
+        post(.declined(id, task, reason, isFailure: isFailure))
+    }
 
     func sourceFinished(_ task: TaskKey) { post(.sourceFinished(task)) }
 
@@ -152,7 +156,8 @@ final class CheckpointCoordinatorDriver: @unchecked Sendable {
         case .checkpointRequested: machine.checkpointRequested()
         case .savepointRequested(let request): return machine.savepointRequested(request)
         case .acknowledged(let id, let task, let states): machine.acknowledged(id, by: task, states: states)
-        case .declined(let id, let task, let reason): return machine.declined(id, by: task, reason: reason, now: clock.nowMillis())
+        case .declined(let id, let task, let reason, let isFailure):
+            return machine.declined(id, by: task, reason: reason, isFailure: isFailure, now: clock.nowMillis())
         case .sourceFinished(let task): machine.sourceFinished(task)
         }
         return []
@@ -211,6 +216,10 @@ final class CheckpointCoordinatorDriver: @unchecked Sendable {
                     abort(id, reason: reason, savepointPath: savepointPath)
                 case .finishSavepoint(let request, let result):
                     request.finish(result)
+                case .failJob(let error):
+                    logger.error("\(error)")
+                    metrics.jobCounter("sluice_checkpoint_failures_exceeded_total").increment()
+                    failure = error
                 case .endJob(let stopSavepoint):
                     condition.locked { stopSavepointPath = stopSavepoint }
                     for task in tasks where task.isSource { task.inbox.post(.terminate) }

@@ -26,7 +26,8 @@ public enum CheckpointStorageError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .io(let path, let operation, let code):
-            return "Checkpoint storage could not \(operation) '\(path)': \(String(cString: strerror(code))). Check the checkpoint directory's permissions and free space."
+            return "Checkpoint storage could not \(operation) '\(path)': \(String(cString: strerror(code))) (errno \(code)). "
+                + "Check that the checkpoint directory is writable, has free space and is not in the way of a file."
         case .missingState(let location, let id):
             return "State file '\(location)' of checkpoint \(id) is missing."
         case .stateChecksumMismatch(let location, let id):

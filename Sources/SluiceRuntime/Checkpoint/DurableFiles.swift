@@ -17,11 +17,17 @@ extension FileSystemCheckpointStorage {
         String(name.enumerated().map { i, c in c.isLetter || c.isNumber || c == "-" || c == "_" || (c == "." && i > 0) ? c : "_" })
     }
 
+    /// Creates `path` and missing parents with mkdir(2), so a failure reports the system's own
+    /// error (read-only file system, no space, a file in the way) and the path it happened at.
     static func makeDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw CheckpointStorageError.io(path: path, operation: "create directory", errno: errno == 0 ? EIO : errno)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path, parent != "/" { try makeDirectory(parent) }
+        guard mkdir(path, 0o755) == 0 else {
+            let code = errno
+            if code == EEXIST, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return }
+            throw CheckpointStorageError.io(path: path, operation: "create directory", errno: code == EEXIST ? ENOTDIR : code)
         }
     }
 

@@ -344,7 +344,7 @@ final class StreamTask: InputProcessorDelegate {
 
     func abandonCheckpoint(_ checkpointId: Int64, reason: String) {
         logger.debug("Declining checkpoint \(checkpointId): \(reason).")
-        spec.coordinator.decline(checkpointId, task: spec.key, reason: reason)
+        spec.coordinator.decline(checkpointId, task: spec.key, reason: reason, isFailure: false)
     }
 
     func endOfData() throws {

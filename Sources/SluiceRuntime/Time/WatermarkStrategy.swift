@@ -58,11 +58,20 @@ final class SplitWatermarkMultiplexer {
     }
 
     /// A split the reader was assigned; it holds the watermark back until it is idle or released.
-    func registerSplit(_ split: String, now: Int64) {
+    /// `maxTimestamp`: the largest timestamp the split had yielded when the restored checkpoint was
+    /// taken, so that a split with nothing new after a restore holds the watermark where it was,
+    /// not at the beginning of time until its idle timeout.
+    func registerSplit(_ split: String, now: Int64, maxTimestamp: Int64? = nil) {
         if splits[split] == nil {
             recentSplit = nil
-            splits[split] = SplitState(lastActivity: now)
+            splits[split] = SplitState(maxTimestamp: maxTimestamp ?? Int64.min, lastActivity: now)
         }
+    }
+
+    /// The largest timestamp a split yielded (or was restored with); nil before any.
+    func maxTimestamp(ofSplit split: String) -> Int64? {
+        guard let state = splits[split], state.maxTimestamp != Int64.min else { return nil }
+        return state.maxTimestamp
     }
 
     /// The split finished or was taken away; it no longer holds the watermark back.
