@@ -78,23 +78,52 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
     }
 
     func beginTransaction(checkpointId: Int64) throws -> KafkaSinkTransaction {
-        try opened(writer).beginTransaction(checkpointId: checkpointId)
+        try failingWhenFenced(transactionalId: "\(ids.prefix)-*", slot: nil) { try opened(writer).beginTransaction(checkpointId: checkpointId) }
     }
 
     func write(_ value: Input, timestamp: Int64?, to transaction: inout KafkaSinkTransaction) throws {
         let record = try serializer(value)
-        try writer?.write(record.producerRecord(defaultTopic: configuration.topic, timestamp: timestamp), to: &transaction)
+        var open = transaction
+        defer { transaction = open }
+        try failingWhenFenced(transactionalId: open.transactionalId, slot: open.slot) {
+            try writer?.write(record.producerRecord(defaultTopic: configuration.topic, timestamp: timestamp), to: &open)
+        }
     }
 
     func preCommit(_ transaction: inout KafkaSinkTransaction) throws -> TransactionCommittable? {
-        guard let preCommitted = try opened(writer).preCommit(&transaction) else { return nil }
+        var open = transaction
+        defer { transaction = open }
+        guard let preCommitted = try failingWhenFenced(transactionalId: open.transactionalId, slot: open.slot, { try opened(writer).preCommit(&open) }) else {
+            return nil
+        }
         committer?.awaitCommit(preCommitted)
         return preCommitted.committable
     }
 
     func commit(_ committable: TransactionCommittable) throws {
-        try opened(committer).commit(committable)
-        try writer?.didCommit()
+        try failingWhenFenced(transactionalId: committable.transactionalId, slot: pool?.busySlot(of: committable.transactionalId)) {
+            _ = try opened(committer).commit(committable)
+            try writer?.didCommit()
+        }
+    }
+
+    /// While the job runs (not in recovery, where fencing leftovers is the point), being fenced
+    /// means another job took the transactional id over: a `KafkaSinkFencedError`, which ends the
+    /// job instead of restarting it into a fencing duel.
+    /// librdkafka reports the fencing itself only to its error callback: the failing call shows its
+    /// consequences (`_FATAL`, purged deliveries), so the slot's producer is asked for its fatal state.
+    private func failingWhenFenced<T>(transactionalId: String, slot: Int?, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            let state = slot.flatMap { pool?.existingProducer($0)?.fatalState }
+            if let fenced = KafkaSinkFencedError.from(error, transactionalId: transactionalId)
+                ?? state.flatMap({ KafkaSinkFencedError.isFencing($0) ? KafkaSinkFencedError(transactionalId: transactionalId, cause: $0) : nil }) {
+                logger.error("\(fenced)")
+                throw fenced
+            }
+            throw error
+        }
     }
 
     func abort(_ transaction: inout KafkaSinkTransaction) throws {

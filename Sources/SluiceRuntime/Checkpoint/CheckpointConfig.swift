@@ -32,6 +32,8 @@ public struct CheckpointConfig: Sendable {
     /// and the final checkpoint wait until none is in flight.
     public var maxConcurrentCheckpoints: Int
     public var mode: CheckpointingMode
+    /// Recorded in the metadata of every checkpoint and savepoint; set by the executor per run.
+    package var owner: CheckpointOwner?
 
     public init(
         interval: Duration? = nil, timeout: Duration = .seconds(600), retainedCheckpoints: Int = 3, directory: String? = nil,

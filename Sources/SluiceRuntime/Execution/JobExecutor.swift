@@ -39,13 +39,15 @@ struct JobExecutor: Sendable {
         var decider = RestartDecider(configuration.restartStrategy)
         var restarts: Int { decider.restarts }
         let restartCounter = metrics.jobCounter("sluice_restarts_total")
+        let freshJobId = UUID().uuidString.lowercased()
         while true {
             let restore = try restorePoint(firstAttempt: restarts == 0, logger: logger)
+            let owner = try CheckpointOwner.continuing(restore?.metadata, configuration: configuration, freshJobId: freshJobId)
             control.updateStatus {
                 $0.phase = .running
                 $0.restoredFromCheckpoint = restore?.metadata.checkpointId
             }
-            let (outcome, lastCompleted, stopPath) = runAttempt(restore: restore)
+            let (outcome, lastCompleted, stopPath) = runAttempt(restore: restore, owner: owner)
             switch outcome {
             case .finished:
                 if let stopPath {
@@ -59,7 +61,8 @@ struct JobExecutor: Sendable {
                 return JobResult(status: .cancelled, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
             case .failed(let error):
                 let failedAfter = restarts
-                guard case .restart(let delay) = decider.onFailure(at: configuration.clock.nowMillis()) else {
+                // A non-restartable error skips the strategy: restarting would only repeat it.
+                guard !endsTheJob(error), case .restart(let delay) = decider.onFailure(at: configuration.clock.nowMillis()) else {
                     logger.error("Job '\(configuration.jobName)' failed: \(error)")
                     control.updateStatus {
                         $0.phase = .failed
@@ -83,12 +86,14 @@ struct JobExecutor: Sendable {
     }
 
     /// One attempt: plan chains, create gates, start a thread per task subtask and the coordinator.
-    private func runAttempt(restore restoreSource: RestoreSource?) -> (AttemptMonitor.Outcome, Int64?, String?) {
+    private func runAttempt(restore restoreSource: RestoreSource?, owner: CheckpointOwner) -> (AttemptMonitor.Outcome, Int64?, String?) {
         let logger = configuration.logger
         let firstCheckpointId = (restoreSource?.metadata.checkpointId ?? 0) + 1
         let monitor = AttemptMonitor()
+        var checkpointing = configuration.checkpointing
+        checkpointing.owner = owner
         let coordinator = CheckpointCoordinatorDriver(
-            config: configuration.checkpointing, storage: storage, clock: configuration.clock, logger: logger,
+            config: checkpointing, storage: storage, clock: configuration.clock, logger: logger,
             metrics: metrics, faultInjector: configuration.faultInjector ?? .disabled, firstCheckpointId: firstCheckpointId,
             onFailure: { monitor.fail($0) },
             onCompleted: { [control] id, durationMillis, bytes in
