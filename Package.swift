@@ -232,15 +232,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "click-count-job",
-            dependencies: [
-                "SluiceClickCount", "SluiceRuntime", "SluiceKafka", "SluiceKafkaConnector", "SluiceOps",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["SluiceApp", "SluiceClickCount"],
             swiftSettings: strictSwift
         ),
         // The benchmark command: raw librdkafka vs Sluice pass-through, click-count vs Quix Streams.

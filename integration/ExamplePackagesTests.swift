@@ -65,7 +65,7 @@ struct ExamplePackagesTests {
                              "--log-dir", work + "/logs"]
             for topic in outputTopics { arguments += ["--output-topic", topic] }
             for point in crashPoints { arguments += ["--crash-point", point] }
-            let jobArguments = ["--bootstrap", broker.bootstrap, "--checkpoint-dir", work + "/checkpoints", "--restart-strategy", "none", "--hold-back-while-commit-pending"]
+            let jobArguments = ["--bootstrap", broker.bootstrap, "--checkpoint-dir", work + "/checkpoints", "--transactional-id-prefix", name + "-inject", "--restart-strategy", "none", "--hold-back-while-commit-pending"]
             let run = try sluice(arguments + ["--"] + job + jobArguments)
             let status = run.waitForExit(timeout: 400)
             if status == nil { run.kill() }
@@ -107,7 +107,7 @@ struct ExamplePackagesTests {
         // Through `sluice run --job`, which replaces itself with the job: signals reach the job.
         let job = try example.sluice(["run", "--job", executable, "--bootstrap", example.broker.bootstrap, "-p", "2",
                                       "--checkpoint-dir", example.work + "/checkpoints", "--status-port", "0",
-                                      "--", "-X", "client.id=lifecycle-test", "--payment-timeout", "2s"])
+                                      "--", "--transactional-id-prefix", "lifecycle-test", "-X", "client.id=lifecycle-test", "--payment-timeout", "2s"])
         let line = try #require(job.waitForLine(timeout: 60) { $0.hasPrefix("status: ") }, "\(job.outputLines.suffix(10))")
         let client = StatusClient(baseURL: String(line.dropFirst("status: ".count)))
         #expect(try client.status().job == "order-payment-join")

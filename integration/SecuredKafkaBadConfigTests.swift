@@ -97,6 +97,7 @@ private func expectRefusal(front: Front, properties: [String: String], saying ph
     let job = try ChildProcess(
         executable: try BuiltProducts.path(of: "click-count-job"),
         arguments: ["--bootstrap", bootstrap, "--input-topic", "in", "--output-topic", "out", "--checkpointing",
+                    "--transactional-id-prefix", EmbeddedBroker.uniqueName("bad-config"),
                     "--checkpoint-dir", FileManager.default.temporaryDirectory.appendingPathComponent(
                         EmbeddedBroker.uniqueName("bad-config")).path]
             + clientArguments(properties))

@@ -32,10 +32,11 @@ extension JobBuilder {
         _ stream: DataStream<T>, topic: String, name: String, transactionalIdSuffix: String? = nil,
         unwritable: MalformedRecordPolicy = .fail, serialize: @escaping @Sendable (T) throws -> KafkaSinkRecord
     ) throws {
-        let prefix = transactionalIdSuffix.map { "\(settings.transactionalIdPrefix)-\($0)" } ?? settings.transactionalIdPrefix
         let guarantee: DeliveryGuarantee
         switch settings.deliveryGuarantee {
         case .exactlyOnce:
+            guard let base = settings.transactionalIdPrefix, !base.isEmpty else { throw JobBuildError.noTransactionalIdPrefix(sink: name) }
+            let prefix = transactionalIdSuffix.map { "\(base)-\($0)" } ?? base
             guard transactionalIdPrefixes.insert(prefix).inserted else {
                 throw JobBuildError.duplicateTransactionalIds(prefix: prefix, sink: name)
             }

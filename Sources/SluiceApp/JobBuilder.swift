@@ -22,12 +22,16 @@ public final class JobBuilder {
 /// A job declaration that cannot work, found before anything starts.
 public enum JobBuildError: Error, CustomStringConvertible {
     case duplicateTransactionalIds(prefix: String, sink: String)
+    case noTransactionalIdPrefix(sink: String)
 
     public var description: String {
         switch self {
         case .duplicateTransactionalIds(let prefix, let sink):
             return "The exactly-once sink '\(sink)' would use the transactional ids '\(prefix)-*' of another sink of this job: "
                 + "give each sink its own transactionalIdSuffix (a stable name: it is how a restarted job finds its transactions)."
+        case .noTransactionalIdPrefix(let sink):
+            return "The exactly-once sink '\(sink)' needs a transactional-id prefix: give --transactional-id-prefix (unique per "
+                + "deployment, stable across restarts), or set JobSettings.transactionalIdPrefix in configure."
         }
     }
 }

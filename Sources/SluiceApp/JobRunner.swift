@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import SluiceKafkaConnector
 import SluiceOps
 import SluiceRuntime
 import UnixSignals
@@ -22,11 +23,15 @@ struct JobRunner {
         }
         var logger = Logger(label: settings.jobName)
         logger.logLevel = level
-        // Metrics go to the Prometheus registry /metrics serves, and lag and backpressure also to
-        // the capture /status reads; bootstrapped before the job declares any metric.
+        // Wrong credentials or certificates end the job here, with the cause, not in a restart loop.
+        try KafkaSecurityCheck.verify(bootstrap: settings.bootstrapServers, properties: settings.clientSettings, logger: logger)
+        // Metrics go to the Prometheus registry /metrics serves, lag and backpressure also to the
+        // capture /status reads, and per-operator counts to the dashboard's; bootstrapped before the
+        // job declares any metric.
         let registry = PrometheusCollectorRegistry()
         let capture = StatusMetricsCapture()
-        MetricsSystem.bootstrap(MultiplexMetricsHandler(factories: [PrometheusMetricsFactory(registry: registry), capture]))
+        let counts = DashboardMetricsCapture()
+        MetricsSystem.bootstrap(MultiplexMetricsHandler(factories: [PrometheusMetricsFactory(registry: registry), capture, counts]))
 
         let builder = JobBuilder(settings: settings, logger: logger)
         try declare(builder)
@@ -35,12 +40,19 @@ struct JobRunner {
         var statusServer: StatusServer?
         if let port = settings.statusPort {
             let jobName = settings.jobName
+            if settings.createStatusToken, let file = settings.statusTokenFile { try StatusToken.createIfMissing(at: file) }
+            let dashboard = DashboardSource(
+                job: jobName, control: control, graph: try builder.environment.describeJobGraph(), status: capture, counts: counts,
+                acceptsSavepoints: true)
             let server = try StatusServer.start(
                 host: settings.statusHost, port: port, registry: registry,
                 status: { JobStatusReport(job: jobName, status: control.status, metrics: capture).json() },
-                actions: .control(control, defaultDirectory: settings.savepointDirectory), logger: logger)
+                actions: .control(control, defaultDirectory: settings.savepointDirectory),
+                dashboard: { dashboard.report().json() },
+                options: StatusServerOptions(token: try StatusToken.resolve(file: settings.statusTokenFile)), logger: logger)
             let shownHost = settings.statusHost == "0.0.0.0" ? "127.0.0.1" : settings.statusHost
             print("status: http://\(shownHost):\(server.port)/status")
+            print("dashboard: http://\(shownHost):\(server.port)/")
             fflush(nil)  // operators and tests read the address from a pipe
             statusServer = server
         }

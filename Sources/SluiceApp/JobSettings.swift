@@ -21,8 +21,13 @@ public struct JobSettings: Sendable {
     /// Hold a sink's next transaction back while the previous one commits, for brokers whose last
     /// stable offset moves only while no transaction is open (see `StalledLastStableOffsetHoldBack`).
     public var holdBackWhileCommitPending = false
-    /// Transactional ids of the job's exactly-once sinks start with it: unique per job, stable across restarts.
-    public var transactionalIdPrefix: String
+    /// Transactional ids of the job's exactly-once sinks start with it: unique per deployment, stable
+    /// across restarts. Required for exactly-once (no default: two deployments of one job with a
+    /// default prefix would fence each other's transactions).
+    public var transactionalIdPrefix: String?
+    /// Restore a checkpoint or savepoint written under another transactional-id prefix (its open
+    /// transactions are then not aborted by this job). Off: such a restore is refused.
+    public var allowTransactionalIdPrefixChange = false
     public var transactionTimeout: Duration = .seconds(900)
     /// The consumer group the sources commit offsets to at checkpoints (monitoring only).
     public var groupId: String
@@ -33,6 +38,11 @@ public struct JobSettings: Sendable {
     public var statusHost = "127.0.0.1"
     /// nil: no status server; 0: a free port (the address is printed as `status: URL`).
     public var statusPort: Int?
+    /// The file holding the token POST /savepoints and POST /stop require (nil: $SLUICE_STATUS_TOKEN_FILE,
+    /// else $SLUICE_STATUS_TOKEN); required beyond loopback.
+    public var statusTokenFile: String?
+    /// Write a random token to `statusTokenFile` first when the file does not exist.
+    public var createStatusToken = false
     public var logLevel: Logger.Level = .info
     /// When a restored checkpoint's transactions were aborted and no earlier checkpoint makes the output exact.
     public var onLostTransactions: LostTransactionsPolicy = .fail
@@ -47,7 +57,6 @@ public struct JobSettings: Sendable {
     public init(jobName: String, bootstrapServers: String) {
         self.jobName = jobName
         self.bootstrapServers = bootstrapServers
-        self.transactionalIdPrefix = jobName
         self.groupId = jobName
     }
 
@@ -60,8 +69,16 @@ public struct JobSettings: Sendable {
         if deliveryGuarantee == .exactlyOnce && checkpointInterval == nil {
             throw .invalid("exactly-once output is committed at checkpoints: give --checkpoint-interval, or use --delivery-guarantee atLeastOnce")
         }
-        if deliveryGuarantee == .exactlyOnce && transactionalIdPrefix.isEmpty {
-            throw .invalid("exactly-once needs a --transactional-id-prefix, unique per job and stable across restarts")
+        if deliveryGuarantee == .exactlyOnce && (transactionalIdPrefix ?? "").isEmpty {
+            throw .invalid(
+                "exactly-once needs --transactional-id-prefix: a name of this deployment, unique among the jobs writing to the cluster "
+                + "and kept across its restarts (e.g. orders-prod); jobs sharing a prefix fence each other's transactions. "
+                + "Or use --delivery-guarantee atLeastOnce")
+        }
+        if deliveryGuarantee == .exactlyOnce && checkpointDirectory == nil {
+            throw .invalid(
+                "exactly-once needs --checkpoint-dir: checkpoints kept in memory are lost with the process, so a restarted job "
+                + "would write its output again. Or use --delivery-guarantee atLeastOnce")
         }
     }
 
@@ -79,6 +96,9 @@ public struct JobSettings: Sendable {
             logger: logger)
         configuration.stateBackend = stateBackend
         configuration.lostTransactions = onLostTransactions
+        // Recorded in every checkpoint: a restore under another prefix is refused unless allowed.
+        configuration.transactionalIdPrefix = deliveryGuarantee == .exactlyOnce ? transactionalIdPrefix : nil
+        configuration.allowTransactionalIdPrefixChange = allowTransactionalIdPrefixChange
         return configuration
     }
 }

@@ -24,8 +24,8 @@ public protocol SluiceJob {
     /// The job's own command-line options, parsed with the standard ones (`NoOptions` when none).
     associatedtype Options: ParsableArguments = NoOptions
 
-    /// The job's name: the command name, the runtime's job name, the default transactional-id
-    /// prefix and consumer group. Default: the type name in kebab case (`OrderTotals` → `order-totals`).
+    /// The job's name: the command name, the runtime's job name and the default consumer group.
+    /// (Not the transactional-id prefix: that names a deployment and is required for exactly-once.) Default: the type name in kebab case (`OrderTotals` → `order-totals`).
     static var name: String { get }
     /// The executable's name in `--help`. Default: `name`.
     static var commandName: String { get }

@@ -31,8 +31,10 @@ public struct StandardJobOptions: ParsableArguments {
     var deliveryGuarantee = "exactlyOnce"
     @Flag(help: "Hold each sink's next transaction back while the previous one commits (for brokers whose last stable offset moves only while no transaction is open, such as the embedded test broker).")
     var holdBackWhileCommitPending = false
-    @Option(help: "Prefix of the sinks' transactional ids: unique per job, stable across restarts. Default: the job's name.")
+    @Option(help: "Prefix of the sinks' transactional ids: unique per deployment, stable across restarts (required for exactly-once; default: $SLUICE_TRANSACTIONAL_ID_PREFIX).")
     var transactionalIdPrefix: String?
+    @Flag(help: "Restore a checkpoint or savepoint written under another --transactional-id-prefix (refused otherwise: the transactions it left open are not aborted).")
+    var allowTransactionalIdPrefixChange = false
     @Option(help: "Kafka transaction timeout (at most the broker's transaction.max.timeout.ms).")
     var transactionTimeout = DurationArgument(.seconds(900))
     @Option(help: "Consumer group the sources commit offsets to at checkpoints. Default: the job's name.")
@@ -49,8 +51,12 @@ public struct StandardJobOptions: ParsableArguments {
     var savepointDir: String?
     @Option(help: "Serve GET /status, GET /metrics, POST /savepoints and POST /stop on this port; 0 picks a free one.")
     var statusPort: Int?
-    @Option(help: "Address the status server listens on (0.0.0.0 to reach it from other containers).")
+    @Option(help: "Address the status server listens on (0.0.0.0 to reach it from other containers; needs a status token).")
     var statusHost = "127.0.0.1"
+    @Option(help: "File holding the token POST /savepoints and POST /stop require (default: $SLUICE_STATUS_TOKEN_FILE, else $SLUICE_STATUS_TOKEN); required beyond loopback.")
+    var statusTokenFile: String?
+    @Flag(help: "Write a random token to --status-token-file first if the file does not exist (readable by this user only).")
+    var createStatusToken = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
     @Option(help: "When a restored checkpoint's transactions were aborted by the broker and no earlier checkpoint gives exact output: fail (list the missing offsets and stop) or continue (accept the loss).")
@@ -87,7 +93,9 @@ public struct StandardJobOptions: ParsableArguments {
         }
         settings.deliveryGuarantee = guarantee
         settings.holdBackWhileCommitPending = holdBackWhileCommitPending
-        if let transactionalIdPrefix { settings.transactionalIdPrefix = transactionalIdPrefix }
+        settings.transactionalIdPrefix = transactionalIdPrefix
+            ?? environment["SLUICE_TRANSACTIONAL_ID_PREFIX"].flatMap { $0.isEmpty ? nil : $0 }
+        settings.allowTransactionalIdPrefixChange = allowTransactionalIdPrefixChange
         settings.transactionTimeout = try transactionTimeout.required("--transaction-timeout")
         if let groupId { settings.groupId = groupId }
         settings.restartStrategy = try restart()
@@ -95,6 +103,8 @@ public struct StandardJobOptions: ParsableArguments {
         settings.savepointDirectory = savepointDir ?? checkpointDir.map { $0 + "/savepoints" }
         settings.statusHost = statusHost
         settings.statusPort = statusPort
+        settings.statusTokenFile = statusTokenFile
+        settings.createStatusToken = createStatusToken
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")).")
         }

@@ -34,6 +34,18 @@ package final class KafkaTransactionalProducer: Sendable {
 
     private var client: KafkaClient { producer.client }
 
+    /// The error that put the producer in librdkafka's fatal state (for example fenced by a newer
+    /// producer of its transactional id); nil while it is usable. The calls that fail afterwards
+    /// report only its consequences (`_FATAL`, purged deliveries).
+    public var fatalState: KafkaError? {
+        guard !client.isClosed else { return nil }
+        var text = [CChar](repeating: 0, count: 512)
+        let code = text.withUnsafeMutableBufferPointer { rd_kafka_fatal_error(client.pointer, $0.baseAddress, $0.count) }
+        guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        let detail = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return KafkaError(code: code, context: "fatal producer state", detail: detail, isFatal: true)
+    }
+
     /// Registers the transactional.id with the coordinator, fencing older producers with the same id
     /// and aborting their open transaction. Returns or throws within `timeout`.
     public func initTransactions(timeout: Duration) throws(KafkaError) {

@@ -62,7 +62,7 @@ struct SluicePassThrough: ParsableCommand {
     @Option var parallelism = 2
     @Option var checkpointIntervalMs: Int64 = 1000
     @Option var checkpointDir: String
-    @Option var transactionalIdPrefix = "bench-passthrough"
+    @Option(help: "Prefix of the sink's transactional ids (the bench gives one per run).") var transactionalIdPrefix: String
     @OptionGroup var client: BenchClientOptions
 
     func run() throws {

@@ -32,7 +32,7 @@ struct InjectCommand: ParsableCommand {
                 --expect-click-count 10 --kills 5 \\
                 --crash-point afterCheckpointCompleteBeforeCommit:3 -- \\
                 .build/debug/click-count-job --checkpointing --event-time \\
-                --checkpoint-dir /tmp/chk
+                --checkpoint-dir /tmp/chk --transactional-id-prefix clicks-inject
             """)
 
     @OptionGroup var kafka: BootstrapOption

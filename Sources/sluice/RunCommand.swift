@@ -32,12 +32,13 @@ struct RunCommand: ParsableCommand {
             back to the savepoint anyway (its later output is then produced again).
 
             Examples:
-              sluice run -p 2 --checkpoint-dir /tmp/chk --status-port 8081
+              sluice run -p 2 --checkpoint-dir /tmp/chk --status-port 8081 \\
+                --transactional-id-prefix clicks-local
               sluice stop --status-url http://127.0.0.1:8081
               sluice run -p 3 --checkpoint-dir /tmp/chk --status-port 8081 \\
-                --from-savepoint /tmp/chk/savepoints/savepoint-...
+                --transactional-id-prefix clicks-local --from-savepoint /tmp/chk/savepoints/savepoint-...
               sluice run --job .build/debug/order-payment-join \\
-                --checkpoint-dir /tmp/join --payment-timeout 30s
+                --checkpoint-dir /tmp/join --transactional-id-prefix join --payment-timeout 30s
             """)
 
     @OptionGroup var kafka: DemoBootstrapOption

@@ -8,12 +8,15 @@ import Logging
         try StandardJobOptions.parse(arguments).settings(jobName: "order-totals", environment: environment)
     }
 
+    /// What exactly-once cannot do without; the rest has defaults.
+    static let exactlyOnce = ["--checkpoint-dir", "/tmp/c", "--transactional-id-prefix", "orders-prod"]
+
     @Test func defaultsAreExactlyOnceWithCheckpointsAndTheJobsName() throws {
-        let defaults = try settings([], environment: ["KAFKA_BOOTSTRAP": "broker:9092"])
+        let defaults = try settings(Self.exactlyOnce, environment: ["KAFKA_BOOTSTRAP": "broker:9092"])
         #expect(defaults.bootstrapServers == "broker:9092")
         #expect(defaults.deliveryGuarantee == .exactlyOnce)
         #expect(defaults.checkpointInterval == .seconds(1))
-        #expect(defaults.transactionalIdPrefix == "order-totals")
+        #expect(defaults.transactionalIdPrefix == "orders-prod")
         #expect(defaults.groupId == "order-totals")
         #expect(defaults.restartStrategy == .fixedDelay(attempts: 3, delay: .milliseconds(500)))
         #expect(defaults.statusPort == nil)
@@ -42,21 +45,36 @@ import Logging
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("client-\(UUID()).properties").path
         try "# secured\nsecurity.protocol=SASL_SSL\n\nsasl.mechanism = SCRAM-SHA-256\n".write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let parsed = try settings(["--client-config", file, "-X", "sasl.mechanism=PLAIN", "-X", "client.id=a=b"])
+        let parsed = try settings(Self.exactlyOnce + ["--client-config", file, "-X", "sasl.mechanism=PLAIN", "-X", "client.id=a=b"])
         #expect(parsed.clientSettings == ["security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "client.id": "a=b"])
         #expect(throws: ValidationError.self) { try settings(["-X", "no-equals-sign"]) }
         #expect(throws: ValidationError.self) { try settings(["--client-config", file + ".missing"]) }
     }
 
     @Test func refusesSettingsThatCannotWork() {
-        #expect(throws: ValidationError.self) { try settings(["--checkpoint-interval", "off"]) }
-        #expect(throws: (any Error).self) { try settings(["--checkpoint-interval", "soon"]) }
-        #expect(throws: ValidationError.self) { try settings(["--state-backend", "rocks"]) }
-        #expect(throws: ValidationError.self) { try settings(["--delivery-guarantee", "maybe"]) }
-        #expect(throws: ValidationError.self) { try settings(["--restart-strategy", "sometimes"]) }
-        #expect(throws: ValidationError.self) { try settings(["-p", "0"]) }
-        #expect(throws: ValidationError.self) { try settings(["--log-level", "loud"]) }
+        #expect(throws: ValidationError.self) { try settings(Self.exactlyOnce + ["--checkpoint-interval", "off"]) }
+        #expect(throws: (any Error).self) { try settings(Self.exactlyOnce + ["--checkpoint-interval", "soon"]) }
+        #expect(throws: ValidationError.self) { try settings(Self.exactlyOnce + ["--state-backend", "rocks"]) }
+        #expect(throws: ValidationError.self) { try settings(Self.exactlyOnce + ["--delivery-guarantee", "maybe"]) }
+        #expect(throws: ValidationError.self) { try settings(Self.exactlyOnce + ["--restart-strategy", "sometimes"]) }
+        #expect(throws: ValidationError.self) { try settings(Self.exactlyOnce + ["-p", "0"]) }
+        #expect(throws: ValidationError.self) { try settings(Self.exactlyOnce + ["--log-level", "loud"]) }
         #expect(throws: Never.self) { try settings(["--checkpoint-interval", "off", "--delivery-guarantee", "atLeastOnce"]) }
+    }
+
+    /// Issue 13, points 2 and 3: no default prefix (two deployments would fence each other), and no
+    /// exactly-once on checkpoints kept in memory (a restart would write the output again).
+    @Test func exactlyOnceNeedsAPrefixAndADurableCheckpointDirectory() throws {
+        let noPrefix = #expect(throws: ValidationError.self) { try settings(["--checkpoint-dir", "/tmp/c"]) }
+        #expect(noPrefix?.message.contains("exactly-once needs --transactional-id-prefix") == true)
+        let noDirectory = #expect(throws: ValidationError.self) { try settings(["--transactional-id-prefix", "p"]) }
+        #expect(noDirectory?.message.contains("exactly-once needs --checkpoint-dir") == true)
+        #expect(try settings(Self.exactlyOnce).transactionalIdPrefix == "orders-prod")
+        // Named once for a deployment through the environment, as KAFKA_BOOTSTRAP is.
+        let fromEnvironment = try settings(["--checkpoint-dir", "/tmp/c"], environment: ["SLUICE_TRANSACTIONAL_ID_PREFIX": "env-prefix"])
+        #expect(fromEnvironment.transactionalIdPrefix == "env-prefix")
+        // At least once needs neither.
+        #expect(throws: Never.self) { try settings(["--delivery-guarantee", "atLeastOnce"]) }
     }
 
     @Test func durationsAndNames() {
@@ -69,7 +87,7 @@ import Logging
     }
 
     @Test func twoExactlyOnceSinksNeedTheirOwnTransactionalIds() throws {
-        let job = JobBuilder(settings: try settings([]), logger: .init(label: "test"))
+        let job = JobBuilder(settings: try settings(Self.exactlyOnce), logger: .init(label: "test"))
         let stream = job.environment.fromCollection(["a"], name: "values")
         let serialize: @Sendable (String) -> KafkaSinkRecord = { KafkaSinkRecord(value: Array($0.utf8)) }
         try job.kafkaSink(stream, topic: "one", name: "one", serialize: serialize)
@@ -97,7 +115,7 @@ struct WordRouter: SluiceJob {
 
 @Suite struct JobCommandTests {
     @Test func parsesStandardAndJobOptionsTogether() throws {
-        let command = try JobCommand<WordRouter>.parse(["--input-topic", "letters", "-p", "3", "--bootstrap", "k:9"])
+        let command = try JobCommand<WordRouter>.parse(["--input-topic", "letters", "-p", "3", "--bootstrap", "k:9"] + StandardJobOptionsTests.exactlyOnce)
         #expect(command.own.inputTopic == "letters")
         var settings = try command.standard.settings(jobName: WordRouter.name)
         try WordRouter.configure(&settings, options: command.own)

@@ -67,10 +67,13 @@ func temporaryCheckpointDirectory(_ name: String = #function) -> String {
 func runtimeConfiguration(
     _ name: String, parallelism: Int = 2, checkpointDirectory: String? = nil, intervalMillis: Int64 = 250
 ) -> RuntimeConfiguration {
-    RuntimeConfiguration(
+    var configuration = RuntimeConfiguration(
         jobName: name, defaultParallelism: parallelism,
         checkpointing: CheckpointConfig(interval: .milliseconds(intervalMillis), directory: checkpointDirectory),
         restartStrategy: .none, logger: testLogger(), faultInjector: .disabled, sourceIdleWait: .milliseconds(2))
+    // Tests without a directory run one process to its end: in-memory checkpoints are enough there.
+    configuration.allowExactlyOnceWithInMemoryCheckpoints = checkpointDirectory == nil
+    return configuration
 }
 
 /// Polls `condition` until it holds or `timeout` passed. State-based waiting; the timeout only

@@ -17,6 +17,8 @@ final class FakeProducer: TransactionalProducerClient, @unchecked Sendable {
     var failDeliveries = false
     var identity = ProducerIdAndEpoch(producerId: 7, epoch: 3)
     var closed = false
+    /// librdkafka's fatal state, e.g. after another producer fenced this one.
+    var fatalState: KafkaError?
 
     init(transactionalId: String) { self.transactionalId = transactionalId }
 

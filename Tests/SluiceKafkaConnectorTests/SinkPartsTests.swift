@@ -160,6 +160,34 @@ struct SinkPartsTests {
         #expect(holdBack.heldBackCount == 0)
     }
 
+    /// Issue 13, point 2: fenced while running means another job owns the prefix. librdkafka reports
+    /// the fencing only to its error callback; the failing flush shows purged deliveries. The sink
+    /// asks the producer and fails with a non-restartable error naming the transactional id.
+    @Test func aFencedProducerEndsTheJobInsteadOfRestartingIt() throws {
+        let factory = FakeProducerFactory()
+        let configuration = KafkaSinkConfiguration(
+            bootstrapServers: "unused:9092", topic: "out", deliveryGuarantee: .exactlyOnce(prefix: "job"),
+            producerPoolSize: 2, transactionTimeout: .seconds(60))
+        let sink = KafkaTwoPhaseCommitSink<String>(
+            configuration: configuration, prefix: "job", serializer: { KafkaSinkRecord(value: Array($0.utf8)) },
+            clients: .init(producers: factory, recovery: { FakeRecoveryClient([]) }))
+        try sink.open(Self.context(checkpointInterval: .seconds(15)))
+        var next = try sink.beginTransaction(checkpointId: 1)
+        try sink.write("y", timestamp: 6, to: &next)
+        let fenced = try #require(factory.producer(next.transactionalId))
+        fenced.failDeliveries = true
+        fenced.fatalState = KafkaError(
+            kind: .fenced, codeName: "_FENCED", message: "fatal producer state: This instance has been fenced by a newer instance")
+        do {
+            _ = try sink.preCommit(&next)
+            Issue.record("a fenced producer's flush did not fail")
+        } catch let error as KafkaSinkFencedError {
+            #expect(endsTheJob(error), "the restart strategy would restart the job")
+            #expect(error.transactionalId == next.transactionalId)
+            #expect(error.description.contains("another job uses this job's transactional-id prefix"))
+        }
+    }
+
     @Test func theSinkChecksTheRuntimesCheckpointIntervalAndRecoversBeforeInitialising() throws {
         let factory = FakeProducerFactory()
         let recovery = FakeRecoveryClient([.alreadyResolved(.committed)])

@@ -18,10 +18,13 @@ func testConfiguration(
 ) -> RuntimeConfiguration {
     var logger = Logger(label: "sluice.test")
     logger.logLevel = ProcessInfo.processInfo.environment["SLUICE_TEST_LOG"] != nil ? .debug : .critical
-    return RuntimeConfiguration(
+    var configuration = RuntimeConfiguration(
         jobName: "test", defaultParallelism: parallelism, checkpointing: checkpointing, restartStrategy: restart,
         logger: logger, clock: clock, faultInjector: faults, batchSize: 16, channelCapacity: 4,
         bufferTimeout: .milliseconds(5), sourceIdleWait: .milliseconds(1))
+    // In-process tests restart inside one process, where in-memory checkpoints survive.
+    configuration.allowExactlyOnceWithInMemoryCheckpoints = true
+    return configuration
 }
 
 /// Polls `condition` until true or ~10 s passed (state-based waiting, no timing assertions).

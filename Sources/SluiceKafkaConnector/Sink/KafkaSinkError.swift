@@ -1,4 +1,5 @@
 import SluiceKafka
+import SluiceRuntime
 
 /// Errors of the Kafka sinks; each says what to do.
 public enum KafkaSinkError: Error, CustomStringConvertible {
@@ -53,5 +54,34 @@ public enum KafkaSinkError: Error, CustomStringConvertible {
         case .unwritableRecord(let record):
             return record.description
         }
+    }
+}
+
+/// Another producer initialised one of the sink's transactional ids while the job was running
+/// (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH, or librdkafka's fatal "fenced" state): another job
+/// uses the same transactional-id prefix. Restarting would fence that job in turn, so the job fails
+/// at once, whatever its restart strategy.
+public struct KafkaSinkFencedError: NonRestartableError, CustomStringConvertible {
+    public let transactionalId: String
+    public let cause: KafkaError
+
+    public var description: String {
+        "The transactional id '\(transactionalId)' was taken over by another producer (\(cause.codeName): \(cause.message)): "
+            + "another job uses this job's transactional-id prefix. Two jobs must not share a prefix: stop the other job, or give "
+            + "each deployment its own --transactional-id-prefix. This job stops without restarting, so that the two do not "
+            + "fence each other in turn."
+    }
+
+    /// The fenced error `error` stands for, if it is one.
+    static func from(_ error: any Error, transactionalId: String) -> KafkaSinkFencedError? {
+        guard case .kafka(let cause, _)? = error as? KafkaSinkError, isFencing(cause) else { return nil }
+        return KafkaSinkFencedError(transactionalId: transactionalId, cause: cause)
+    }
+
+    static func isFencing(_ error: KafkaError) -> Bool {
+        if error.kind == .fenced { return true }
+        // A producer in librdkafka's fatal state answers every call with _FATAL; its message names the fencing.
+        let text = error.message.lowercased()
+        return error.codeName == "_FATAL" && (text.contains("fenced") || text.contains("producer_epoch") || text.contains("producer epoch"))
     }
 }

@@ -92,7 +92,7 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
     }
 
     func beginTransaction(checkpointId: Int64) throws -> KafkaSinkTransaction {
-        try opened(writer).beginTransaction(checkpointId: checkpointId)
+        try failingWhenFenced(transactionalId: "\(ids.prefix)-*", slot: nil) { try opened(writer).beginTransaction(checkpointId: checkpointId) }
     }
 
     func write(_ value: Input, timestamp: Int64?, to transaction: inout KafkaSinkTransaction) throws {
@@ -100,28 +100,57 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
         let writer = try opened(self.writer)
         let checkpointId = transaction.checkpointId
         guard let record = try unwritable.prepare(value, timestamp: timestamp, checkpointId: checkpointId, serializer: serializer) else { return }
+        var open = transaction
+        defer { transaction = open }
         let deadLetter: ProducerRecord?
         do {
-            try writer.write(record, to: &transaction)
+            try failingWhenFenced(transactionalId: open.transactionalId, slot: open.slot) { try writer.write(record, to: &open) }
             return
-        } catch {
+        } catch let error as KafkaSinkError {
             // librdkafka refused it (MSG_SIZE_TOO_LARGE): the policy decides; any other error is rethrown.
             guard case .kafka(let refusal, let context) = error else { throw error }
             deadLetter = try unwritable.refused(record, refusal, checkpointId: checkpointId, context: context)
         }
         // A dead letter goes into the same transaction as the output: committed with its checkpoint.
-        if let deadLetter { try writer.write(deadLetter, to: &transaction) }
+        if let deadLetter {
+            try failingWhenFenced(transactionalId: open.transactionalId, slot: open.slot) { try writer.write(deadLetter, to: &open) }
+        }
     }
 
     func preCommit(_ transaction: inout KafkaSinkTransaction) throws -> TransactionCommittable? {
-        guard let preCommitted = try opened(writer).preCommit(&transaction) else { return nil }
+        var open = transaction
+        defer { transaction = open }
+        guard let preCommitted = try failingWhenFenced(transactionalId: open.transactionalId, slot: open.slot, { try opened(writer).preCommit(&open) }) else {
+            return nil
+        }
         committer?.awaitCommit(preCommitted)
         return preCommitted.committable
     }
 
     func commit(_ committable: TransactionCommittable) throws {
-        try opened(committer).commit(committable)
-        try writer?.didCommit()
+        try failingWhenFenced(transactionalId: committable.transactionalId, slot: pool?.busySlot(of: committable.transactionalId)) {
+            _ = try opened(committer).commit(committable)
+            try writer?.didCommit()
+        }
+    }
+
+    /// While the job runs (not in recovery, where fencing leftovers is the point), being fenced
+    /// means another job took the transactional id over: a `KafkaSinkFencedError`, which ends the
+    /// job instead of restarting it into a fencing duel.
+    /// librdkafka reports the fencing itself only to its error callback: the failing call shows its
+    /// consequences (`_FATAL`, purged deliveries), so the slot's producer is asked for its fatal state.
+    private func failingWhenFenced<T>(transactionalId: String, slot: Int?, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            let state = slot.flatMap { pool?.existingProducer($0)?.fatalState }
+            if let fenced = KafkaSinkFencedError.from(error, transactionalId: transactionalId)
+                ?? state.flatMap({ KafkaSinkFencedError.isFencing($0) ? KafkaSinkFencedError(transactionalId: transactionalId, cause: $0) : nil }) {
+                logger.error("\(fenced)")
+                throw fenced
+            }
+            throw error
+        }
     }
 
     func abort(_ transaction: inout KafkaSinkTransaction) throws {

@@ -17,6 +17,12 @@ protocol TransactionalProducerClient: AnyObject, Sendable {
     func commitTransaction(timeout: Duration) throws(KafkaError)
     func abortTransaction(timeout: Duration) throws(KafkaError)
     func close()
+    /// What put the producer in a fatal state (e.g. fenced); nil while usable.
+    var fatalState: KafkaError? { get }
+}
+
+extension TransactionalProducerClient {
+    var fatalState: KafkaError? { nil }
 }
 
 extension KafkaTransactionalProducer: TransactionalProducerClient {

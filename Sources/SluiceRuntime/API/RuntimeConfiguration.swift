@@ -36,6 +36,15 @@ public struct RuntimeConfiguration: Sendable {
     /// When a restored checkpoint's transactions were aborted and no earlier checkpoint makes the
     /// output exact: fail (default) or go on with the records missing (see `RestoredTransactionsLost`).
     public var lostTransactions: LostTransactionsPolicy = .fail
+    /// Accept an exactly-once (two-phase-commit) sink with checkpoints kept in memory. Off: such a
+    /// job is refused at start, because a restarted process would lose them and write its output
+    /// again. For tests and throwaway jobs only.
+    public var allowExactlyOnceWithInMemoryCheckpoints = false
+    /// The prefix of the job's exactly-once sinks' transactional ids, recorded in every checkpoint
+    /// (nil: none, or not told). A snapshot recorded under another prefix is not restored unless
+    /// `allowTransactionalIdPrefixChange`.
+    public var transactionalIdPrefix: String?
+    public var allowTransactionalIdPrefixChange = false
 
     public init(
         jobName: String = "sluice-job",

@@ -129,7 +129,9 @@ public final class StreamExecutionEnvironment {
     /// Blocks: call it from a thread of your own, not from Swift's cooperative pool.
     @discardableResult
     public func execute() throws -> JobResult {
-        try makeExecutor().run()
+        let claim = try claimCheckpointDirectory()
+        defer { claim?.release() }
+        return try makeExecutor().run()
     }
 
     /// Runs the job (as `execute()`) starting from a savepoint or checkpoint: its folder or its
@@ -137,13 +139,17 @@ public final class StreamExecutionEnvironment {
     /// (missing, damaged, or of an unknown format version).
     @discardableResult
     public func execute(restoreFrom path: String) throws -> JobResult {
-        try makeExecutor(restoreFrom: path).run()
+        let claim = try claimCheckpointDirectory()
+        defer { claim?.release() }
+        return try makeExecutor(restoreFrom: path).run()
     }
 
     /// Runs the job on a dedicated thread (never on Swift's cooperative pool) and suspends until it
     /// ends; cancelling the calling task cancels the job (e.g. from a ServiceLifecycle service).
     @discardableResult
     public func executeOnDedicatedThread() async throws -> JobResult {
+        let claim = try claimCheckpointDirectory()
+        defer { claim?.release() }
         let executor = try makeExecutor()
         let control = self.control
         return try await withTaskCancellationHandler {
@@ -153,11 +159,23 @@ public final class StreamExecutionEnvironment {
         }
     }
 
+    /// Claims the checkpoint directory for this run (released when the run ends, or by the kernel
+    /// when the process dies): a second job on the same directory fails here, naming the holder.
+    func claimCheckpointDirectory() throws -> CheckpointDirectoryLock? {
+        guard configuration.checkpointStorage == nil, let directory = configuration.checkpointing.directory else { return nil }
+        return try CheckpointDirectoryLock.acquire(directory: directory)
+    }
+
     func makeExecutor(restoreFrom: String? = nil) throws -> JobExecutor {
         let vertices = try jobGraph()
         var configuration = self.configuration
         if let restoreFrom { configuration.restoreFrom = restoreFrom }
         try configuration.validate()
+        if configuration.checkpointStorage == nil, configuration.checkpointing.directory == nil,
+           !configuration.allowExactlyOnceWithInMemoryCheckpoints,
+           let sink = vertices.first(where: { $0.commitsOnComplete }) {
+            throw RuntimeConfigurationError.exactlyOnceWithoutDurableCheckpoints(sink: sink.name)
+        }
         var initialSnapshot = try configuration.restoreFrom.map { path in
             let (metadata, storage) = try FileSystemCheckpointStorage.openSnapshot(at: path)
             return RestorableSnapshot(path: path, metadata: metadata, storage: storage)

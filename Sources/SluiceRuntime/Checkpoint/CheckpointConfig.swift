@@ -37,6 +37,8 @@ public struct CheckpointConfig: Sendable {
     /// in Flink): the first failed checkpoint fails the job. A completed checkpoint resets the count.
     /// Savepoints and checkpoints abandoned for other reasons (subsumed, an input ended) do not count.
     public var tolerableFailures: Int
+    /// Recorded in the metadata of every checkpoint and savepoint; set by the executor per run.
+    package var owner: CheckpointOwner?
 
     public init(
         interval: Duration? = nil, timeout: Duration = .seconds(600), retainedCheckpoints: Int = 3, directory: String? = nil,

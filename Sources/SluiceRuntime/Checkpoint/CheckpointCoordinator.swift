@@ -266,6 +266,6 @@ struct CheckpointCoordinator {
         }
         return CheckpointMetadata(
             checkpointId: checkpoint.id, timestamp: checkpoint.barrier.timestamp, isFinal: checkpoint.barrier.isFinal,
-            kind: checkpoint.barrier.savepoint == nil ? .checkpoint : .savepoint, operators: operators)
+            kind: checkpoint.barrier.savepoint == nil ? .checkpoint : .savepoint, operators: operators, owner: config.owner)
     }
 }

@@ -82,10 +82,11 @@ package enum SnapshotKind: UInt8, Sendable, Equatable {
 /// valid checksum is what makes a checkpoint complete.
 package struct CheckpointMetadata: Sendable, Equatable {
     /// The format this code writes. Version 2 added the snapshot kind, version 3 the state files
-    /// each subtask references (on-disk backend, incremental checkpoints).
-    package static let formatVersion: UInt32 = 3
+    /// each subtask references (on-disk backend, incremental checkpoints), version 4 the owner (job
+    /// id and transactional-id prefix).
+    package static let formatVersion: UInt32 = 4
     /// Versions this code reads; any other is refused.
-    package static let readableVersions: Set<UInt32> = [1, 2, 3]
+    package static let readableVersions: Set<UInt32> = [1, 2, 3, 4]
     static let magic: [UInt8] = Array("SLCKPT01".utf8)
 
     package let checkpointId: Int64
@@ -93,13 +94,19 @@ package struct CheckpointMetadata: Sendable, Equatable {
     package let isFinal: Bool
     package let kind: SnapshotKind
     package let operators: [OperatorCheckpointState]
+    /// The job that wrote it; nil: unknown (written before format version 4).
+    package let owner: CheckpointOwner?
 
-    package init(checkpointId: Int64, timestamp: Int64, isFinal: Bool, kind: SnapshotKind = .checkpoint, operators: [OperatorCheckpointState]) {
+    package init(
+        checkpointId: Int64, timestamp: Int64, isFinal: Bool, kind: SnapshotKind = .checkpoint, operators: [OperatorCheckpointState],
+        owner: CheckpointOwner? = nil
+    ) {
         self.checkpointId = checkpointId
         self.timestamp = timestamp
         self.isFinal = isFinal
         self.kind = kind
         self.operators = operators
+        self.owner = owner
     }
 
     package func operatorState(_ id: String) -> OperatorCheckpointState? {
@@ -133,7 +140,8 @@ package struct CheckpointMetadata: Sendable, Equatable {
     }
 
     /// magic(8) | version u32 | payload length u64 | payload | CRC-32 of everything before it.
-    package func encoded() -> [UInt8] {
+    /// `version` below the current one is for tests of older files (it leaves out what it lacked).
+    package func encoded(version: UInt32 = formatVersion) -> [UInt8] {
         var payload = BinaryWriter(capacity: 1024)
         payload.writeInt64(checkpointId)
         payload.writeInt64(timestamp)
@@ -165,9 +173,17 @@ package struct CheckpointMetadata: Sendable, Equatable {
                 }
             }
         }
+        if version >= 4 {
+            payload.writeBool(owner != nil)
+            if let owner {
+                payload.writeString(owner.jobId)
+                payload.writeBool(owner.transactionalIdPrefix != nil)
+                if let prefix = owner.transactionalIdPrefix { payload.writeString(prefix) }
+            }
+        }
         var file = BinaryWriter(capacity: payload.count + 32)
         file.writeRaw(Self.magic)
-        file.writeUInt32(Self.formatVersion)
+        file.writeUInt32(version)
         file.writeUInt64(UInt64(payload.count))
         file.writeRaw(payload.bytes)
         file.writeUInt32(CRC32.checksum(file.bytes))
@@ -264,7 +280,13 @@ package struct CheckpointMetadata: Sendable, Equatable {
                 operators.append(OperatorCheckpointState(
                     operatorID: uid, parallelism: parallelism, maxParallelism: maxParallelism, subtasks: subtasks))
             }
-            return try CheckpointMetadata(checkpointId: id, timestamp: timestamp, isFinal: isFinal, kind: kind, operators: operators).validated()
+            var owner: CheckpointOwner?
+            if version >= 4, try reader.readBool() {
+                let jobId = try reader.readString()
+                owner = CheckpointOwner(jobId: jobId, transactionalIdPrefix: try reader.readBool() ? try reader.readString() : nil)
+            }
+            return try CheckpointMetadata(
+                checkpointId: id, timestamp: timestamp, isFinal: isFinal, kind: kind, operators: operators, owner: owner).validated()
         } catch let error as StateSerializationError {
             throw CheckpointMetadataError.malformed(error.description)
         }

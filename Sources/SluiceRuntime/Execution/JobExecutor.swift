@@ -44,10 +44,13 @@ struct JobExecutor: Sendable {
         // After a rewind the storage's latest (the earlier checkpoint) wins over a named snapshot.
         var rewound = false
         var acceptLostTransactionsOf: Int64?
+        let freshJobId = UUID().uuidString.lowercased()
         while true {
             let restore: RestoreSource?
+            let owner: CheckpointOwner
             do {
                 restore = try restorePoint(firstAttempt: restarts == 0 && !rewound, logger: logger)
+                owner = try CheckpointOwner.continuing(restore?.metadata, configuration: configuration, freshJobId: freshJobId)
             } catch {
                 logger.error("Job '\(configuration.jobName)' failed: \(error)")
                 control.updateStatus {
@@ -60,7 +63,8 @@ struct JobExecutor: Sendable {
                 $0.phase = .running
                 $0.restoredFromCheckpoint = restore?.metadata.checkpointId
             }
-            let (outcome, lastCompleted, stopPath) = runAttempt(restore: restore, acceptLostTransactionsOf: acceptLostTransactionsOf)
+            let (outcome, lastCompleted, stopPath) = runAttempt(
+                restore: restore, owner: owner, acceptLostTransactionsOf: acceptLostTransactionsOf)
             switch outcome {
             case .finished:
                 if let stopPath {
@@ -82,7 +86,8 @@ struct JobExecutor: Sendable {
                     continue
                 }
                 let failedAfter = restarts
-                guard case .restart(let delay) = decider.onFailure(at: configuration.clock.nowMillis()) else {
+                // A non-restartable error skips the strategy: restarting would only repeat it.
+                guard !endsTheJob(error), case .restart(let delay) = decider.onFailure(at: configuration.clock.nowMillis()) else {
                     logger.error("Job '\(configuration.jobName)' failed: \(error)")
                     control.updateStatus {
                         $0.phase = .failed
@@ -144,12 +149,16 @@ struct JobExecutor: Sendable {
     }
 
     /// One attempt: plan chains, create gates, start a thread per task subtask and the coordinator.
-    private func runAttempt(restore restoreSource: RestoreSource?, acceptLostTransactionsOf: Int64?) -> (AttemptMonitor.Outcome, Int64?, String?) {
+    private func runAttempt(
+        restore restoreSource: RestoreSource?, owner: CheckpointOwner, acceptLostTransactionsOf: Int64?
+    ) -> (AttemptMonitor.Outcome, Int64?, String?) {
         let logger = configuration.logger
         let firstCheckpointId = (restoreSource?.metadata.checkpointId ?? 0) + 1
         let monitor = AttemptMonitor()
+        var checkpointing = configuration.checkpointing
+        checkpointing.owner = owner
         let coordinator = CheckpointCoordinatorDriver(
-            config: configuration.checkpointing, storage: storage, clock: configuration.clock, logger: logger,
+            config: checkpointing, storage: storage, clock: configuration.clock, logger: logger,
             metrics: metrics, faultInjector: configuration.faultInjector ?? .disabled, firstCheckpointId: firstCheckpointId,
             onFailure: { monitor.fail($0) },
             onCompleted: { [control] id, durationMillis, bytes in

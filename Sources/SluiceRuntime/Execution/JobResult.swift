@@ -24,9 +24,16 @@ public struct JobFailedError: Error, CustomStringConvertible {
 /// Configuration problems, with what to change.
 public enum RuntimeConfigurationError: Error, CustomStringConvertible {
     case invalid(String)
+    /// An exactly-once sink whose checkpoints would only live in memory: a restarted process would
+    /// lose them and write its output again.
+    case exactlyOnceWithoutDurableCheckpoints(sink: String)
     public var description: String {
         switch self {
         case .invalid(let why): return why
+        case .exactlyOnceWithoutDurableCheckpoints(let sink):
+            return "The exactly-once sink '\(sink)' needs durable checkpoints, but the job has no checkpoint directory: "
+                + "checkpoints kept in memory are lost with the process, and a restarted job would write its output again. "
+                + "Give the job a checkpoint directory (CheckpointConfig.directory, --checkpoint-dir), or use an at-least-once sink."
         }
     }
 }
