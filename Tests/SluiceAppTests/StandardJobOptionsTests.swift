@@ -131,7 +131,7 @@ struct WordRouter: SluiceJob {
 /// Issue 13 (points 5, 7, 9): the fault-handling options.
 @Suite struct FaultOptionsTests {
     func settings(_ arguments: [String]) throws -> JobSettings {
-        try StandardJobOptions.parse(arguments).settings(jobName: "order-totals", environment: [:])
+        try StandardJobOptions.parse(StandardJobOptionsTests.exactlyOnce + arguments).settings(jobName: "order-totals", environment: [:])
     }
 
     @Test func defaultsFailAtTheFirstProblem() throws {
