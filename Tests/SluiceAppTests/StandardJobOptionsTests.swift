@@ -131,7 +131,8 @@ struct WordRouter: SluiceJob {
 /// Issue 13 (points 5, 7, 9): the fault-handling options.
 @Suite struct FaultOptionsTests {
     func settings(_ arguments: [String]) throws -> JobSettings {
-        try StandardJobOptions.parse(arguments).settings(jobName: "order-totals", environment: [:])
+        // Exactly-once (the default) needs a prefix and a checkpoint folder since issue 13's points 1-3.
+        try StandardJobOptions.parse(StandardJobOptionsTests.exactlyOnce + arguments).settings(jobName: "order-totals", environment: [:])
     }
 
     @Test func defaultsFailAtTheFirstProblem() throws {
