@@ -1,4 +1,4 @@
-# Builds Sluice's executables (sluice, click-generator, click-count-job) on Debian bookworm with
+# Builds Sluice's executables (sluice, click-generator, click-count-job, pass-through-job) on Debian bookworm with
 # librdkafka 2.8.0 built by scripts/setup.sh and linked statically, then copies them into a slim image.
 FROM swift:6.1-bookworm AS build
 WORKDIR /src
@@ -7,7 +7,7 @@ RUN bash scripts/setup.sh \
  && . scripts/env.sh \
  && swift build -c release --static-swift-stdlib \
  && mkdir -p /out \
- && cp .build/release/sluice .build/release/click-generator .build/release/click-count-job /out/
+ && cp .build/release/sluice .build/release/click-generator .build/release/click-count-job .build/release/pass-through-job /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update \

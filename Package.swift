@@ -13,7 +13,7 @@
 //   SluiceApp                    the application layer: a job author writes only the job (see Examples/)
 //   SluiceEmbeddedBroker         the embedded broker launcher and child processes (demo, bench, CLI, tests)
 //   SluiceTestKit                what only tests need (built-product lookup), re-exporting the above
-//   sluice, click-generator, click-count-job, sluice-fixture, sluice-bench   the executables
+//   sluice, click-generator, click-count-job, pass-through-job, sluice-fixture, sluice-bench   the executables
 //   integration/                 the fault-injection suite (SluiceIntegrationTests)
 import PackageDescription
 
@@ -38,6 +38,7 @@ let package = Package(
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "click-generator", targets: ["click-generator"]),
         .executable(name: "click-count-job", targets: ["click-count-job"]),
+        .executable(name: "pass-through-job", targets: ["pass-through-job"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -233,6 +234,12 @@ let package = Package(
         .executableTarget(
             name: "click-count-job",
             dependencies: ["SluiceApp", "SluiceClickCount"],
+            swiftSettings: strictSwift
+        ),
+        // A stateless SluiceApp job copying a topic: the worker-process tests and deploy/kubernetes run it.
+        .executableTarget(
+            name: "pass-through-job",
+            dependencies: ["SluiceApp"],
             swiftSettings: strictSwift
         ),
         // The benchmark command: raw librdkafka vs Sluice pass-through, click-count vs Quix Streams.

@@ -46,6 +46,23 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: Self.root + "/Dockerfile"))
     }
 
+    /// Profile `workers`: three pass-through workers, each with its own index and checkpoint volume.
+    @Test func theWorkersProfileHasThreeWorkers() throws {
+        let (status, output) = try compose(["-f", Self.root + "/docker-compose.yml", "--profile", "workers", "config"])
+        #expect(status == 0, "docker-compose config failed:\n\(output)")
+        let lines = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        for index in 0..<3 {
+            #expect(output.contains("  worker-\(index):"), "no service worker-\(index)")
+            #expect(output.contains("worker-\(index):/checkpoints"), "worker-\(index) needs its own checkpoint volume")
+        }
+        // Each worker is told the same count and its own index.
+        let indices = lines.indices.filter { lines[$0] == "- --worker-index" }.compactMap { lines.indices.contains($0 + 1) ? lines[$0 + 1] : nil }
+        #expect(indices.sorted() == ["- '0'", "- '1'", "- '2'"], "\(indices)")
+        #expect(lines.filter { $0 == "- --workers" }.count == 3)
+        // Only with --profile workers: the three workers and their topic set-up belong to the profile.
+        #expect(lines.filter { $0 == "- workers" }.count == 4, "the workers and workers-topics must be in profile workers")
+    }
+
     @Test func theValidatorRejectsABrokenFile() throws {
         let broken = FileManager.default.temporaryDirectory.appendingPathComponent("broken-compose-\(UUID().uuidString).yml")
         try "services:\n  job:\n    image: sluice\n    restart: sometimes-maybe\n    ports: 12\n".write(to: broken, atomically: true, encoding: .utf8)

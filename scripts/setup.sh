@@ -163,4 +163,6 @@ hashed_venv "$TOOLS/s3-venv" "the S3-compatible test server (moto)" "$REQUIREMEN
 hashed_venv "$TOOLS/browser-venv" "selenium (drives Debian's chromium in the browser test)" "$REQUIREMENTS/browser.txt"
 # The SASL front of the secured-Kafka tests (scripts/testing/sasl-front.py): SCRAM from scramp.
 hashed_venv "$TOOLS/sasl-venv" "scramp (the tests' SASL front)" "$REQUIREMENTS/sasl-front.txt"
+# kubernetes-validate: checks deploy/kubernetes against the Kubernetes schemas (no cluster runs here).
+hashed_venv "$TOOLS/k8s-venv" "kubernetes-validate (checks deploy/kubernetes)" "$REQUIREMENTS/kubernetes-validate.txt"
 log "setup complete"

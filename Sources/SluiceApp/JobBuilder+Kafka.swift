@@ -14,10 +14,11 @@ extension JobBuilder {
         malformed: MalformedRecordPolicy = .fail, startingOffsets: KafkaStartingOffsets = .earliest,
         decode: @escaping @Sendable (KafkaRecord) throws -> T?
     ) -> DataStream<T> {
-        let configuration = KafkaSourceConfiguration(
+        var configuration = KafkaSourceConfiguration(
             bootstrapServers: settings.bootstrapServers, topics: topics, startingOffsets: startingOffsets,
             groupId: settings.groupId, malformedRecords: malformed, consumerSettings: settings.clientSettings,
             offsetOutOfRange: settings.onOffsetOutOfRange)
+        configuration.worker = settings.worker
         return environment.fromSource(KafkaSource(configuration: configuration, deserializer: decode), name: name,
                                       parallelism: parallelism ?? settings.parallelism, watermarkStrategy: watermarks)
     }

@@ -23,6 +23,7 @@ public final class JobBuilder {
 public enum JobBuildError: Error, CustomStringConvertible {
     case duplicateTransactionalIds(prefix: String, sink: String)
     case noTransactionalIdPrefix(sink: String)
+    case exchangeAcrossWorkers(workers: Int, edges: [String])
 
     public var description: String {
         switch self {
@@ -32,6 +33,12 @@ public enum JobBuildError: Error, CustomStringConvertible {
         case .noTransactionalIdPrefix(let sink):
             return "The exactly-once sink '\(sink)' needs a transactional-id prefix: give --transactional-id-prefix (unique per "
                 + "deployment, stable across restarts), or set JobSettings.transactionalIdPrefix in configure."
+        case .exchangeAcrossWorkers(let workers, let edges):
+            return "This job cannot run as --workers \(workers): it exchanges records by key or broadcast (\(edges.joined(separator: ", "))), "
+                + "and exchanges between worker processes do not exist yet (issue 15), so the records of one key would be counted "
+                + "in several workers, each with a part of them. Run it as one process (--workers 1, scale with -p), or, if its input "
+                + "topics are already partitioned by the job's keys (every record of a key in one partition, in every input), "
+                + "say so with --keys-follow-partitions."
         }
     }
 }

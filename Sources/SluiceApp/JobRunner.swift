@@ -35,6 +35,8 @@ struct JobRunner {
 
         let builder = JobBuilder(settings: settings, logger: logger)
         try declare(builder)
+        try settings.verifyWorkerExchanges(try builder.environment.describeJobGraph())
+        if settings.worker.workers > 1 { logger.info("Running as \(settings.worker): the source partitions p with p % \(settings.worker.workers) == \(settings.worker.index).") }
         let control = builder.environment.control
 
         var statusServer: StatusServer?

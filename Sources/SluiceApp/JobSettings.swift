@@ -53,6 +53,12 @@ public struct JobSettings: Sendable {
     /// The largest parallelism the job's exactly-once sinks may have run with: a start without a
     /// checkpoint aborts the transactions of subtasks up to it (nil: not declared).
     public var sinkMaxParallelism: Int?
+    /// This process's share when the job runs as several worker processes (--workers, --worker-index):
+    /// its Kafka sources read only the partitions p with p % workers == index.
+    public var worker: KafkaWorkerShare = .all
+    /// The job's input is partitioned by its keys, so keyed exchanges stay inside each worker: allows
+    /// a job with keyBy or broadcast to run as several workers.
+    public var keysFollowPartitions = false
 
     public init(jobName: String, bootstrapServers: String) {
         self.jobName = jobName

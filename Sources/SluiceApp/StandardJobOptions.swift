@@ -68,6 +68,13 @@ public struct StandardJobOptions: ParsableArguments {
     @Option(help: "The largest parallelism the job's exactly-once sinks ever ran with: a start without a checkpoint then aborts transactions the subtasks up to it left open.")
     var sinkMaxParallelism: Int?
 
+    @Option(help: "Worker processes the job runs as (each reads the source partitions p with p % workers == its index, with its own checkpoints and transactional ids).")
+    var workers = 1
+    @Option(help: "This process's index among --workers (0-based). Default: the trailing -<n> of $HOSTNAME (a StatefulSet pod's ordinal) when --workers > 1.")
+    var workerIndex: Int?
+    @Flag(help: "The input topics are partitioned by the job's keys: allow keyBy and broadcast with --workers > 1 (each worker then keeps the state of its partitions' keys).")
+    var keysFollowPartitions = false
+
     public init() {}
 
     /// The settings these options describe; throws a `ValidationError` naming the option at fault.
@@ -120,6 +127,9 @@ public struct StandardJobOptions: ParsableArguments {
         settings.onOffsetOutOfRange = offsetPolicy
         settings.sinkMaxParallelism = sinkMaxParallelism
         do {
+            settings.worker = try WorkerOrdinal.share(workers: workers, index: workerIndex, environment: environment)
+            settings.keysFollowPartitions = keysFollowPartitions
+            settings.deriveWorkerNames(savepointDirectoryGiven: savepointDir != nil)
             try settings.validate()
         } catch {
             throw ValidationError(error.description)

@@ -178,3 +178,52 @@ struct SplitOwnershipTests {
         #expect(owners.count > 1)
     }
 }
+
+@Suite("Split ownership across worker processes")
+struct WorkerSplitOwnershipTests {
+    /// Every partition goes to exactly one (worker, subtask), for any counts, and a worker's share
+    /// is spread over its subtasks evenly.
+    @Test(arguments: [1, 2, 3, 4])
+    func everyPartitionToExactlyOneWorkerAndSubtask(workers: Int) throws {
+        for parallelism in [1, 2, 3] {
+            for partitions in [1, 3, 4, 12, 31] {
+                for topic in ["input", "clicks"] {
+                    var perSubtask: [[Int]] = Array(repeating: Array(repeating: 0, count: parallelism), count: workers)
+                    for partition in Int32(0)..<Int32(partitions) {
+                        var owners: [(worker: Int, subtask: Int)] = []
+                        for index in 0..<workers {
+                            let share = try #require(KafkaWorkerShare(workers: workers, index: index))
+                            if let subtask = KafkaSplitOwnership.owner(topic: topic, partition: partition, parallelism: parallelism, worker: share) {
+                                #expect((0..<parallelism).contains(subtask))
+                                owners.append((index, subtask))
+                            }
+                        }
+                        #expect(owners.count == 1, "\(topic)-\(partition) with \(workers) workers: \(owners)")
+                        if let owner = owners.first {
+                            #expect(owner.worker == Int(partition) % workers)
+                            perSubtask[owner.worker][owner.subtask] += 1
+                        }
+                    }
+                    for counts in perSubtask {
+                        #expect((counts.max() ?? 0) - (counts.min() ?? 0) <= 1, "\(topic) x \(partitions), \(workers) workers, p=\(parallelism): \(perSubtask)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func oneWorkerIsTheSingleProcessAssignmentAndTheSplitIsStable() throws {
+        for partition in Int32(0)..<16 {
+            #expect(KafkaSplitOwnership.owner(topic: "input", partition: partition, parallelism: 3, worker: .all)
+                == KafkaSplitOwnership.owner(topic: "input", partition: partition, parallelism: 3))
+        }
+        // Golden values: a change would move partitions between workers of a running deployment.
+        let second = try #require(KafkaWorkerShare(workers: 2, index: 1))
+        #expect(KafkaSplitOwnership.owner(topic: "input", partition: 0, parallelism: 2, worker: second) == nil)
+        #expect(KafkaSplitOwnership.owner(topic: "input", partition: 1, parallelism: 2, worker: second) == 1)
+        #expect(KafkaSplitOwnership.owner(topic: "input", partition: 3, parallelism: 2, worker: second) == 0)
+        #expect(KafkaWorkerShare(workers: 2, index: 2) == nil)
+        #expect(KafkaWorkerShare(workers: 0, index: 0) == nil)
+        #expect(KafkaWorkerShare(workers: 2, index: -1) == nil)
+    }
+}

@@ -37,6 +37,8 @@ public struct KafkaSourceConfiguration: Sendable {
     public var consumerSettings: [String: String]
     /// A position (restored, or reached while reading) that the log no longer holds.
     public var offsetOutOfRange: OffsetOutOfRangePolicy
+    /// The partitions this process reads when the job runs as several worker processes.
+    public var worker: KafkaWorkerShare = .all
 
     public init(
         bootstrapServers: String,

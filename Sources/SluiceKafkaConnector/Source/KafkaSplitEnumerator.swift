@@ -10,6 +10,16 @@ package enum KafkaSplitOwnership {
         return (start + Int(partition)) % parallelism
     }
 
+    /// The subtask of this worker that reads a partition, or nil when the partition is another
+    /// worker's. A worker takes the partitions p with p % workers == index (per topic), so each
+    /// partition goes to exactly one worker whatever the topic's partition count, and partitions
+    /// added later are spread too. Among its own partitions (index, index + workers, ...), a worker
+    /// counts them 0, 1, 2, ... (p / workers) and spreads those round-robin over its subtasks.
+    public static func owner(topic: String, partition: Int32, parallelism: Int, worker: KafkaWorkerShare) -> Int? {
+        guard worker.owns(partition: partition) else { return nil }
+        return owner(topic: topic, partition: partition / Int32(worker.workers), parallelism: parallelism)
+    }
+
     /// FNV-1a over the topic's UTF-8 bytes.
     static func stableHash(_ text: String) -> UInt32 {
         var hash: UInt32 = 0x811C_9DC5
@@ -19,6 +29,33 @@ package enum KafkaSplitOwnership {
         }
         return hash
     }
+}
+
+/// This process's share of a job run as several worker processes: worker `index` of `workers`
+/// reads the partitions p with p % workers == index (see `KafkaSplitOwnership`).
+public struct KafkaWorkerShare: Sendable, Hashable, CustomStringConvertible {
+    public let workers: Int
+    public let index: Int
+
+    /// One process reading every partition.
+    public static let all = KafkaWorkerShare(uncheckedWorkers: 1, index: 0)
+
+    /// nil when `index` is not in 0..<workers.
+    public init?(workers: Int, index: Int) {
+        guard workers >= 1, (0..<workers).contains(index) else { return nil }
+        self.init(uncheckedWorkers: workers, index: index)
+    }
+
+    private init(uncheckedWorkers workers: Int, index: Int) {
+        self.workers = workers
+        self.index = index
+    }
+
+    public func owns(partition: Int32) -> Bool {
+        Int(partition) % workers == index
+    }
+
+    public var description: String { "worker \(index) of \(workers)" }
 }
 
 /// Which splits (topic partitions) one source subtask reads and where a new one starts: the
@@ -55,7 +92,7 @@ struct KafkaSplitEnumerator {
                 }
             }
             for partition in partitions
-            where KafkaSplitOwnership.owner(topic: topic, partition: partition, parallelism: parallelism) == subtaskIndex {
+            where KafkaSplitOwnership.owner(topic: topic, partition: partition, parallelism: parallelism, worker: configuration.worker) == subtaskIndex {
                 owned.insert(TopicPartition(topic, partition))
             }
         }

@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import Testing
+@testable import SluiceApp
+
+/// --workers, --worker-index, the index from a StatefulSet pod's host name, the names each worker
+/// derives, and the refusal of keyed exchanges across workers.
+@Suite struct WorkerOptionsTests {
+    func settings(_ arguments: [String], environment: [String: String] = [:]) throws -> JobSettings {
+        try StandardJobOptions.parse(StandardJobOptionsTests.exactlyOnce + arguments).settings(jobName: "pass-through", environment: environment)
+    }
+
+    @Test func oneProcessByDefaultKeepsItsNames() throws {
+        let one = try settings([], environment: ["HOSTNAME": "pass-through-2"])
+        #expect(one.worker == .all)
+        #expect(one.checkpointDirectory == "/tmp/c")
+        #expect(one.savepointDirectory == "/tmp/c/savepoints")
+        #expect(one.transactionalIdPrefix == "orders-prod")
+    }
+
+    @Test func anExplicitIndexGivesTheWorkerItsOwnFoldersAndTransactionalIds() throws {
+        let worker = try settings(["--workers", "3", "--worker-index", "1"], environment: ["HOSTNAME": "pass-through-2"])
+        #expect(worker.worker == KafkaWorkerShare(workers: 3, index: 1))
+        #expect(worker.checkpointDirectory == "/tmp/c/worker-1")
+        #expect(worker.savepointDirectory == "/tmp/c/worker-1/savepoints")
+        #expect(worker.transactionalIdPrefix == "orders-prod-w1")
+        let savepoints = try settings(["--workers", "2", "--worker-index", "0", "--savepoint-dir", "/s"])
+        #expect(savepoints.savepointDirectory == "/s/worker-0")
+    }
+
+    @Test func theIndexComesFromTheStatefulSetOrdinal() throws {
+        let pod = try settings(["--workers", "3"], environment: ["HOSTNAME": "click-count-2"])
+        #expect(pod.worker == KafkaWorkerShare(workers: 3, index: 2))
+        #expect(pod.transactionalIdPrefix == "orders-prod-w2")
+    }
+
+    @Test func ordinalsParse() {
+        #expect(WorkerOrdinal.parse(hostName: "click-count-2") == 2)
+        #expect(WorkerOrdinal.parse(hostName: "sluice-pass-through-10") == 10)
+        #expect(WorkerOrdinal.parse(hostName: "a-0") == 0)
+        #expect(WorkerOrdinal.parse(hostName: "laptop") == nil)
+        #expect(WorkerOrdinal.parse(hostName: "click-count-") == nil)
+        #expect(WorkerOrdinal.parse(hostName: "click-count-2a") == nil)
+        #expect(WorkerOrdinal.parse(hostName: "web-+3") == nil)
+        #expect(WorkerOrdinal.parse(hostName: "x-99999999999999999999") == nil)
+        #expect(WorkerOrdinal.parse(hostName: "") == nil)
+    }
+
+    @Test func aWorkerWithoutAnIndexOrOutOfRangeIsRefused() throws {
+        let noIndex = #expect(throws: ValidationError.self) { try settings(["--workers", "3"], environment: ["HOSTNAME": "laptop"]) }
+        #expect(noIndex?.message.contains("--worker-index") == true, "\(String(describing: noIndex))")
+        #expect(noIndex?.message.contains("'laptop'") == true)
+        let beyond = #expect(throws: ValidationError.self) { try settings(["--workers", "3"], environment: ["HOSTNAME": "job-3"]) }
+        #expect(beyond?.message.contains("between 0 and 2") == true, "\(String(describing: beyond))")
+        #expect(beyond?.message.contains("$HOSTNAME") == true)
+        #expect(throws: ValidationError.self) { try settings(["--workers", "2", "--worker-index", "2"]) }
+        #expect(throws: JobSettingsError.self) { try WorkerOrdinal.share(workers: 2, index: -1, environment: [:]) }
+        #expect(throws: ValidationError.self) { try settings(["--workers", "0"]) }
+    }
+
+    /// A job declared on a builder with these options (nothing starts: no broker is needed).
+    func graph(_ arguments: [String], declare: (JobBuilder) throws -> Void) throws -> (JobSettings, JobGraphDescription) {
+        let settings = try settings(arguments)
+        let builder = JobBuilder(settings: settings, logger: Logger(label: "worker-options-test"))
+        try declare(builder)
+        return (settings, try builder.environment.describeJobGraph())
+    }
+
+    static func passThrough(_ job: JobBuilder) throws {
+        try job.kafkaSource(topics: ["input"], name: "input") { $0.valueString }
+            .map(name: "upper") { $0.uppercased() }
+            .sinkToKafka(job, topic: "output", name: "output") { KafkaSinkRecord(value: Array($0.utf8)) }
+    }
+
+    static func keyed(_ job: JobBuilder) throws {
+        try job.kafkaSource(topics: ["input"], name: "input") { $0.valueString }
+            .keyBy { $0 }
+            .map(name: "count") { $0 }
+            .sinkToKafka(job, topic: "output", name: "output") { KafkaSinkRecord(value: Array($0.utf8)) }
+    }
+
+    @Test func aKeyedJobIsRefusedAsSeveralWorkersAndSaysWhy() throws {
+        let (settings, keyed) = try graph(["--workers", "2", "--worker-index", "0"], declare: Self.keyed)
+        let refusal = #expect(throws: JobBuildError.self) { try settings.verifyWorkerExchanges(keyed) }
+        let message = refusal?.description ?? ""
+        #expect(message.contains("cannot run as --workers 2"), "\(message)")
+        #expect(message.contains("input -> count (keyBy)"), "\(message)")
+        #expect(message.contains("counted in several workers"), "\(message)")
+        #expect(message.contains("--keys-follow-partitions"), "\(message)")
+    }
+
+    @Test func keyedJobsRunAsOneProcessOrWhenKeysFollowPartitions() throws {
+        let (one, keyedAlone) = try graph([], declare: Self.keyed)
+        try one.verifyWorkerExchanges(keyedAlone)
+        let (declared, keyedLocal) = try graph(["--workers", "2", "--worker-index", "1", "--keys-follow-partitions"], declare: Self.keyed)
+        try declared.verifyWorkerExchanges(keyedLocal)
+    }
+
+    @Test func statelessJobsRunAsWorkers() throws {
+        let (settings, stateless) = try graph(["--workers", "2", "--worker-index", "1"], declare: Self.passThrough)
+        try settings.verifyWorkerExchanges(stateless)
+        // A rebalance stays inside the worker: allowed.
+        let (rebalanced, spread) = try graph(["--workers", "2", "--worker-index", "1", "-p", "3"]) { job in
+            try job.kafkaSource(topics: ["input"], name: "input", parallelism: 2) { $0.valueString }
+                .map(name: "upper") { $0.uppercased() }
+                .sinkToKafka(job, topic: "output", name: "output") { KafkaSinkRecord(value: Array($0.utf8)) }
+        }
+        #expect(spread.edges.contains { $0.partitioning == "rebalance" })
+        try rebalanced.verifyWorkerExchanges(spread)
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import SluiceKafka
+import SluiceKafkaWire
+import SluiceTestKit
+import Testing
+
+/// Issue 15, first steps: the stateless pass-through job as two worker processes over a topic of
+/// four partitions. Worker 1 SIGKILLs itself at its third checkpoint, after the checkpoint completed
+/// and before its transactions committed (SLUICE_CRASH_AT), while input still arrives; it is
+/// restarted once and restores its own checkpoint. Worker 0 runs throughout. The transaction-aware
+/// oracle must then see every input record exactly once, in its input partition.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct WorkerProcessesTests {
+    static let partitions = 4
+    static let perPartition = 300
+
+    @Test func twoWorkersWithOneKilledAndRestartedWriteEveryRecordOnce() throws {
+        let broker = try EmbeddedBroker.start()
+        defer { broker.stop() }
+        let input = EmbeddedBroker.uniqueName("workers-in")
+        let output = EmbeddedBroker.uniqueName("workers-out")
+        let prefix = EmbeddedBroker.uniqueName("workers")
+        let configs = ["retention.ms": "-1", "retention.bytes": "-1"]
+        for topic in [input, output] { try broker.createTopic(topic, partitions: Self.partitions, configs: configs) }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-workers-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+
+        // The first half before the workers start, the rest while they run (and while worker 1 is down).
+        try produce(broker: broker, topic: input, range: 0..<(Self.perPartition / 2), pause: 0)
+        let producing = Thread { try? produce(broker: broker, topic: input, range: (Self.perPartition / 2)..<Self.perPartition, pause: 0.02) }
+        var launches = 0
+        func worker(_ index: Int, environment: [String: String] = [:]) throws -> ChildProcess {
+            launches += 1
+            return try ChildProcess(
+                executable: try BuiltProducts.path(of: "pass-through-job"),
+                arguments: [
+                    "--bootstrap", broker.bootstrap, "--input-topic", input, "--output-topic", output,
+                    "--workers", "2", "--worker-index", String(index), "-p", "2",
+                    "--checkpoint-dir", folder + "/checkpoints", "--checkpoint-interval", "300ms",
+                    "--transactional-id-prefix", prefix, "--hold-back-while-commit-pending",
+                ],
+                environment: environment, logPath: folder + "/worker-\(index)-\(launches).log")
+        }
+        let worker0 = try worker(0)
+        defer { worker0.kill() }
+        let doomed = try worker(1, environment: ["SLUICE_CRASH_AT": "afterCheckpointCompleteBeforeCommit:3"])
+        defer { doomed.kill() }
+        producing.start()
+        #expect(doomed.waitForExit(timeout: 60) != nil, "worker 1 did not crash: \(doomed.outputLines.suffix(10))")
+        #expect(doomed.outputLines.contains { $0.contains("crash point afterCheckpointCompleteBeforeCommit at checkpoint 3") },
+                "\(doomed.outputLines.suffix(10))")
+        let restarted = try worker(1)
+        defer { restarted.kill() }
+
+        let expected = Dictionary(uniqueKeysWithValues: (0..<Self.partitions).map { partition in
+            (Int32(partition), (0..<Self.perPartition).map { "p\(partition)-\($0)" })
+        })
+        let deadline = Date().addingTimeInterval(60)
+        var seen = try committed(broker: broker, topic: output)
+        while seen.values.map(\.count).reduce(0, +) < Self.partitions * Self.perPartition, Date() < deadline, worker0.isRunning, restarted.isRunning {
+            Thread.sleep(forTimeInterval: 0.3)
+            seen = try committed(broker: broker, topic: output)
+        }
+        // A few more checkpoints: nothing may be written twice after the count is reached.
+        Thread.sleep(forTimeInterval: 1)
+        seen = try committed(broker: broker, topic: output)
+        for partition in 0..<Int32(Self.partitions) {
+            let values = seen[partition] ?? []
+            let missing = Set(expected[partition] ?? []).subtracting(values)
+            let duplicated = Dictionary(grouping: values, by: { $0 }).filter { $0.value.count > 1 }.keys
+            #expect(values.sorted() == (expected[partition] ?? []).sorted(),
+                    "partition \(partition): \(values.count) records, missing \(missing.sorted().prefix(5)), duplicated \(duplicated.sorted().prefix(5))")
+        }
+        // The kill ended worker 1 only; the restart restored worker 1's own checkpoint.
+        #expect(worker0.isRunning && restarted.isRunning, "\(worker0.outputLines.suffix(5)) \(restarted.outputLines.suffix(5))")
+        #expect(FileManager.default.fileExists(atPath: folder + "/checkpoints/worker-0"))
+        #expect(FileManager.default.fileExists(atPath: folder + "/checkpoints/worker-1"))
+        #expect(restarted.waitForLine(timeout: 10) { $0.contains("restored") } != nil, "\(restarted.outputLines.prefix(20))")
+        #expect(worker0.outputLines.contains { $0.contains("Running as worker 0 of 2") })
+    }
+
+    /// Records p<partition>-<i> for i in `range`, into each partition, keyed by partition.
+    func produce(broker: EmbeddedBroker, topic: String, range: Range<Int>, pause: TimeInterval) throws {
+        var configuration = KafkaConfiguration(bootstrapServers: broker.bootstrap)
+        configuration.enableIdempotence = true
+        let producer = try KafkaProducer(configuration: configuration)
+        for index in range {
+            for partition in 0..<Self.partitions {
+                try producer.produce(ProducerRecord(topic: topic, partition: Int32(partition), value: Array("p\(partition)-\(index)".utf8)))
+            }
+            if pause > 0, index % 10 == 0 {
+                try producer.flush(timeout: .seconds(10))
+                Thread.sleep(forTimeInterval: pause * 10)
+            }
+        }
+        try producer.flush(timeout: .seconds(10))
+        producer.close()
+    }
+
+    /// Committed output values per partition, read honouring transaction markers.
+    func committed(broker: EmbeddedBroker, topic: String) throws -> [Int32: [String]] {
+        let log = try TransactionAwareLogReader(bootstrap: broker.bootstrap).readTopic(topic)
+        var values: [Int32: [String]] = [:]
+        for partition in log.partitions {
+            values[partition.topicPartition.partition, default: []] += partition.committedRecords.map { String(decoding: $0.value ?? [], as: UTF8.self) }
+        }
+        return values
+    }
+}
