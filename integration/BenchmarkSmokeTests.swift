@@ -58,8 +58,8 @@ import Testing
             let line = output.first { $0.hasPrefix("RESULT-STEADY \(contender) ") }
             #expect(line.flatMap { Self.field("whole_records_per_s", in: $0) }.flatMap(Double.init).map { $0 > 0 } == true,
                     "no whole-run rate for \(contender): \(line ?? "no RESULT-STEADY line")")
-            #expect(line.flatMap { Self.field("middle_records_per_s", in: $0) }.flatMap(Double.init) != nil,
-                    "no middle-of-run rate for \(contender): \(line ?? "")")
+            // A few thousand events are one or two checkpoints: the middle rate may be "-" (none visible in the middle).
+            #expect(line.flatMap { Self.field("middle_records_per_s", in: $0) } != nil, "no middle-of-run rate for \(contender): \(line ?? "")")
             #expect(line?.contains("verdict=\"exact") == true, "the output of \(contender) was not exact: \(line ?? "")")
         }
         for interval in ["100", "1000"] {

@@ -53,6 +53,8 @@ struct MiddleSpan: Equatable, Sendable {
                 brokerCPU: difference(samples[lastStep].brokerCPU, samples[first].brokerCPU), stepwise: true)
         }
         let a = interpolate(samples, at: windowStart), b = interpolate(samples, at: windowEnd)
+        // No output became visible in the window (a run of one or two checkpoints): no middle rate, rather than 0.
+        guard b.records > a.records else { return nil }
         return MiddleSpan(
             startAt: windowStart, endAt: windowEnd, records: Int((b.records - a.records).rounded()),
             jobCPU: difference(b.jobCPU, a.jobCPU), brokerCPU: difference(b.brokerCPU, a.brokerCPU), stepwise: false)
