@@ -40,6 +40,37 @@ import Testing
         #expect(output.contains { $0.contains("exactly-once >= 0.9x at-least-once") }, "no ratio checks printed")
     }
 
+    /// Keeps the measurement modes of issue 16 working (not their figures): the steady-state mode and
+    /// the latency sweep on a few thousand events, one repetition, two contenders, two intervals.
+    @Test func steadyStateAndLatencySweepRunOnTinyInput() throws {
+        let bench = try BuiltProducts.path(of: "sluice-bench")
+        let binDir = URL(fileURLWithPath: bench).deletingLastPathComponent().path
+        let process = try ChildProcess(
+            executable: bench,
+            arguments: ["run", "--steady-state", "--latency-sweep", "--steady-events", "5000", "--repetitions", "1",
+                        "--only", "raw", "--only", "sluice-eos", "--skip-quix", "--latency-rate", "2000", "--latency-seconds", "1",
+                        "--sweep-intervals", "100", "1000", "--timeout", "60", "--bin-dir", binDir])
+        let status = process.waitForExit(timeout: 120)
+        if status == nil { process.kill() }
+        let output = process.outputLines
+        #expect(status == 0, "sluice-bench --steady-state --latency-sweep failed:\n\(output.suffix(40).joined(separator: "\n"))")
+        for contender in ["raw", "sluice-eos"] {
+            let line = output.first { $0.hasPrefix("RESULT-STEADY \(contender) ") }
+            #expect(line.flatMap { Self.field("whole_records_per_s", in: $0) }.flatMap(Double.init).map { $0 > 0 } == true,
+                    "no whole-run rate for \(contender): \(line ?? "no RESULT-STEADY line")")
+            // A few thousand events are one or two checkpoints: the middle rate may be "-" (none visible in the middle).
+            #expect(line.flatMap { Self.field("middle_records_per_s", in: $0) } != nil, "no middle-of-run rate for \(contender): \(line ?? "")")
+            #expect(line?.contains("verdict=\"exact") == true, "the output of \(contender) was not exact: \(line ?? "")")
+        }
+        for interval in ["100", "1000"] {
+            let line = output.first { $0.hasPrefix("RESULT-SWEEP interval_ms=\(interval) ") }
+            #expect(line.flatMap { Self.field("p999_ms", in: $0) }.flatMap(Double.init) != nil, "no latency at \(interval) ms: \(line ?? "no RESULT-SWEEP line")")
+            #expect(line?.contains("verdict=\"exact") == true, "the output at \(interval) ms was not exact: \(line ?? "")")
+        }
+        #expect(output.contains { $0.contains("steady state: exactly-once >= 0.75x raw") }, "no steady-state ratio printed")
+        #expect(output.contains { $0.contains("throughput at 100 ms checkpoints >= 0.85x") }, "no sweep target printed")
+    }
+
     /// The value of `name=value` in a RESULT line.
     static func field(_ name: String, in line: String) -> String? {
         line.split(separator: " ").first { $0.hasPrefix("\(name)=") }.map { String($0.dropFirst(name.count + 1)) }

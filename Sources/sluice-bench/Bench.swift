@@ -53,6 +53,8 @@ struct Bench {
     var connection = KafkaConnectionOptions()
     /// librdkafka properties (-X, --client-config) of every client the bench starts, contenders included.
     var clientProperties: [String: String] = [:]
+    /// Checkpoint interval of the Sluice pass-throughs (ms); nil: their default, 1 s. The latency sweep sets it.
+    var passThroughCheckpointIntervalMs: Int?
 
     func createTopic(_ name: String) throws {
         // Explicit retention configs: the embedded broker reports only configs set at creation,
@@ -79,7 +81,7 @@ struct Bench {
                 "sluice-passthrough", "--bootstrap", bootstrap, "--input", input, "--output", output,
                 "--delivery-guarantee", kind == .sluiceExactlyOnce ? "exactlyOnce" : "atLeastOnce",
                 "--checkpoint-dir", checkpoints, "--transactional-id-prefix", "bench-\(tag)-\(runId)",
-            ] + clientArguments(clientProperties))
+            ] + (passThroughCheckpointIntervalMs.map { ["--checkpoint-interval-ms", "\($0)"] } ?? []) + clientArguments(clientProperties))
         case .clickCount:
             return (binDir + "/click-count-job", [
                 "--bootstrap", bootstrap, "--input-topic", input, "--output-topic", output, "--checkpointing", "--event-time",
@@ -183,9 +185,11 @@ struct Bench {
 
     /// Latency phase: the contender runs on fresh topics while events are written live at `rate`;
     /// latency = time a read_committed consumer first sees the output record − its input's produce time.
-    func latency(_ kind: ContenderKind, rate: Double, seconds: Double, into result: inout ContenderResult) {
-        let input = "bench-lat-in-\(kind.rawValue)-\(runId)"
-        let output = "bench-lat-out-\(kind.rawValue)-\(runId)"
+    /// `tag` names its topics, logs and checkpoints (default: the contender's name); runs of one contender need one each.
+    func latency(_ kind: ContenderKind, rate: Double, seconds: Double, tag: String? = nil, into result: inout ContenderResult) {
+        let name = tag ?? kind.rawValue
+        let input = "bench-lat-in-\(name)-\(runId)"
+        let output = "bench-lat-out-\(name)-\(runId)"
         let count = Int(rate * seconds)
         do {
             try createTopic(input)
@@ -194,9 +198,9 @@ struct Bench {
             defer { generator.close() }
             let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: .max, recordLatencies: true, clientProperties: clientProperties)
             defer { watcher.stop() }
-            let (executable, arguments) = command(kind, input: input, output: output, tag: "lat-\(kind.rawValue)")
+            let (executable, arguments) = command(kind, input: input, output: output, tag: "lat-\(name)")
             let child = try MeasuredProcess(
-                name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/lat-\(kind.rawValue).log")
+                name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/lat-\(name).log")
             defer { child.kill() }
             // Probes until the pipeline is live (its startup is not latency).
             var probes = 0
@@ -226,6 +230,7 @@ struct Bench {
             say("  latency p50/max (ms) by second of input: \(line)")
             result.latencyP50 = Percentiles.nearestRank(latencies, 0.5)
             result.latencyP99 = Percentiles.nearestRank(latencies, 0.99)
+            result.latencyP999 = Percentiles.nearestRank(latencies, 0.999)
             result.latencySamples = latencies.count
         } catch {
             result.failure = "latency phase: \(error)"

@@ -19,6 +19,7 @@ struct ContenderResult {
     var brokerCPUSeconds: Double?
     var latencyP50: Double?
     var latencyP99: Double?
+    var latencyP999: Double?
     var latencySamples = 0
     var checkpoints: CheckpointLogSummary?
     var verdict = "not run"
@@ -75,7 +76,25 @@ struct BenchRun: ParsableCommand {
     @Option(help: "Seconds a contender may take before it counts as failed.") var timeout: Double = 900
     @Flag(help: "Profile each contender's throughput run with perf (perf adds overhead: compare figures of unprofiled runs only).")
     var profile = false
+    @Flag(help: "Steady-state mode instead of the default bench: each contender on a sustained backlog (--steady-events), the committed output rate over the middle of the run (20%-80% of its time) and over the whole run, CPU per million records (job, broker), peak RSS; min/median/max over --repetitions.")
+    var steadyState = false
+    @Flag(help: "Latency-sweep mode instead of the default bench (with --steady-state: after it): the exactly-once pass-through at each of --sweep-intervals, e2e p50/p99/p99.9 at --latency-rate live, and its throughput on the backlog.")
+    var latencySweep = false
+    @Option(help: "Input events of the steady-state and sweep modes (the pass-throughs run until all are committed).")
+    var steadyEvents = 10_000_000
+    @Option(help: "Seconds the click counts run in the steady-state mode (they stop earlier when their output is complete).")
+    var steadySeconds: Double = 60
+    @Option(help: "Repetitions of the steady-state mode (default 3) and of the latency sweep (default 1).") var repetitions: Int?
+    @Option(parsing: .upToNextOption, help: "Checkpoint intervals (ms) of the latency sweep.") var sweepIntervals: [Int] = [100, 250, 1000]
     @OptionGroup var client: BenchClientOptions
+
+    mutating func validate() throws {
+        if let repetitions, repetitions < 1 { throw ValidationError("--repetitions must be at least 1") }
+        if steadyEvents < 1 { throw ValidationError("--steady-events must be at least 1") }
+        if sweepIntervals.isEmpty || sweepIntervals.contains(where: { $0 < 1 }) {
+            throw ValidationError("--sweep-intervals takes checkpoint intervals of at least 1 ms, e.g. --sweep-intervals 100 250 1000")
+        }
+    }
 
     mutating func run() throws {
         if quick {
@@ -124,6 +143,11 @@ struct BenchRun: ParsableCommand {
         bench.profile = profile
         bench.clientProperties = try client.resolved()
         bench.connection = try client.connectionOptions()
+
+        if steadyState || latencySweep {
+            try runModes(bench: bench, kinds: kinds, runId: runId, work: work)
+            return
+        }
 
         let input = "bench-input-\(runId)"
         // One input for every contender, written once, as fast as the generator goes.
@@ -174,6 +198,85 @@ struct BenchRun: ParsableCommand {
         }
         if state.failure != nil || restart.failure != nil {
             throw BenchError.contenderFailed(name: "state/restart", detail: (state.failure ?? "") + (restart.failure ?? ""))
+        }
+    }
+
+    /// The steady-state mode and the latency sweep, on one pre-generated input of --steady-events.
+    func runModes(bench: Bench, kinds: [ContenderKind], runId: String, work: String) throws {
+        let input = "bench-steady-input-\(runId)"
+        let windows = ClickInput.windows(forAtLeast: steadyEvents)
+        let total = ClickInput.eventCount(windows: windows)
+        try bench.createTopic(input)
+        let generator = try ClickInput(bootstrap: bench.bootstrap, topic: input, partitions: 2, clientProperties: bench.clientProperties)
+        let began = ContinuousClock.now
+        try generator.write(from: 0, count: total)
+        let generated = (ContinuousClock.now - began) / .seconds(1)
+        generator.close()
+        say(String(format: "Input: %d click events (%d windows + 600 tail) pre-generated in %.2f s (%.0f events/s), 2 partitions.",
+                   total, windows, generated, Double(total) / generated))
+
+        var checks: [Check] = []
+        var steadyResults: [SteadyResult] = []
+        let steadyRepetitions = repetitions ?? 3
+        if steadyState {
+            for repetition in 1...steadyRepetitions {
+                for kind in kinds {
+                    say("\n== Steady state, repetition \(repetition) of \(steadyRepetitions): \(kind.label)")
+                    let result = bench.steady(
+                        kind, input: input, events: total, windows: windows, seconds: steadySeconds, repetition: repetition,
+                        tag: "steady-\(kind.rawValue)-\(repetition)")
+                    SteadyReport.printLine(result)
+                    if !kind.isPassThrough && !result.stoppedAtDuration && result.failure == nil, let run = result.runSeconds, run < steadySeconds {
+                        say(String(format: "  (its input was done after %.1f s, before --steady-seconds %.0f: more --steady-events make a longer run)", run, steadySeconds))
+                    }
+                    steadyResults.append(result)
+                }
+            }
+        }
+        var sweepResults: [SweepResult] = []
+        let sweepRepetitions = repetitions ?? 1
+        if latencySweep {
+            for repetition in 1...sweepRepetitions {
+                for interval in sweepIntervals {
+                    say("\n== Latency sweep, repetition \(repetition) of \(sweepRepetitions): exactly-once pass-through, \(interval) ms checkpoints")
+                    var atInterval = bench
+                    atInterval.passThroughCheckpointIntervalMs = interval
+                    let tag = "sweep-\(interval)ms-\(repetition)"
+                    var latency = ContenderResult(key: ContenderKind.sluiceExactlyOnce.rawValue, label: ContenderKind.sluiceExactlyOnce.label)
+                    atInterval.latency(.sluiceExactlyOnce, rate: latencyRate, seconds: latencySeconds, tag: tag, into: &latency)
+                    if let failure = latency.failure { say("FAILED latency at \(interval) ms: \(failure)") }
+                    let throughput = atInterval.steady(
+                        .sluiceExactlyOnce, input: input, events: total, windows: windows, seconds: steadySeconds, repetition: repetition, tag: tag)
+                    say("RESULT-SWEEP interval_ms=\(interval) repetition=\(repetition) p50_ms=\(Report.fmt(latency.latencyP50, "%.0f")) "
+                        + "p99_ms=\(Report.fmt(latency.latencyP99, "%.0f")) p999_ms=\(Report.fmt(latency.latencyP999, "%.0f")) "
+                        + "latency_samples=\(latency.latencySamples) middle_records_per_s=\(Report.fmt(throughput.middle?.rate, "%.0f")) "
+                        + "whole_records_per_s=\(Report.fmt(throughput.wholeRate, "%.0f")) checkpoints=\(throughput.checkpoints?.count ?? 0) "
+                        + "verdict=\"\(throughput.verdict)\"")
+                    if let failure = throughput.failure { say("FAILED throughput at \(interval) ms: \(failure)") }
+                    sweepResults.append(SweepResult(intervalMillis: interval, repetition: repetition, latency: latency, throughput: throughput))
+                }
+            }
+        }
+
+        say("")
+        say(Machine.describe().replacingOccurrences(of: "at start", with: "at the end"))
+        if steadyState {
+            say("")
+            checks += SteadyReport.summarize(steadyResults, kinds: kinds, repetitions: steadyRepetitions)
+        }
+        if latencySweep {
+            say("")
+            checks += SteadyReport.summarizeSweep(sweepResults, intervals: sweepIntervals, rate: latencyRate)
+        }
+        say("")
+        for check in checks { say("\(check.verdict)  \(check.name): \(check.measured)") }
+        if let json {
+            try SteadyReport.writeJSON(path: json, steady: steadyResults, sweep: sweepResults, checks: checks, events: total)
+        }
+        let failed = steadyResults.filter { $0.failure != nil }.map { "\($0.kind.rawValue) (repetition \($0.repetition))" }
+            + sweepResults.filter { $0.latency.failure != nil || $0.throughput.failure != nil }.map { "sweep \($0.intervalMillis) ms (repetition \($0.repetition))" }
+        if !failed.isEmpty {
+            throw BenchError.contenderFailed(name: failed.joined(separator: ", "), detail: "see the log files in \(work)")
         }
     }
 

@@ -32,6 +32,11 @@ struct ProcessUsage: Sendable {
         return ProcessUsage(cpuSeconds: Double(stat) / ticks, peakRSSBytes: peak, threads: threads)
     }
 
+    /// CPU seconds of the process alone (one /proc read, cheap enough to sample every 50 ms); nil once it is gone.
+    static func cpuSeconds(pid: Int32) -> Double? {
+        cpuTicks(path: "/proc/\(pid)/stat").map { Double($0) / Double(sysconf(Int32(_SC_CLK_TCK))) }
+    }
+
     /// Groups librdkafka's per-broker threads ("rdk:broker1", "rdk:broker-1") under one name.
     static func normalizedThreadName(_ name: String) -> String {
         name.hasPrefix("rdk:broker") ? "rdk:broker*" : name
