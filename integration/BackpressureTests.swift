@@ -14,7 +14,7 @@ import SluiceRuntime
 /// sluice_backpressured_time_nanoseconds_total, and the output is still exact. The operator sleeps
 /// in every minute here (the playground's sleeps only in even ones), so the test does not depend
 /// on the wall clock.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct BackpressureTests {
     @Test func checkpointsCompleteAndStatusAndMetricsShowBackpressure() throws {
         let scenario = try ClickCountScenario("backpressure")

@@ -5,7 +5,7 @@ import Testing
 /// The job's web page in a real browser: headless Chromium driven by Selenium
 /// (integration/browser/dashboard_check.py) against the click-count job on the embedded broker.
 /// The script checks the page; this test owns the job and kills and restarts it when asked.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct DashboardBrowserTests {
     /// The repository, found from this file (tests run from a checkout).
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path

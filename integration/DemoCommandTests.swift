@@ -4,7 +4,7 @@ import Testing
 
 /// The README's first command, `sluice demo`, small: the live table shows windows and the job's
 /// checkpoint progress from /status, the job is killed and restarted, and the verdict is EXACT.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct DemoCommandTests {
     @Test func theDemoShowsWindowsAndCheckpointsAndEndsExact() throws {
         let sluice = try BuiltProducts.path(of: "sluice")

@@ -12,7 +12,7 @@ import Testing
 /// that subtasks 2 and 3 ever existed; only the declared `--sink-max-parallelism 4` makes it abort
 /// their transactions. Without it, the embedded broker (which never times transactions out) holds
 /// the last stable offset at their first record forever, and downstream read_committed readers stall.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(4)))
 struct LingeringTransactionsTests {
     static let firstWindows = 10
     static let newWindows = 2

@@ -12,7 +12,7 @@ import Testing
 /// transaction timeout expired; issue 13, point 4). The embedded broker never times transactions
 /// out, so the test does what the broker's timeout would: EndTxn(abort) with the checkpoint's
 /// producer id and epoch, read from the checkpoint, while the job is down.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct LostTransactionsTests {
     static let crashAt: Int64 = 3
 
@@ -98,7 +98,7 @@ struct LostTransactionsTests {
 /// A damaged newest checkpoint (issue 13, point 6): falling back to the previous one is safe only
 /// when the newest one's transactions were not committed. Here they were (the crash comes after the
 /// commit), so a fallback would write them again.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct DamagedNewestCheckpointTests {
     static let crashAt: Int64 = 3
 

@@ -8,7 +8,7 @@ import Testing
 /// Malformed events in the click-count input, end to end: with --dead-letter-topic the job skips
 /// them, counts them, and writes them to the dead-letter topic; every window is still exact.
 /// (Failing the job on them, the default, is tested in SluiceKafkaConnectorTests.)
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct MalformedEventsTests {
     @Test func malformedEventsGoToTheDeadLetterTopicAndTheWindowsStayExact() throws {
         let scenario = try ClickCountScenario("malformed")

@@ -8,7 +8,7 @@ import SluiceKafkaWire
 /// through the SASL front, TLS through stunnel4), is killed with SIGKILL at
 /// `afterCheckpointCompleteBeforeCommit` and at random moments, and restarts. The promised transaction can
 /// only be committed by the recovery EndTxn, over Sluice's own TLS + SCRAM connection; the output must be exact.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct SecuredClickCountTests {
     @Test func survivesCrashPointAndSigkillsOnSaslSsl() throws {
         var random = SplitMix64.forTest()

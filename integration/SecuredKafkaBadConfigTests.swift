@@ -6,7 +6,7 @@ import Testing
 /// Bad security settings, one test per case: Sluice's wire client fails within seconds with an error
 /// naming the cause, and so does the click-count job (exit status non-zero, the cause in its output,
 /// no restart loop), before it reads or writes anything.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct SecuredKafkaBadConfigTests {
     @Test func wrongPassword() throws {
         try expectRefusal(front: .sasl(["SCRAM-SHA-512"]), properties: sasl("SCRAM-SHA-512", password: "wrong"),

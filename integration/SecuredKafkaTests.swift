@@ -7,7 +7,7 @@ import Testing
 /// TLS and SASL end to end, against the embedded broker behind real fronts: stunnel4 for TLS (certificates
 /// made by openssl at test time) and the SASL front (SCRAM by scramp). The front is proven with librdkafka,
 /// which checks the server's SCRAM signature, before it is trusted to test Sluice's own SASL code.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct SecuredKafkaTests {
     /// librdkafka commits a transaction through the SASL front with SCRAM-SHA-512 and reads it back
     /// read_committed; with a wrong password it gets nowhere.

@@ -6,7 +6,7 @@ import SluiceTestKit
 import Testing
 
 /// A running job serves its status as JSON and its metrics for Prometheus.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(4)))
 struct StatusEndpointTests {
     func get(_ url: String) throws -> String {
         let data = try Data(contentsOf: try #require(URL(string: url)))

@@ -9,7 +9,7 @@ import Testing
 /// Without a policy it was a poison pill (the job failed on it after every restart, with
 /// librdkafka's MSG_SIZE_TOO_LARGE and no word of which input caused it); now the sink's
 /// unwritable-record policy decides: fail naming the input record, skip, or dead-letter.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct UnwritableRecordsTests {
     final class Run {
         let broker: EmbeddedBroker

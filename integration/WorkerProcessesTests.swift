@@ -9,7 +9,7 @@ import Testing
 /// and before its transactions committed (SLUICE_CRASH_AT), while input still arrives; it is
 /// restarted once and restores its own checkpoint. Worker 0 runs throughout. The transaction-aware
 /// oracle must then see every input record exactly once, in its input partition.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct WorkerProcessesTests {
     static let partitions = 4
     static let perPartition = 300

@@ -14,4 +14,16 @@ export SLUICE_TEST_PID_DIR="$(mktemp -d "${TMPDIR:-/tmp}/sluice-test-pids.XXXXXX
 cleanup() { bash "$ROOT/scripts/kill-tracked.sh" "$SLUICE_TEST_PID_DIR"; }
 trap cleanup EXIT
 swift build --build-tests
+# The example packages are built as a user's clone would build them (each in its own folder with its own
+# build folder, without our PKG_CONFIG_PATH), as ExamplePackagesTests does; building them here, before the
+# parallel run, keeps their minutes of compiling from holding a test thread while time-limited tests wait.
+for example in "$ROOT"/Examples/*/; do
+  dir="${example%/}"
+  if ! env -u PKG_CONFIG_PATH swift build --package-path "$dir" --scratch-path "$dir/.build"; then
+    # SwiftPM can miss that a path dependency's files moved ("missing inputs"): start that build afresh.
+    echo "[test] building $dir again from scratch" >&2
+    rm -rf "$dir/.build"
+    env -u PKG_CONFIG_PATH swift build --package-path "$dir" --scratch-path "$dir/.build"
+  fi
+done
 swift test --skip-build --parallel --num-workers 2 "$@"
