@@ -27,6 +27,12 @@ import SluiceClickCount
     }
 
     /// (a) The broker is killed while the job runs and checkpoints are in flight, and is back 2 s later.
+    /// The job is held (SIGSTOP) for 2 s before the kill and let go right after it, so it meets the dead
+    /// broker mid-checkpoint (open transaction, barriers on their way, a commit due), while the broker
+    /// itself is not killed inside a request: the embedded broker cannot survive that. Killed inside an
+    /// EndTxn, it keeps the transaction as committed with markers on only some of its partitions, and no
+    /// later EndTxn writes the rest (it failed this test so once: one window's records on one partition
+    /// stayed in a transaction that never ended). Kafka's coordinator finishes the markers on restart.
     @Test func theJobRecoversWhenTheBrokerIsKilledWhileCheckpointsAreInFlight() throws {
         let scenario = try ClickCountScenario("broker-kill-running", durable: true)
         defer { scenario.tearDown() }
@@ -39,12 +45,15 @@ import SluiceClickCount
         ])
         #expect(job.waitForLine(timeout: 60) { $0.contains("Checkpoint 2 complete") } != nil,
                 "no checkpoint before the kill: \(job.outputLines.suffix(5))")
+        kill(job.processIdentifier, SIGSTOP)
+        Thread.sleep(forTimeInterval: 2)
         durable.kill()
+        kill(job.processIdentifier, SIGCONT)
         Thread.sleep(forTimeInterval: 2)
         try durable.restart()
         try Self.expectTheBrokerKept(input, scenario)
         let verdict = try scenario.waitForExactOutput(windows: windows, timeout: Self.recoveryBound)
-        #expect(verdict.isExact, "\(verdict)")
+        #expect(verdict.isExact, "\(verdict)\n\(Self.transactions(scenario))")
         job.terminate(timeout: 10)
     }
 
@@ -55,7 +64,12 @@ import SluiceClickCount
     /// tail (event time past 90.2 s) can close it, they went in one batch to one partition, and the
     /// other partition then closed it only by going idle (60 s here) after the slow catch-up from S3.
     /// The generator now spreads its tail over every partition (issue 13).
+    /// Like (b), a run whose checkpoint 3 held no records is run again (see `untilCheckpoint3HeldRecords`).
     @Test func recoveryWaitsForABrokerThatIsDownAndCommitsWhenItIsBack() throws {
+        try Self.untilCheckpoint3HeldRecords("broker-kill-recovery", recoveryWaitsForABrokerThatIsDown)
+    }
+
+    private func recoveryWaitsForABrokerThatIsDown(lastAttempt: Bool) throws -> Bool {
         let scenario = try ClickCountScenario("broker-kill-recovery", durable: true)
         defer { scenario.tearDown() }
         let durable = try #require(scenario.durableBroker)
@@ -73,14 +87,34 @@ import SluiceClickCount
         #expect(verdict.isExact, "\(verdict)\n\(Self.transactions(scenario))")
         second.terminate(timeout: 10)
         #expect(scenario.jobLog(2).contains("Restoring job"), "the second job did not restore a checkpoint")
-        #expect(scenario.jobLog(2).contains("Committed recovered transaction"),
-                "checkpoint 3 promised no transaction, so recovery against a returning broker tested nothing")
+        let tested = scenario.jobLog(2).contains("Committed recovered transaction")
+        if !tested && !lastAttempt { return false }
+        #expect(tested, "checkpoint 3 promised no transaction, so recovery against a returning broker tested nothing")
+        return true
     }
 
     /// (b) The broker is killed between pre-commit and commit: the job stops itself (SIGSTOP) right after
     /// checkpoint 3 is complete and before its sinks commit; the broker is killed and restarted; then
     /// the job goes on and commits into the restarted broker (or fails and recovers from checkpoint 3).
+    /// Whether checkpoint 3's transactions hold records depends on when windows close, which a loaded
+    /// machine shifts (once none had closed by then). Such a run still must be exact, but it did not
+    /// test the kill between pre-commit and commit, so it is run again, at most 3 times in all.
     @Test func aBrokerKilledBetweenPreCommitAndCommitLosesNothing() throws {
+        try Self.untilCheckpoint3HeldRecords("broker-kill-commit", brokerKilledBetweenPreCommitAndCommit)
+    }
+
+    /// Runs `attempt` until it reports that checkpoint 3 held records (so the run tested its point), at
+    /// most 3 times; the last attempt records its failures whatever they are.
+    static func untilCheckpoint3HeldRecords(_ name: String, _ attempt: (_ lastAttempt: Bool) throws -> Bool) throws {
+        let attempts = 3
+        for number in 1...attempts {
+            if try attempt(number == attempts) { return }
+            print("\(name): attempt \(number): checkpoint 3 promised no records; running again")
+        }
+    }
+
+    /// One run of (b); false when checkpoint 3 promised no records, so the run did not test the point.
+    private func brokerKilledBetweenPreCommitAndCommit(lastAttempt: Bool) throws -> Bool {
         let scenario = try ClickCountScenario("broker-kill-commit", durable: true)
         defer { scenario.tearDown() }
         let durable = try #require(scenario.durableBroker)
@@ -101,8 +135,10 @@ import SluiceClickCount
         #expect(verdict.isExact, "\(verdict)\n\(Self.transactions(scenario))")
         job.terminate(timeout: 10)
         let log = scenario.jobLog(1)
-        #expect(Self.committedRecords(ofCheckpoint: 3, in: log) > 0 || log.contains("Committed recovered transaction"),
-                "checkpoint 3 promised no records, so the kill between pre-commit and commit tested nothing")
+        let tested = Self.committedRecords(ofCheckpoint: 3, in: log) > 0 || log.contains("Committed recovered transaction")
+        if !tested && !lastAttempt { return false }
+        #expect(tested, "checkpoint 3 promised no records, so the kill between pre-commit and commit tested nothing")
+        return true
     }
 
     /// The embedded broker on S3 storage acknowledges records before they are durable: killed while a

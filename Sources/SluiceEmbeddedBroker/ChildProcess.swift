@@ -13,6 +13,8 @@ public final class ChildProcess: Sendable {
     private let process: Process
     private let lines = Mutex<[String]>([])
     private let partial = Mutex<String>("")
+    /// Set when the output pipe reaches end of file: every byte the program wrote has been collected.
+    private let outputEnded = Mutex<Bool>(false)
     private let logFile: FileHandle?
 
     /// Starts `executable` with `arguments`; `environment` entries are added to this process's
@@ -43,6 +45,7 @@ public final class ChildProcess: Sendable {
             guard let self else { return }
             if data.isEmpty {
                 handle.readabilityHandler = nil
+                self.endOutput()
                 return
             }
             self.logFile?.write(data)
@@ -64,6 +67,24 @@ public final class ChildProcess: Sendable {
         if !complete.isEmpty { lines.withLock { $0.append(contentsOf: complete) } }
     }
 
+    /// A last line without a newline counts too, once nothing more can follow it.
+    private func endOutput() {
+        let last: String = partial.withLock { buffer in
+            defer { buffer = "" }
+            return buffer
+        }
+        if !last.isEmpty { lines.withLock { $0.append(last) } }
+        outputEnded.withLock { $0 = true }
+    }
+
+    /// The reader runs on its own queue, so a process can have exited while what it wrote last is still
+    /// in the pipe: a busy machine once showed a test an exited program with no output at all. Waits for
+    /// end of file (bounded, since a child of the program may hold the pipe open).
+    private func waitForOutputEnd(timeout: TimeInterval = 5) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !outputEnded.withLock({ $0 }) && Date() < deadline { usleep(5_000) }
+    }
+
     public var processIdentifier: Int32 { process.processIdentifier }
     public var isRunning: Bool { process.isRunning }
 
@@ -80,8 +101,7 @@ public final class ChildProcess: Sendable {
             if let match = current[seen...].first(where: predicate) { return match }
             seen = current.count
             if !process.isRunning {
-                // Let the reader deliver what the process wrote just before it exited.
-                usleep(50_000)
+                waitForOutputEnd()
                 return outputLines.first(where: predicate)
             }
             usleep(10_000)
@@ -110,7 +130,9 @@ public final class ChildProcess: Sendable {
     public func waitForExit(timeout: TimeInterval) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(20_000) }
-        return process.isRunning ? nil : process.terminationStatus
+        if process.isRunning { return nil }
+        waitForOutputEnd()
+        return process.terminationStatus
     }
 
     deinit {
