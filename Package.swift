@@ -175,7 +175,7 @@ let package = Package(
         .target(
             name: "SluiceApp",
             dependencies: [
-                "SluiceRuntime", "SluiceKafkaConnector", "SluiceKafka", "SluiceOps",
+                "SluiceRuntime", "SluiceKafkaConnector", "SluiceKafka", "SluiceKafkaWire", "SluiceOps",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -217,7 +217,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceKafka", "SluiceKafkaWire", "SluiceEmbeddedBroker", "SluiceClickCount", "SluiceOps", "SluiceRuntime",
+                "SluiceKafka", "SluiceKafkaWire", "SluiceEmbeddedBroker", "SluiceClickCount", "SluiceOps", "SluiceRuntime", "SluiceApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -247,6 +247,7 @@ let package = Package(
             name: "sluice-bench",
             dependencies: [
                 "SluiceKafka", "SluiceKafkaWire", "SluiceEmbeddedBroker", "SluiceRuntime", "SluiceKafkaConnector", "SluiceClickCount",
+                "SluiceApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

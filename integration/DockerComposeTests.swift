@@ -1,4 +1,5 @@
 import Foundation
+import SluiceTestKit
 import Testing
 
 /// docker-compose.yml is for users with a Docker engine; none runs here, so the file is checked with
@@ -7,22 +8,7 @@ import Testing
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
 
     func compose(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let tool = Self.root + "/.tools/compose-venv/bin/docker-compose"
-        guard FileManager.default.isExecutableFile(atPath: tool) else {
-            Issue.record("docker-compose is not installed at \(tool): run scripts/setup.sh")
-            return (-1, "")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: Self.root)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try ProjectTool.run("compose-venv/bin/docker-compose", arguments, in: Self.root)
     }
 
     @Test func theComposeFileIsValidAndHasThePlaygroundsParts() throws {

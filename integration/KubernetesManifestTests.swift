@@ -1,4 +1,5 @@
 import Foundation
+import SluiceTestKit
 import Testing
 
 /// deploy/kubernetes is for users with a cluster; none runs here, so every manifest is checked
@@ -9,21 +10,7 @@ import Testing
     static let manifests = root + "/deploy/kubernetes"
 
     func validate(_ files: [String]) throws -> (status: Int32, output: String) {
-        let tool = Self.root + "/.tools/k8s-venv/bin/kubernetes-validate"
-        guard FileManager.default.isExecutableFile(atPath: tool) else {
-            Issue.record("kubernetes-validate is not installed at \(tool): run scripts/setup.sh")
-            return (-1, "")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = ["--strict"] + files
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try ProjectTool.run("k8s-venv/bin/kubernetes-validate", ["--strict"] + files)
     }
 
     @Test func everyManifestIsValidAndTheWorkersHaveWhatTheyNeed() throws {

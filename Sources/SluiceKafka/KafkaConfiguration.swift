@@ -82,8 +82,8 @@ public struct KafkaConfiguration: Sendable, Hashable {
         set { values["enable.idempotence"] = newValue.map { $0 ? "true" : "false" } }
     }
     public var linger: Duration? {
-        get { milliseconds("linger.ms") ?? milliseconds("queue.buffering.max.ms") }
-        set { values["linger.ms"] = newValue.map(Self.millisecondsText) }
+        get { self[milliseconds: "linger.ms"] ?? self[milliseconds: "queue.buffering.max.ms"] }
+        set { self[milliseconds: "linger.ms"] = newValue }
     }
     /// Largest record batch in bytes (`batch.size`).
     public var batchSize: Int? {
@@ -101,27 +101,27 @@ public struct KafkaConfiguration: Sendable, Hashable {
         set { values["queue.buffering.max.messages"] = newValue.map(String.init) }
     }
     public var messageTimeout: Duration? {
-        get { milliseconds("message.timeout.ms") ?? milliseconds("delivery.timeout.ms") }
-        set { values["message.timeout.ms"] = newValue.map(Self.millisecondsText) }
+        get { self[milliseconds: "message.timeout.ms"] ?? self[milliseconds: "delivery.timeout.ms"] }
+        set { self[milliseconds: "message.timeout.ms"] = newValue }
     }
     public var transactionalId: String? {
         get { values["transactional.id"] }
         set { values["transactional.id"] = newValue }
     }
     public var transactionTimeout: Duration? {
-        get { milliseconds("transaction.timeout.ms") }
-        set { values["transaction.timeout.ms"] = newValue.map(Self.millisecondsText) }
+        get { self[milliseconds: "transaction.timeout.ms"] }
+        set { self[milliseconds: "transaction.timeout.ms"] = newValue }
     }
     /// How often librdkafka emits statistics; 0 turns them off.
     public var statisticsInterval: Duration? {
-        get { milliseconds("statistics.interval.ms") }
-        set { values["statistics.interval.ms"] = newValue.map(Self.millisecondsText) }
+        get { self[milliseconds: "statistics.interval.ms"] }
+        set { self[milliseconds: "statistics.interval.ms"] = newValue }
     }
     /// How long the consumer pauses fetching when its local queue is full (librdkafka's default, 1000,
     /// stalls throughput; KafkaConsumer uses 10 unless set).
     public var fetchQueueBackoff: Duration? {
-        get { milliseconds("fetch.queue.backoff.ms") }
-        set { values["fetch.queue.backoff.ms"] = newValue.map(Self.millisecondsText) }
+        get { self[milliseconds: "fetch.queue.backoff.ms"] }
+        set { self[milliseconds: "fetch.queue.backoff.ms"] = newValue }
     }
     public var autoOffsetReset: AutoOffsetReset? {
         get { values["auto.offset.reset"].flatMap(AutoOffsetReset.init(rawValue:)) }
@@ -132,8 +132,8 @@ public struct KafkaConfiguration: Sendable, Hashable {
         set { values["enable.partition.eof"] = newValue.map { $0 ? "true" : "false" } }
     }
     public var socketTimeout: Duration? {
-        get { milliseconds("socket.timeout.ms") }
-        set { values["socket.timeout.ms"] = newValue.map(Self.millisecondsText) }
+        get { self[milliseconds: "socket.timeout.ms"] }
+        set { self[milliseconds: "socket.timeout.ms"] = newValue }
     }
 
     // MARK: Validation
@@ -273,10 +273,12 @@ public struct KafkaConfiguration: Sendable, Hashable {
     }
 
     private func int(_ key: String) -> Int? { values[key].flatMap { Int($0) } }
-    /// A librdkafka `*.ms` setting as a Duration.
-    private func milliseconds(_ key: String) -> Duration? { int(key).map { .milliseconds($0) } }
-    /// A Duration as librdkafka's whole milliseconds.
-    static func millisecondsText(_ duration: Duration) -> String { String(Int64((duration / .milliseconds(1)).rounded())) }
+    /// A librdkafka `*.ms` setting as a Duration; set as librdkafka's whole milliseconds (rounded),
+    /// nil removes it.
+    private subscript(milliseconds key: String) -> Duration? {
+        get { int(key).map { .milliseconds($0) } }
+        set { values[key] = newValue.map { String(Int64(($0 / .milliseconds(1)).rounded())) } }
+    }
 
     static func parseBool(_ text: String) -> Bool? {
         switch text.lowercased() {

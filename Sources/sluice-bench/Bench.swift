@@ -1,4 +1,5 @@
 import Foundation
+import SluiceApp
 import SluiceClickCount
 import SluiceKafkaWire
 import SluiceEmbeddedBroker
@@ -75,18 +76,18 @@ struct Bench {
         let checkpoints = "\(work)/\(tag)-checkpoints"
         switch kind {
         case .raw:
-            return (selfPath, ["raw-passthrough", "--bootstrap", bootstrap, "--input", input, "--output", output] + clientArguments(clientProperties))
+            return (selfPath, ["raw-passthrough", "--bootstrap", bootstrap, "--input", input, "--output", output] + ClientConfigOptions.arguments(for: clientProperties))
         case .sluiceAtLeastOnce, .sluiceExactlyOnce:
             return (selfPath, [
                 "sluice-passthrough", "--bootstrap", bootstrap, "--input", input, "--output", output,
                 "--delivery-guarantee", kind == .sluiceExactlyOnce ? "exactlyOnce" : "atLeastOnce",
                 "--checkpoint-dir", checkpoints, "--transactional-id-prefix", "bench-\(tag)-\(runId)",
-            ] + (passThroughCheckpointIntervalMs.map { ["--checkpoint-interval-ms", "\($0)"] } ?? []) + clientArguments(clientProperties))
+            ] + (passThroughCheckpointIntervalMs.map { ["--checkpoint-interval-ms", "\($0)"] } ?? []) + ClientConfigOptions.arguments(for: clientProperties))
         case .clickCount:
             return (binDir + "/click-count-job", [
                 "--bootstrap", bootstrap, "--input-topic", input, "--output-topic", output, "--checkpointing", "--event-time",
                 "--checkpoint-dir", checkpoints, "--transactional-id-prefix", "bench-\(tag)-\(runId)",
-            ] + clientArguments(clientProperties))
+            ] + ClientConfigOptions.arguments(for: clientProperties))
         case .quix:
             return ("/usr/bin/env", [
                 python, quixScript, "--bootstrap", bootstrap, "--input", input, "--output", output,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceApp
 import SluiceClickCount
 import SluiceKafkaWire
 import SluiceEmbeddedBroker
@@ -86,7 +87,7 @@ struct BenchRun: ParsableCommand {
     var steadySeconds: Double = 60
     @Option(help: "Repetitions of the steady-state mode (default 3) and of the latency sweep (default 1).") var repetitions: Int?
     @Option(parsing: .upToNextOption, help: "Checkpoint intervals (ms) of the latency sweep.") var sweepIntervals: [Int] = [100, 250, 1000]
-    @OptionGroup var client: BenchClientOptions
+    @OptionGroup var client: ClientConfigOptions
 
     mutating func validate() throws {
         if let repetitions, repetitions < 1 { throw ValidationError("--repetitions must be at least 1") }

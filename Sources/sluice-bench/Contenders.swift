@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceApp
 import Logging
 import SluiceKafka
 import SluiceKafkaConnector
@@ -19,7 +20,7 @@ struct RawPassThrough: ParsableCommand {
     @Option var bootstrap: String
     @Option var input: String
     @Option var output: String
-    @OptionGroup var client: BenchClientOptions
+    @OptionGroup var client: ClientConfigOptions
 
     func run() throws {
         let properties = try client.resolved()
@@ -63,7 +64,7 @@ struct SluicePassThrough: ParsableCommand {
     @Option var checkpointIntervalMs: Int64 = 1000
     @Option var checkpointDir: String
     @Option(help: "Prefix of the sink's transactional ids (the bench gives one per run).") var transactionalIdPrefix: String
-    @OptionGroup var client: BenchClientOptions
+    @OptionGroup var client: ClientConfigOptions
 
     func run() throws {
         let properties = try client.resolved()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceApp
 import SluiceClickCount
 import SluiceKafkaWire
 import SluiceEmbeddedBroker

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceApp
 import SluiceKafkaWire
 
 struct ReadCommand: ParsableCommand {

@@ -57,6 +57,22 @@ public enum KafkaSinkError: Error, CustomStringConvertible {
     }
 }
 
+/// Two of the sink's errors come back on every restart, so the job fails at once: the restore
+/// reads the same checkpoint's transaction, whose first offset is still gone from the log, and the
+/// replay makes the same unwritable output record from the same input. The others may pass (the
+/// broker comes back, a transaction is retried).
+extension KafkaSinkError: NonRestartableError {
+    public var restartCannotHelp: Bool {
+        switch self {
+        case .transactionLogGone, .unwritableRecord:
+            return true
+        case .invalidConfiguration, .transactionTimeoutTooLarge, .transactionTimeoutTooSmall, .transactionTimeoutRefusedByBroker,
+             .producerPoolExhausted, .deliveryFailed, .recoveryFailed, .restoredTransactionAborted, .kafka:
+            return false
+        }
+    }
+}
+
 /// Another producer initialised one of the sink's transactional ids while the job was running
 /// (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH, or librdkafka's fatal "fenced" state): another job
 /// uses the same transactional-id prefix. Restarting would fence that job in turn, so the job fails

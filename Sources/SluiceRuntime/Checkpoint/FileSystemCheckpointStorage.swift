@@ -174,6 +174,28 @@ package final class FileSystemCheckpointStorage: CheckpointStorage {
     }
 
     package func latestCompleted(before checkpointId: Int64, logger: Logger) -> CheckpointMetadata? {
+        newestCompleted(before: checkpointId, logger: logger) { _, error in
+            logger.warning("\(error). Falling back to the previous completed checkpoint.")
+        }
+    }
+
+    /// The newest completed checkpoint; when neither its `_metadata` nor the copy can be read, an
+    /// error naming it and the choices (an older one is not restored silently: the newest one's
+    /// transactions may have been committed, and replaying from an older one would write them again).
+    package func latestRestorable(logger: Logger) throws -> CheckpointMetadata? {
+        try newestCompleted(before: Int64.max, logger: logger) { id, error in
+            let older = latestCompleted(before: id, logger: logger).map { folder($0.checkpointId) }
+            throw CheckpointStorageError.newestCheckpointUnusable(
+                checkpointId: id, folder: folder(id), reason: "\(error)", older: older)
+        }
+    }
+
+    /// The metadata of the newest checkpoint older than `checkpointId` that completed (has a
+    /// `_metadata`; its copy is read when that is damaged). One whose metadata cannot be read goes to
+    /// `unusable`, which throws to stop there or returns to try the next older one.
+    private func newestCompleted(
+        before checkpointId: Int64, logger: Logger, unusable: (Int64, any Error) throws -> Void
+    ) rethrows -> CheckpointMetadata? {
         for id in checkpointIDs().reversed() where id < checkpointId {
             guard FileManager.default.fileExists(atPath: metadataPath(id)) else {
                 logger.debug("Skipping checkpoint \(id): it has no metadata, so it never completed.")
@@ -182,27 +204,7 @@ package final class FileSystemCheckpointStorage: CheckpointStorage {
             do {
                 return try loadMetadata(id, logger: logger)
             } catch {
-                logger.warning("\(error). Falling back to the previous completed checkpoint.")
-            }
-        }
-        return nil
-    }
-
-    /// The newest completed checkpoint; when neither its `_metadata` nor the copy can be read, an
-    /// error naming it and the choices (an older one is not restored silently: the newest one's
-    /// transactions may have been committed, and replaying from an older one would write them again).
-    package func latestRestorable(logger: Logger) throws -> CheckpointMetadata? {
-        for id in checkpointIDs().reversed() {
-            guard FileManager.default.fileExists(atPath: metadataPath(id)) else {
-                logger.debug("Skipping checkpoint \(id): it has no metadata, so it never completed.")
-                continue
-            }
-            do {
-                return try loadMetadata(id, logger: logger)
-            } catch {
-                let older = latestCompleted(before: id, logger: logger).map { folder($0.checkpointId) }
-                throw CheckpointStorageError.newestCheckpointUnusable(
-                    checkpointId: id, folder: folder(id), reason: "\(error)", older: older)
+                try unusable(id, error)
             }
         }
         return nil
