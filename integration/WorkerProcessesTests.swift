@@ -80,6 +80,88 @@ struct WorkerProcessesTests {
         #expect(worker0.outputLines.contains { $0.contains("Running as worker 0 of 2") })
     }
 
+    /// Issue 15: every checkpoint records its worker layout. After two workers ran and stopped, a
+    /// worker started under --workers 3 is refused: worker 1 (its folder holds worker 1 of 2's
+    /// checkpoints) and worker 2 (no folder of its own, beside other layouts' checkpoints) alike,
+    /// as is a single process over the same folder. None of them writes anything, so the output
+    /// stays exact; two workers again go on where they stopped.
+    @Test func aRestartUnderAnotherNumberOfWorkersIsRefused() throws {
+        let broker = try EmbeddedBroker.start()
+        defer { broker.stop() }
+        let input = EmbeddedBroker.uniqueName("workers-in")
+        let output = EmbeddedBroker.uniqueName("workers-out")
+        let prefix = EmbeddedBroker.uniqueName("workers")
+        let configs = ["retention.ms": "-1", "retention.bytes": "-1"]
+        for topic in [input, output] { try broker.createTopic(topic, partitions: Self.partitions, configs: configs) }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-workers-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let records = 50
+        try produce(broker: broker, topic: input, range: 0..<records, pause: 0)
+
+        var launches = 0
+        func worker(_ index: Int, of workers: Int) throws -> ChildProcess {
+            launches += 1
+            return try ChildProcess(
+                executable: try BuiltProducts.path(of: "pass-through-job"),
+                arguments: [
+                    "--bootstrap", broker.bootstrap, "--input-topic", input, "--output-topic", output,
+                    "--workers", String(workers), "--worker-index", String(index), "-p", "2",
+                    "--checkpoint-dir", folder + "/checkpoints", "--checkpoint-interval", "300ms",
+                    "--transactional-id-prefix", prefix, "--hold-back-while-commit-pending", "--restart-attempts", "0",
+                ],
+                logPath: folder + "/worker-\(index)-of-\(workers)-\(launches).log")
+        }
+        func waitForAll(_ count: Int) throws -> [Int32: [String]] {
+            let deadline = Date().addingTimeInterval(30)
+            var seen = try committed(broker: broker, topic: output)
+            while seen.values.map(\.count).reduce(0, +) < count, Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.2)
+                seen = try committed(broker: broker, topic: output)
+            }
+            return seen
+        }
+        let first = try (0..<2).map { try worker($0, of: 2) }
+        defer { first.forEach { $0.kill() } }
+        _ = try waitForAll(Self.partitions * records)
+        for process in first {
+            #expect(process.waitForLine(timeout: 30) { $0.contains("Checkpoint 2 complete") } != nil, "\(process.outputLines.suffix(10))")
+            process.terminate(timeout: 20)
+        }
+
+        let restored = try worker(1, of: 3)
+        defer { restored.kill() }
+        #expect(restored.waitForExit(timeout: 30).map { $0 != 0 } == true, "\(restored.outputLines.suffix(10))")
+        #expect(restored.outputLines.contains {
+            $0.contains("was taken by worker 1 of 2; this process is worker 1 of 3") && $0.contains("Changing the number of workers needs a rescale")
+                && $0.contains(folder + "/checkpoints/worker-1/chk-")
+        }, "\(restored.outputLines.suffix(10))")
+        let fresh = try worker(2, of: 3)
+        defer { fresh.kill() }
+        #expect(fresh.waitForExit(timeout: 30).map { $0 != 0 } == true, "\(fresh.outputLines.suffix(10))")
+        #expect(fresh.outputLines.contains {
+            $0.contains("this worker has no checkpoint of its own") && $0.contains("was taken by worker 0 of 2; this process is worker 2 of 3")
+        }, "\(fresh.outputLines.suffix(10))")
+        let single = try worker(0, of: 1)
+        defer { single.kill() }
+        #expect(single.waitForExit(timeout: 30).map { $0 != 0 } == true, "\(single.outputLines.suffix(10))")
+        #expect(single.outputLines.contains { $0.contains("this process is worker 0 of 1") }, "\(single.outputLines.suffix(10))")
+
+        // The same two workers go on; every record is still in the output exactly once.
+        try produce(broker: broker, topic: input, range: records..<(2 * records), pause: 0)
+        let again = try (0..<2).map { try worker($0, of: 2) }
+        defer { again.forEach { $0.kill() } }
+        var seen = try waitForAll(Self.partitions * 2 * records)
+        Thread.sleep(forTimeInterval: 1)
+        seen = try committed(broker: broker, topic: output)
+        for partition in 0..<Int32(Self.partitions) {
+            #expect((seen[partition] ?? []).sorted() == (0..<(2 * records)).map { "p\(partition)-\($0)" }.sorted(),
+                    "partition \(partition): \((seen[partition] ?? []).count) records")
+        }
+        let allRunning = again.allSatisfy { $0.isRunning }
+        #expect(allRunning, "\(again.map { $0.outputLines.suffix(5) })")
+    }
+
     /// Records p<partition>-<i> for i in `range`, into each partition, keyed by partition.
     func produce(broker: EmbeddedBroker, topic: String, range: Range<Int>, pause: TimeInterval) throws {
         var configuration = KafkaConfiguration(bootstrapServers: broker.bootstrap)

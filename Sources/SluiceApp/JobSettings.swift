@@ -105,6 +105,8 @@ public struct JobSettings: Sendable {
         // Recorded in every checkpoint: a restore under another prefix is refused unless allowed.
         configuration.transactionalIdPrefix = deliveryGuarantee == .exactlyOnce ? transactionalIdPrefix : nil
         configuration.allowTransactionalIdPrefixChange = allowTransactionalIdPrefixChange
+        // Recorded in every checkpoint: a restore under another number of workers is refused.
+        configuration.workerLayout = WorkerLayout(workers: worker.workers, index: worker.index) ?? .single
         return configuration
     }
 }

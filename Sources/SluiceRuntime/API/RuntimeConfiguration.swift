@@ -45,6 +45,10 @@ public struct RuntimeConfiguration: Sendable {
     /// `allowTransactionalIdPrefixChange`.
     public var transactionalIdPrefix: String?
     public var allowTransactionalIdPrefixChange = false
+    /// Which worker process this is when the job runs as several (each with its own checkpoints),
+    /// recorded in every checkpoint: a snapshot of another layout is not restored, because its
+    /// source offsets cover another share of the partitions.
+    public var workerLayout: WorkerLayout = .single
 
     public init(
         jobName: String = "sluice-job",

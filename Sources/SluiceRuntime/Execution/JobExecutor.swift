@@ -27,13 +27,15 @@ struct JobExecutor: Sendable {
         if let initial = named, firstAttempt || (latest?.checkpointId ?? 0) <= initial.metadata.checkpointId {
             storage.removeNewer(than: initial.metadata.checkpointId, logger: logger)
             logger.info("Restoring job '\(configuration.jobName)' from \(initial.metadata.kind) \(initial.metadata.checkpointId) at \(initial.path).")
-            return RestoreSource(metadata: initial.metadata, storage: initial.storage)
+            return RestoreSource(metadata: initial.metadata, storage: initial.storage, location: initial.path)
         }
         storage.removeNewer(than: latest?.checkpointId, logger: logger)
         if let latest {
             logger.info("Restoring job '\(configuration.jobName)' from checkpoint \(latest.checkpointId).")
         }
-        return latest.map { RestoreSource(metadata: $0, storage: storage) }
+        return latest.map {
+            RestoreSource(metadata: $0, storage: storage, location: (storage as? FileSystemCheckpointStorage)?.folder($0.checkpointId))
+        }
     }
 
     func run() throws -> JobResult {
@@ -50,7 +52,8 @@ struct JobExecutor: Sendable {
             let owner: CheckpointOwner
             do {
                 restore = try restorePoint(firstAttempt: restarts == 0 && !rewound, logger: logger)
-                owner = try CheckpointOwner.continuing(restore?.metadata, configuration: configuration, freshJobId: freshJobId)
+                owner = try CheckpointOwner.continuing(
+                    restore?.metadata, location: restore?.location, configuration: configuration, freshJobId: freshJobId)
             } catch {
                 logger.error("Job '\(configuration.jobName)' failed: \(error)")
                 control.updateStatus {

@@ -32,6 +32,8 @@ struct TaskSettings: Sendable {
 struct RestoreSource: Sendable {
     let metadata: CheckpointMetadata
     let storage: any CheckpointStorage
+    /// The snapshot's folder, for messages (nil: not in a file system).
+    var location: String? = nil
 }
 
 /// Everything needed to run one task subtask on its thread.
