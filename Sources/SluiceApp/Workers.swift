@@ -50,6 +50,15 @@ extension JobSettings {
     /// and their sinks must not fence each other's producers. One process (`--workers 1`) keeps the
     /// names as given, so existing deployments restore as before.
     mutating func deriveWorkerNames(savepointDirectoryGiven: Bool) {
+        if let old = rescaleFromWorkers, let root = checkpointDirectory {
+            rescaleFromFolders = old == 1 ? [root] : (0..<old).map { root + "/worker-\($0)" }
+            if let base = transactionalIdPrefix, !base.isEmpty {
+                let prefixes = { (count: Int) in count == 1 ? [base] : (0..<count).map { "\(base)-w\($0)" } }
+                let current = Set(prefixes(worker.workers))
+                retiredTransactionalIdPrefixes = prefixes(old).enumerated()
+                    .filter { !current.contains($0.element) && $0.offset % worker.workers == worker.index }.map(\.element)
+            }
+        }
         guard worker.workers > 1 else { return }
         let index = worker.index
         if let checkpointDirectory {
@@ -84,7 +93,7 @@ enum WorkerCheckpointSurvey {
     /// The folders beside this worker's own that hold other layouts' checkpoints: the root (a
     /// single process's) and its `worker-<j>` folders.
     static func verify(_ settings: JobSettings, logger: Logger) throws(CheckpointOwnershipError) {
-        guard settings.restoreFrom == nil, let own = settings.checkpointDirectory else { return }
+        guard settings.restoreFrom == nil, settings.rescaleFromWorkers == nil, let own = settings.checkpointDirectory else { return }
         let current = WorkerLayout(workers: settings.worker.workers, index: settings.worker.index) ?? .single
         let files = FileManager.default
         let ownEntries = (try? files.contentsOfDirectory(atPath: own)) ?? []

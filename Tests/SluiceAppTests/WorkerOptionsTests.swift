@@ -162,4 +162,25 @@ import Testing
         settings.restoreFrom = single + "/chk-1"
         try WorkerCheckpointSurvey.verify(settings, logger: logger)
     }
+
+    /// --rescale-from-workers: the earlier workers' folders, and the retired transactional-id
+    /// prefixes each new worker aborts (old worker j by new worker j % workers).
+    @Test func aRescaleFindsTheEarlierWorkersAndTheirRetiredIds() throws {
+        let zeroOfTwo = try settings(["--workers", "2", "--worker-index", "0", "--rescale-from-workers", "3"])
+        #expect(zeroOfTwo.rescaleFromFolders == ["/tmp/c/worker-0", "/tmp/c/worker-1", "/tmp/c/worker-2"])
+        #expect(zeroOfTwo.retiredTransactionalIdPrefixes == ["orders-prod-w2"])
+        #expect(zeroOfTwo.runtimeConfiguration(logger: Logger(label: "test")).workerRescale?.folders == zeroOfTwo.rescaleFromFolders)
+        let oneOfTwo = try settings(["--workers", "2", "--worker-index", "1", "--rescale-from-workers", "3"])
+        #expect(oneOfTwo.retiredTransactionalIdPrefixes.isEmpty)
+        // From one process: its folder and prefix are the root's, and no worker uses the bare prefix any more.
+        let fromOne = try settings(["--workers", "3", "--worker-index", "0", "--rescale-from-workers", "1"])
+        #expect(fromOne.rescaleFromFolders == ["/tmp/c"])
+        #expect(fromOne.retiredTransactionalIdPrefixes == ["orders-prod"])
+        // To one process: every worker prefix is retired.
+        let toOne = try settings(["--rescale-from-workers", "2"])
+        #expect(toOne.rescaleFromFolders == ["/tmp/c/worker-0", "/tmp/c/worker-1"])
+        #expect(toOne.retiredTransactionalIdPrefixes == ["orders-prod-w0", "orders-prod-w1"])
+        #expect(throws: (any Error).self) { try settings(["--rescale-from-workers", "2", "--from-savepoint", "/s"]) }
+        #expect(try settings([]).runtimeConfiguration(logger: Logger(label: "test")).workerRescale == nil)
+    }
 }

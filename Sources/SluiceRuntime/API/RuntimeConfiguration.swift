@@ -49,6 +49,9 @@ public struct RuntimeConfiguration: Sendable {
     /// recorded in every checkpoint: a snapshot of another layout is not restored, because its
     /// source offsets cover another share of the partitions.
     public var workerLayout: WorkerLayout = .single
+    /// Restore from the newest snapshots of the workers that ran before (another number of them)
+    /// while this worker has no checkpoint of `workerLayout` yet (see `WorkerRescale`).
+    public var workerRescale: WorkerRescale?
 
     public init(
         jobName: String = "sluice-job",

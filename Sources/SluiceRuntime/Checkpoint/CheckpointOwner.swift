@@ -98,8 +98,9 @@ public enum CheckpointOwnershipError: Error, CustomStringConvertible, Equatable 
         "Changing the number of workers needs a rescale: each worker reads the partitions p with p % workers == index, "
             + "so under \(current.workers) workers a worker would own partitions whose offsets are in other workers' "
             + "checkpoints (read again from the initial position: duplicates) and leave partitions it read to another "
-            + "worker that has no offsets for them. Start every worker with --workers \(recorded.workers) as before. "
-            + "Sluice cannot rescale workers yet (issue 15); to start over under \(current.workers) workers, move the old "
-            + "workers' checkpoint folders away, knowing that the input is then read again from the initial offsets."
+            + "worker that has no offsets for them. Start every worker with --workers \(recorded.workers) as before, or, for a "
+            + "job without keyed state, stop every worker and start all \(current.workers) with --workers \(current.workers) "
+            + "--rescale-from-workers \(recorded.workers): each then takes the offsets of its partitions from the earlier "
+            + "workers' newest checkpoints."
     }
 }
