@@ -53,7 +53,12 @@ extension JobBuilder {
             transactionTimeout: settings.transactionTimeout, holdBackWhileCommitPending: settings.holdBackWhileCommitPending,
             maxParallelism: settings.sinkMaxParallelism, producerSettings: settings.clientSettings,
             unwritableRecords: unwritable)
-        let sink = KafkaSink(configuration: configuration, serializer: serialize)
+        var sinkConfiguration = configuration
+        sinkConfiguration.retiredTransactionalIdPrefixes = settings.retiredTransactionalIdPrefixes.map { retired in
+            transactionalIdSuffix.map { "\(retired)-\($0)" } ?? retired
+        }
+        sinkConfiguration.retiredParallelism = max(settings.parallelism, settings.sinkMaxParallelism ?? 1)
+        let sink = KafkaSink(configuration: sinkConfiguration, serializer: serialize)
         // Refused here, before anything starts, rather than in every restart of a subtask.
         try sink.validate(checkpointInterval: settings.checkpointInterval)
         stream.sinkTo(sink, name: name)

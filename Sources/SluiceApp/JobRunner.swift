@@ -36,6 +36,7 @@ struct JobRunner {
         let builder = JobBuilder(settings: settings, logger: logger)
         try declare(builder)
         try settings.verifyWorkerExchanges(try builder.environment.describeJobGraph())
+        try WorkerCheckpointSurvey.verify(settings, logger: logger)
         if settings.worker.workers > 1 { logger.info("Running as \(settings.worker): the source partitions p with p % \(settings.worker.workers) == \(settings.worker.index).") }
         let control = builder.environment.control
 

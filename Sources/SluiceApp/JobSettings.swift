@@ -59,6 +59,14 @@ public struct JobSettings: Sendable {
     /// The job's input is partitioned by its keys, so keyed exchanges stay inside each worker: allows
     /// a job with keyBy or broadcast to run as several workers.
     public var keysFollowPartitions = false
+    /// The number of workers that ran before this start (--rescale-from-workers): until this worker
+    /// has a checkpoint of its own layout, it restores from their newest snapshots.
+    public var rescaleFromWorkers: Int?
+    /// The earlier workers' checkpoint folders (set with `rescaleFromWorkers` by `deriveWorkerNames`).
+    public var rescaleFromFolders: [String] = []
+    /// Transactional-id prefixes of earlier workers that no longer exist and whose leftovers this
+    /// worker aborts (old worker j by new worker j % workers).
+    public var retiredTransactionalIdPrefixes: [String] = []
 
     public init(jobName: String, bootstrapServers: String) {
         self.jobName = jobName
@@ -72,6 +80,11 @@ public struct JobSettings: Sendable {
         if maxConcurrentCheckpoints < 1 { throw .invalid("--max-concurrent-checkpoints must be at least 1") }
         if tolerableCheckpointFailures < 0 { throw .invalid("--tolerable-checkpoint-failures must be 0 or more") }
         if let sinkMaxParallelism, sinkMaxParallelism < 1 { throw .invalid("--sink-max-parallelism must be at least 1") }
+        if let rescaleFromWorkers {
+            if rescaleFromWorkers < 1 { throw .invalid("--rescale-from-workers must be at least 1") }
+            if checkpointDirectory == nil { throw .invalid("--rescale-from-workers needs --checkpoint-dir: the earlier workers' checkpoints are found there") }
+            if restoreFrom != nil { throw .invalid("--rescale-from-workers restores the earlier workers' snapshots: leave out --from-savepoint") }
+        }
         if deliveryGuarantee == .exactlyOnce && checkpointInterval == nil {
             throw .invalid("exactly-once output is committed at checkpoints: give --checkpoint-interval, or use --delivery-guarantee atLeastOnce")
         }
@@ -105,6 +118,9 @@ public struct JobSettings: Sendable {
         // Recorded in every checkpoint: a restore under another prefix is refused unless allowed.
         configuration.transactionalIdPrefix = deliveryGuarantee == .exactlyOnce ? transactionalIdPrefix : nil
         configuration.allowTransactionalIdPrefixChange = allowTransactionalIdPrefixChange
+        // Recorded in every checkpoint: a restore under another number of workers is refused.
+        configuration.workerLayout = WorkerLayout(workers: worker.workers, index: worker.index) ?? .single
+        if rescaleFromWorkers != nil, !rescaleFromFolders.isEmpty { configuration.workerRescale = WorkerRescale(folders: rescaleFromFolders) }
         return configuration
     }
 }

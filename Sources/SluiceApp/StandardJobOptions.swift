@@ -74,6 +74,8 @@ public struct StandardJobOptions: ParsableArguments {
     var workerIndex: Int?
     @Flag(help: "The input topics are partitioned by the job's keys: allow keyBy and broadcast with --workers > 1 (each worker then keeps the state of its partitions' keys).")
     var keysFollowPartitions = false
+    @Option(help: "The number of workers that ran before: restore from their newest checkpoints (or stop savepoints) under <checkpoint-dir> while this worker has none of its own under --workers (stateless jobs; stop the old workers first, start the new ones together).")
+    var rescaleFromWorkers: Int?
 
     public init() {}
 
@@ -129,6 +131,7 @@ public struct StandardJobOptions: ParsableArguments {
         do {
             settings.worker = try WorkerOrdinal.share(workers: workers, index: workerIndex, environment: environment)
             settings.keysFollowPartitions = keysFollowPartitions
+            settings.rescaleFromWorkers = rescaleFromWorkers
             settings.deriveWorkerNames(savepointDirectoryGiven: savepointDir != nil)
             try settings.validate()
         } catch {

@@ -1,6 +1,8 @@
 // A job run as several worker processes (issue 15, first steps): each worker reads its share of the
 // source partitions and runs the whole pipeline for it, with its own checkpoints and transactional
 // ids. Keyed exchanges between workers do not exist yet, so a job that needs them is refused.
+import Foundation
+import Logging
 import SluiceKafkaConnector
 import SluiceRuntime
 
@@ -48,6 +50,15 @@ extension JobSettings {
     /// and their sinks must not fence each other's producers. One process (`--workers 1`) keeps the
     /// names as given, so existing deployments restore as before.
     mutating func deriveWorkerNames(savepointDirectoryGiven: Bool) {
+        if let old = rescaleFromWorkers, let root = checkpointDirectory {
+            rescaleFromFolders = old == 1 ? [root] : (0..<old).map { root + "/worker-\($0)" }
+            if let base = transactionalIdPrefix, !base.isEmpty {
+                let prefixes = { (count: Int) in count == 1 ? [base] : (0..<count).map { "\(base)-w\($0)" } }
+                let current = Set(prefixes(worker.workers))
+                retiredTransactionalIdPrefixes = prefixes(old).enumerated()
+                    .filter { !current.contains($0.element) && $0.offset % worker.workers == worker.index }.map(\.element)
+            }
+        }
         guard worker.workers > 1 else { return }
         let index = worker.index
         if let checkpointDirectory {
@@ -71,5 +82,42 @@ extension JobSettings {
         guard !crossing.isEmpty else { return }
         let described = crossing.map { "\(names[$0.source] ?? "\($0.source)") -> \(names[$0.target] ?? "\($0.target)") (\($0.partitioning == "hash" ? "keyBy" : "broadcast"))" }
         throw .exchangeAcrossWorkers(workers: worker.workers, edges: described)
+    }
+}
+
+/// Refuses a worker's fresh start next to checkpoints written under another number of workers.
+/// The runtime refuses to restore a snapshot of another layout, but a worker whose own folder is
+/// empty (worker 2 when the job ran as 2 workers before, or every worker after a single process)
+/// would start from the initial offsets and read again what the old layout already wrote.
+enum WorkerCheckpointSurvey {
+    /// The folders beside this worker's own that hold other layouts' checkpoints: the root (a
+    /// single process's) and its `worker-<j>` folders.
+    static func verify(_ settings: JobSettings, logger: Logger) throws(CheckpointOwnershipError) {
+        guard settings.restoreFrom == nil, settings.rescaleFromWorkers == nil, let own = settings.checkpointDirectory else { return }
+        let current = WorkerLayout(workers: settings.worker.workers, index: settings.worker.index) ?? .single
+        let files = FileManager.default
+        let ownEntries = (try? files.contentsOfDirectory(atPath: own)) ?? []
+        // A worker with checkpoints of its own, or a stop savepoint, is checked by the runtime's restore.
+        guard !ownEntries.contains(where: { $0.hasPrefix("chk-") || $0 == "_stopped-with-savepoint" }) else { return }
+        var root = own
+        if current.workers > 1 {
+            // Only the folder deriveWorkerNames made: a job that chose its own folder keeps its choice.
+            guard (own as NSString).lastPathComponent == "worker-\(current.index)" else { return }
+            root = (own as NSString).deletingLastPathComponent
+        }
+        var candidates = current.workers > 1 ? [root] : []
+        let siblings = ((try? files.contentsOfDirectory(atPath: root)) ?? [])
+            .filter { $0.hasPrefix("worker-") && Int($0.dropFirst("worker-".count)) != nil }.sorted()
+        candidates += siblings.map { root + "/" + $0 }.filter { $0 != own }
+        for folder in candidates {
+            let storage = FileSystemCheckpointStorage(directory: folder)
+            guard let latest = storage.latestCompleted(logger: logger) else { continue }
+            let recorded = latest.owner?.workers ?? .single
+            if recorded.workers != current.workers {
+                throw .workerCountChangedBeside(
+                    snapshot: "checkpoint \(latest.checkpointId) (\(storage.folder(latest.checkpointId)))",
+                    recorded: recorded, current: current)
+            }
+        }
     }
 }

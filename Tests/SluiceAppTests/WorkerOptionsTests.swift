@@ -108,4 +108,79 @@ import Testing
         #expect(spread.edges.contains { $0.partitioning == "rebalance" })
         try rebalanced.verifyWorkerExchanges(spread)
     }
+
+    /// Writes a completed (empty) checkpoint as `layout` into `folder`.
+    static func writeCheckpoint(_ id: Int64, in folder: String, by layout: WorkerLayout) throws {
+        let checkpoint = folder + "/chk-\(id)"
+        try FileManager.default.createDirectory(atPath: checkpoint, withIntermediateDirectories: true)
+        let metadata = CheckpointMetadata(
+            checkpointId: id, timestamp: 1, isFinal: false, operators: [],
+            owner: CheckpointOwner(jobId: "job", transactionalIdPrefix: "orders-prod", workers: layout))
+        try Data(metadata.encoded()).write(to: URL(fileURLWithPath: checkpoint + "/_metadata"))
+    }
+
+    /// A worker without checkpoints of its own must not start afresh beside checkpoints of another
+    /// number of workers (it would read their partitions again from the initial offsets).
+    @Test func aFreshWorkerBesideAnotherWorkerCountIsRefused() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-survey-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func worker(_ index: Int, of workers: Int) throws -> JobSettings {
+            var arguments = ["--checkpoint-dir", root, "--transactional-id-prefix", "orders-prod", "--workers", String(workers)]
+            if workers > 1 { arguments += ["--worker-index", String(index)] }
+            return try StandardJobOptions.parse(arguments).settings(jobName: "pass-through", environment: [:])
+        }
+        let logger = Logger(label: "test")
+        // Nothing anywhere: every layout starts.
+        try WorkerCheckpointSurvey.verify(try worker(2, of: 3), logger: logger)
+        try WorkerCheckpointSurvey.verify(try worker(0, of: 1), logger: logger)
+
+        for index in 0..<2 { try Self.writeCheckpoint(4, in: root + "/worker-\(index)", by: try #require(WorkerLayout(workers: 2, index: index))) }
+        let twoOfThree = try #require(WorkerLayout(workers: 3, index: 2))
+        #expect(throws: CheckpointOwnershipError.workerCountChangedBeside(
+            snapshot: "checkpoint 4 (\(root)/worker-0/chk-4)", recorded: try #require(WorkerLayout(workers: 2, index: 0)), current: twoOfThree)) {
+            try WorkerCheckpointSurvey.verify(try worker(2, of: 3), logger: logger)
+        }
+        do {
+            try WorkerCheckpointSurvey.verify(try worker(0, of: 1), logger: logger)
+            Issue.record("one process started afresh beside the checkpoints of two workers")
+        } catch {
+            #expect("\(error)".contains("this worker has no checkpoint of its own"))
+            #expect("\(error)".contains("was taken by worker 0 of 2; this process is worker 0 of 1"))
+        }
+        // The same count starts (a worker whose folder was lost is the runtime's and the operator's concern).
+        try WorkerCheckpointSurvey.verify(try worker(1, of: 2), logger: logger)
+        // A worker with checkpoints of its own is checked by the restore, not here.
+        try Self.writeCheckpoint(2, in: root + "/worker-2", by: twoOfThree)
+        try WorkerCheckpointSurvey.verify(try worker(2, of: 3), logger: logger)
+        // A single process's checkpoints in the root refuse a fresh worker of several.
+        let single = root + "/single"
+        try Self.writeCheckpoint(1, in: single, by: .single)
+        var settings = try worker(1, of: 2)
+        settings.checkpointDirectory = single + "/worker-1"
+        #expect(throws: CheckpointOwnershipError.self) { try WorkerCheckpointSurvey.verify(settings, logger: logger) }
+        // A named savepoint is the runtime's to check.
+        settings.restoreFrom = single + "/chk-1"
+        try WorkerCheckpointSurvey.verify(settings, logger: logger)
+    }
+
+    /// --rescale-from-workers: the earlier workers' folders, and the retired transactional-id
+    /// prefixes each new worker aborts (old worker j by new worker j % workers).
+    @Test func aRescaleFindsTheEarlierWorkersAndTheirRetiredIds() throws {
+        let zeroOfTwo = try settings(["--workers", "2", "--worker-index", "0", "--rescale-from-workers", "3"])
+        #expect(zeroOfTwo.rescaleFromFolders == ["/tmp/c/worker-0", "/tmp/c/worker-1", "/tmp/c/worker-2"])
+        #expect(zeroOfTwo.retiredTransactionalIdPrefixes == ["orders-prod-w2"])
+        #expect(zeroOfTwo.runtimeConfiguration(logger: Logger(label: "test")).workerRescale?.folders == zeroOfTwo.rescaleFromFolders)
+        let oneOfTwo = try settings(["--workers", "2", "--worker-index", "1", "--rescale-from-workers", "3"])
+        #expect(oneOfTwo.retiredTransactionalIdPrefixes.isEmpty)
+        // From one process: its folder and prefix are the root's, and no worker uses the bare prefix any more.
+        let fromOne = try settings(["--workers", "3", "--worker-index", "0", "--rescale-from-workers", "1"])
+        #expect(fromOne.rescaleFromFolders == ["/tmp/c"])
+        #expect(fromOne.retiredTransactionalIdPrefixes == ["orders-prod"])
+        // To one process: every worker prefix is retired.
+        let toOne = try settings(["--rescale-from-workers", "2"])
+        #expect(toOne.rescaleFromFolders == ["/tmp/c/worker-0", "/tmp/c/worker-1"])
+        #expect(toOne.retiredTransactionalIdPrefixes == ["orders-prod-w0", "orders-prod-w1"])
+        #expect(throws: (any Error).self) { try settings(["--rescale-from-workers", "2", "--from-savepoint", "/s"]) }
+        #expect(try settings([]).runtimeConfiguration(logger: Logger(label: "test")).workerRescale == nil)
+    }
 }

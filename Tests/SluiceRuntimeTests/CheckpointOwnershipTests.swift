@@ -7,9 +7,10 @@ import Testing
 @Suite struct CheckpointOwnershipTests {
     func job(
         directory: String?, inMemoryAccepted: Bool = false, prefix: String? = nil, allowPrefixChange: Bool = false,
-        store: InMemoryTransactionalStore<Int>
+        workers: WorkerLayout = .single, store: InMemoryTransactionalStore<Int>
     ) -> StreamExecutionEnvironment {
         var configuration = testConfiguration(checkpointing: CheckpointConfig(directory: directory))
+        configuration.workerLayout = workers
         configuration.allowExactlyOnceWithInMemoryCheckpoints = inMemoryAccepted
         configuration.transactionalIdPrefix = prefix
         configuration.allowTransactionalIdPrefixChange = allowPrefixChange
@@ -107,5 +108,65 @@ import Testing
         configuration.transactionalIdPrefix = "q"
         let continued = try CheckpointOwner.continuing(old, configuration: configuration, freshJobId: "fresh")
         #expect(continued == CheckpointOwner(jobId: "fresh", transactionalIdPrefix: "q"))
+    }
+
+    /// Issue 15: checkpoints record the worker layout; a worker of another count, or another
+    /// worker, does not restore them (its source offsets cover another share of the partitions).
+    @Test func checkpointsRecordTheWorkerLayoutAndAnotherLayoutIsRefused() throws {
+        let directory = temporaryDirectory()
+        let store = InMemoryTransactionalStore<Int>()
+        let oneOfTwo = try #require(WorkerLayout(workers: 2, index: 1))
+        try job(directory: directory, prefix: "copy", workers: oneOfTwo, store: store).execute()
+        let logger = testConfiguration().logger
+        let written = try #require(FileSystemCheckpointStorage(directory: directory).latestCompleted(logger: logger))
+        #expect(written.owner?.workers == oneOfTwo)
+
+        let oneOfThree = try #require(WorkerLayout(workers: 3, index: 1))
+        do {
+            try job(directory: directory, prefix: "copy", workers: oneOfThree, store: store).execute()
+            Issue.record("worker 1 of 3 restored a checkpoint of worker 1 of 2")
+        } catch let error as CheckpointOwnershipError {
+            #expect(error == .workerLayoutChanged(
+                snapshot: "checkpoint \(written.checkpointId) (\(directory)/chk-\(written.checkpointId))", recorded: oneOfTwo, current: oneOfThree))
+            #expect(error.description.contains("checkpoint \(written.checkpointId) (\(directory)/chk-\(written.checkpointId)): it was taken by worker 1 of 2; this process is worker 1 of 3"))
+            #expect(error.description.contains("Changing the number of workers needs a rescale"))
+            #expect(error.description.contains("--workers 2"))
+        }
+        let zeroOfTwo = try #require(WorkerLayout(workers: 2, index: 0))
+        do {
+            try job(directory: directory, prefix: "copy", workers: zeroOfTwo, store: store).execute()
+            Issue.record("worker 0 of 2 restored a checkpoint of worker 1 of 2")
+        } catch let error as CheckpointOwnershipError {
+            #expect(error.description.contains("it was taken by worker 1 of 2; this process is worker 0 of 2"))
+            #expect(error.description.contains("--worker-index 1"))
+        }
+        // Nothing of the refused starts ran: no checkpoint after the first run's.
+        let unchanged = try #require(FileSystemCheckpointStorage(directory: directory).latestCompleted(logger: logger))
+        #expect(unchanged.checkpointId == written.checkpointId)
+        // The same worker goes on.
+        try job(directory: directory, prefix: "copy", workers: oneOfTwo, store: store).execute()
+        let continued = try #require(FileSystemCheckpointStorage(directory: directory).latestCompleted(logger: logger))
+        #expect(continued.checkpointId > written.checkpointId && continued.owner?.workers == oneOfTwo)
+    }
+
+    /// Metadata of version 4 has no layout: it reads as worker 0 of 1, restored by one process only.
+    @Test func metadataWithoutAWorkerLayoutReadsAsOneProcess() throws {
+        let layout = try #require(WorkerLayout(workers: 3, index: 2))
+        let owned = CheckpointMetadata(
+            checkpointId: 9, timestamp: 1, isFinal: false, operators: [],
+            owner: CheckpointOwner(jobId: "job-1", transactionalIdPrefix: "p", workers: layout))
+        #expect(try CheckpointMetadata.decode(owned.encoded()) == owned)
+        let old = try CheckpointMetadata.decode(owned.encoded(version: 4))
+        #expect(old.owner == CheckpointOwner(jobId: "job-1", transactionalIdPrefix: "p", workers: .single))
+        var configuration = testConfiguration()
+        configuration.transactionalIdPrefix = "p"
+        #expect(try CheckpointOwner.continuing(old, configuration: configuration, freshJobId: "fresh").workers == .single)
+        configuration.workerLayout = layout
+        #expect(throws: CheckpointOwnershipError.workerLayoutChanged(snapshot: "checkpoint 9", recorded: .single, current: layout)) {
+            try CheckpointOwner.continuing(old, configuration: configuration, freshJobId: "fresh")
+        }
+        #expect(try CheckpointOwner.continuing(owned, configuration: configuration, freshJobId: "fresh").workers == layout)
+        // A layout whose index is outside its count is malformed, not restored.
+        #expect(WorkerLayout(workers: 2, index: 2) == nil && WorkerLayout(workers: 0, index: 0) == nil)
     }
 }

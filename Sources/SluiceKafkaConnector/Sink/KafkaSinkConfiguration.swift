@@ -69,6 +69,12 @@ public struct KafkaSinkConfiguration: Sendable {
     /// `producerPoolSize` x (maxParallelism / parallelism - 1) transactional-id initialisations per
     /// subtask at each start.
     public var maxParallelism: Int?
+    /// Exactly-once: prefixes of transactional ids no subtask of this job uses any more (the ids of
+    /// worker processes a rescale removed). After the restored committables are committed, subtask
+    /// 0 initialises `<prefix>-<subtask>-<slot>` for subtasks below `retiredParallelism` and every
+    /// slot, which aborts what those workers left open.
+    public var retiredTransactionalIdPrefixes: [String] = []
+    public var retiredParallelism = 1
     /// Raw librdkafka producer settings, applied last.
     public var producerSettings: [String: String]
 

@@ -89,6 +89,16 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
         let ids = try opened(aborter).abortLingering(
             in: opened(pool), parallelism: context.parallelism, previousParallelism: context.previousParallelism)
         logger.info("Initialised \(ids.count) transactional ids in \(KafkaCommitter.format(KafkaCommitter.millis(since: started))) ms.")
+        // Only after every committable of the restored checkpoint was committed (by `recoverAndCommit`):
+        // initialising a retired id aborts its open transaction, promised or not.
+        guard context.subtaskIndex == 0, !configuration.retiredTransactionalIdPrefixes.isEmpty else { return }
+        let retired = configuration.retiredTransactionalIdPrefixes.flatMap { prefix in
+            (0..<configuration.retiredParallelism).flatMap { subtask in
+                (0..<configuration.producerPoolSize).map { KafkaTransactionalIdPool(prefix: prefix, size: configuration.producerPoolSize).id(subtask: subtask, slot: $0) }
+            }
+        }
+        for producer in try opened(aborter).initialiseConcurrently(retired) { producer.close() }
+        logger.notice("Aborted what the transactional ids \(configuration.retiredTransactionalIdPrefixes.map { "\($0)-*" }.joined(separator: ", ")) of workers that no longer exist left open (\(retired.count) ids).")
     }
 
     func beginTransaction(checkpointId: Int64) throws -> KafkaSinkTransaction {

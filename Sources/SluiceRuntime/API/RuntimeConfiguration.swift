@@ -45,6 +45,13 @@ public struct RuntimeConfiguration: Sendable {
     /// `allowTransactionalIdPrefixChange`.
     public var transactionalIdPrefix: String?
     public var allowTransactionalIdPrefixChange = false
+    /// Which worker process this is when the job runs as several (each with its own checkpoints),
+    /// recorded in every checkpoint: a snapshot of another layout is not restored, because its
+    /// source offsets cover another share of the partitions.
+    public var workerLayout: WorkerLayout = .single
+    /// Restore from the newest snapshots of the workers that ran before (another number of them)
+    /// while this worker has no checkpoint of `workerLayout` yet (see `WorkerRescale`).
+    public var workerRescale: WorkerRescale?
 
     public init(
         jobName: String = "sluice-job",

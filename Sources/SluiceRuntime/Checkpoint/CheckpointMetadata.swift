@@ -83,10 +83,11 @@ package enum SnapshotKind: UInt8, Sendable, Equatable {
 package struct CheckpointMetadata: Sendable, Equatable {
     /// The format this code writes. Version 2 added the snapshot kind, version 3 the state files
     /// each subtask references (on-disk backend, incremental checkpoints), version 4 the owner (job
-    /// id and transactional-id prefix).
-    package static let formatVersion: UInt32 = 4
+    /// id and transactional-id prefix), version 5 the owner's worker layout (worker i of N; before
+    /// it, one process).
+    package static let formatVersion: UInt32 = 5
     /// Versions this code reads; any other is refused.
-    package static let readableVersions: Set<UInt32> = [1, 2, 3, 4]
+    package static let readableVersions: Set<UInt32> = [1, 2, 3, 4, 5]
     static let magic: [UInt8] = Array("SLCKPT01".utf8)
 
     package let checkpointId: Int64
@@ -179,6 +180,10 @@ package struct CheckpointMetadata: Sendable, Equatable {
                 payload.writeString(owner.jobId)
                 payload.writeBool(owner.transactionalIdPrefix != nil)
                 if let prefix = owner.transactionalIdPrefix { payload.writeString(prefix) }
+                if version >= 5 {
+                    payload.writeVarInt(owner.workers.workers)
+                    payload.writeVarInt(owner.workers.index)
+                }
             }
         }
         var file = BinaryWriter(capacity: payload.count + 32)
@@ -283,7 +288,17 @@ package struct CheckpointMetadata: Sendable, Equatable {
             var owner: CheckpointOwner?
             if version >= 4, try reader.readBool() {
                 let jobId = try reader.readString()
-                owner = CheckpointOwner(jobId: jobId, transactionalIdPrefix: try reader.readBool() ? try reader.readString() : nil)
+                let prefix = try reader.readBool() ? try reader.readString() : nil
+                var workers = WorkerLayout.single
+                if version >= 5 {
+                    let count = try reader.readVarInt()
+                    let index = try reader.readVarInt()
+                    guard let layout = WorkerLayout(workers: count, index: index) else {
+                        throw CheckpointMetadataError.malformed("worker index \(index) of \(count) workers")
+                    }
+                    workers = layout
+                }
+                owner = CheckpointOwner(jobId: jobId, transactionalIdPrefix: prefix, workers: workers)
             }
             return try CheckpointMetadata(
                 checkpointId: id, timestamp: timestamp, isFinal: isFinal, kind: kind, operators: operators, owner: owner).validated()

@@ -31,7 +31,7 @@ package final class FileSystemCheckpointStorage: CheckpointStorage {
         self.snapshotFolder = snapshotFolder
     }
 
-    func folder(_ id: Int64) -> String { snapshotFolder ?? "\(directory)/chk-\(id)" }
+    package func folder(_ id: Int64) -> String { snapshotFolder ?? "\(directory)/chk-\(id)" }
 
     /// Opens a savepoint or checkpoint by path (its folder or its `_metadata` file) and validates
     /// its metadata (magic, format version, checksum, state files present). Returns the metadata

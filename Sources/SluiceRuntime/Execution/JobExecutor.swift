@@ -16,6 +16,24 @@ struct JobExecutor: Sendable {
     /// checkpoint of the job's storage unless the named snapshot, or a stop savepoint recorded since
     /// (its sinks may have committed before this attempt failed), is newer.
     private func restorePoint(firstAttempt: Bool, logger: Logger) throws -> RestoreSource? {
+        if let rescale = configuration.workerRescale, configuration.restoreFrom == nil {
+            // Until this worker completes a checkpoint of its own layout, every attempt starts from
+            // the earlier workers' snapshots; afterwards from its own, as any worker.
+            let own = [try storage.latestRestorable(logger: logger), try storage.stopSavepointToResume(logger: logger)?.metadata]
+                .compactMap { $0 }.max { $0.checkpointId < $1.checkpointId }
+            // An own checkpoint of this layout older than the earlier workers' snapshots predates them
+            // (3 -> 2 -> 3 workers: worker 2's folder still holds its checkpoints of the first run).
+            let earlier = WorkerRescaleRestore.newestSnapshotId(rescale, logger: logger) ?? Int64.min
+            if own.map({ ($0.owner?.workers ?? .single) != configuration.workerLayout || $0.checkpointId < earlier }) ?? true {
+                let merged = try WorkerRescaleRestore.merged(
+                    rescale, current: configuration.workerLayout, transactionalIdPrefix: configuration.transactionalIdPrefix, logger: logger)
+                storage.removeNewer(than: merged.metadata.checkpointId, logger: logger)
+                return merged
+            }
+            if firstAttempt {
+                logger.info("This worker already has checkpoints as \(configuration.workerLayout): restoring its own; the rescale from \(rescale.workers) workers is done.")
+            }
+        }
         var named = initialSnapshot
         if !firstAttempt, let stopped = try storage.stopSavepointToResume(logger: logger),
            stopped.metadata.checkpointId > (named?.metadata.checkpointId ?? Int64.min) {
@@ -27,13 +45,15 @@ struct JobExecutor: Sendable {
         if let initial = named, firstAttempt || (latest?.checkpointId ?? 0) <= initial.metadata.checkpointId {
             storage.removeNewer(than: initial.metadata.checkpointId, logger: logger)
             logger.info("Restoring job '\(configuration.jobName)' from \(initial.metadata.kind) \(initial.metadata.checkpointId) at \(initial.path).")
-            return RestoreSource(metadata: initial.metadata, storage: initial.storage)
+            return RestoreSource(metadata: initial.metadata, storage: initial.storage, location: initial.path)
         }
         storage.removeNewer(than: latest?.checkpointId, logger: logger)
         if let latest {
             logger.info("Restoring job '\(configuration.jobName)' from checkpoint \(latest.checkpointId).")
         }
-        return latest.map { RestoreSource(metadata: $0, storage: storage) }
+        return latest.map {
+            RestoreSource(metadata: $0, storage: storage, location: (storage as? FileSystemCheckpointStorage)?.folder($0.checkpointId))
+        }
     }
 
     func run() throws -> JobResult {
@@ -50,7 +70,8 @@ struct JobExecutor: Sendable {
             let owner: CheckpointOwner
             do {
                 restore = try restorePoint(firstAttempt: restarts == 0 && !rewound, logger: logger)
-                owner = try CheckpointOwner.continuing(restore?.metadata, configuration: configuration, freshJobId: freshJobId)
+                owner = try CheckpointOwner.continuing(
+                    restore?.metadata, location: restore?.location, configuration: configuration, freshJobId: freshJobId)
             } catch {
                 logger.error("Job '\(configuration.jobName)' failed: \(error)")
                 control.updateStatus {
@@ -78,7 +99,7 @@ struct JobExecutor: Sendable {
                 return JobResult(status: .cancelled, restarts: restarts, lastCompletedCheckpoint: lastCompleted)
             case .failed(let error):
                 if let lost = RestoredTransactionsLost.find(in: error) {
-                    if let accepted = try answer(lost, restarts: restarts, logger: logger) {
+                    if let accepted = try answer(lost, restarts: restarts, rewindable: restore?.isWorkerRescale != true, logger: logger) {
                         acceptLostTransactionsOf = accepted
                     } else {
                         rewound = true
@@ -115,10 +136,10 @@ struct JobExecutor: Sendable {
     /// or newer was committed (returns nil: restore it; the replay makes the output exact), else goes on
     /// under `LostTransactionsPolicy.continue` (returns the checkpoint whose loss the next attempt
     /// accepts), else fails the job without a restart (a restart would find the same).
-    private func answer(_ lost: RestoredTransactionsLost, restarts: Int, logger: Logger) throws -> Int64? {
+    private func answer(_ lost: RestoredTransactionsLost, restarts: Int, rewindable: Bool, logger: Logger) throws -> Int64? {
         metrics.jobCounter("sluice_lost_transactions_total").increment(by: lost.lost.count)
         let named = initialSnapshot?.metadata.checkpointId ?? Int64.min
-        if let before = lost.rewindBefore, let target = storage.latestCompleted(before: before, logger: logger),
+        if rewindable, let before = lost.rewindBefore, let target = storage.latestCompleted(before: before, logger: logger),
            target.checkpointId > named {
             logger.error("\(lost). None of them was committed: restoring checkpoint \(target.checkpointId) instead and replaying from its offsets, so the output stays exact.")
             storage.removeNewer(than: target.checkpointId, logger: logger)

@@ -32,6 +32,11 @@ struct TaskSettings: Sendable {
 struct RestoreSource: Sendable {
     let metadata: CheckpointMetadata
     let storage: any CheckpointStorage
+    /// The snapshot's folder, for messages (nil: not in a file system).
+    var location: String? = nil
+    /// The earlier workers' snapshots restored together (`WorkerRescaleRestore`): no rewind to an
+    /// older checkpoint of this worker's own storage (of another layout) is possible.
+    var isWorkerRescale = false
 }
 
 /// Everything needed to run one task subtask on its thread.
