@@ -275,10 +275,14 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
 
     /// Compaction also leaves gaps in a log that lost nothing (it removes whole batches): on a
     /// compacted topic (cleanup.policy contains `compact`) the probe answers nil, no verdict.
+    /// The consumer has just read a record past `offset`, so the log is not empty there: a fetch that
+    /// answers nothing (a loaded broker reading its storage slower than the fetch's wait) is asked
+    /// again rather than taken as "no verdict", which would let a loss pass unreported.
     private func makeLogProbe() throws -> @Sendable (TopicPartition, Int64) throws -> Int64? {
         let security = try KafkaWireSecurity(properties: configuration.consumerSettings)
+        // minBytes is 1, so a longer wait costs nothing when the broker has the records at hand.
         let reader = try TransactionAwareLogReader(
-            bootstrap: configuration.bootstrapServers, options: LogReadOptions(maxWait: .milliseconds(10)),
+            bootstrap: configuration.bootstrapServers, options: LogReadOptions(maxWait: .milliseconds(500)),
             connection: KafkaConnectionOptions(security: security))
         var settings = KafkaConfiguration(bootstrapServers: configuration.bootstrapServers)
         for (key, value) in configuration.consumerSettings { settings[key] = value }
@@ -287,7 +291,16 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
             let admin = try KafkaAdmin(configuration: adminSettings)
             defer { admin.close() }
             if try admin.describeTopicConfigs(tp.topic)["cleanup.policy"]?.contains("compact") == true { return nil }
-            return try reader.firstOffsetHeld(in: tp, at: offset)
+            let attempts = 5
+            for attempt in 1...attempts {
+                do {
+                    if let held = try reader.firstOffsetHeld(in: tp, at: offset) { return held }
+                } catch _ where attempt < attempts {
+                    // A timed-out or refused fetch is asked again like an empty one.
+                }
+                if attempt < attempts { Thread.sleep(forTimeInterval: 0.2) }
+            }
+            return nil
         }
         firstOffsetHeld = probe
         return probe
