@@ -149,15 +149,16 @@ import SluiceClickCount
     /// The generator itself can fail to deliver to this broker on a loaded machine (CI once: exit 64,
     /// "events were not delivered"); then the run has no complete input and tests nothing about Sluice.
     /// With `lastAttempt` false that answers nil, so the caller runs again; the last attempt fails.
-    static func inputAfterTheGeneratorEnds(_ scenario: ClickCountScenario, lastAttempt: Bool = true) throws -> Int? {
+    static func inputAfterTheGeneratorEnds(_ scenario: ClickCountScenario, lastAttempt: Bool) throws -> Int? {
         let status = scenario.generator?.waitForExit(timeout: 60)
         if status != 0 {
-            let said = scenario.generator?.outputLines.suffix(5).joined(separator: "\n") ?? ""
+            let failure = "the generator failed (exit \(status.map(String.init) ?? "none")): "
+                + (scenario.generator?.outputLines.suffix(5).joined(separator: "\n") ?? "")
             if !lastAttempt {
-                print("the generator failed (exit \(status.map(String.init) ?? "none")), not Sluice; running again: \(said)")
+                print("\(failure)\nnot Sluice's fault; running again")
                 return nil
             }
-            Issue.record("the generator failed (exit \(status.map(String.init) ?? "none")): \(said)")
+            Issue.record("\(failure)")
         }
         Thread.sleep(forTimeInterval: 2)
         return try inputCount(scenario)

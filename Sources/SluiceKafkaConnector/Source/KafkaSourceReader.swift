@@ -291,16 +291,13 @@ public final class KafkaSourceReader<Output: Sendable>: SourceReader {
             let admin = try KafkaAdmin(configuration: adminSettings)
             defer { admin.close() }
             if try admin.describeTopicConfigs(tp.topic)["cleanup.policy"]?.contains("compact") == true { return nil }
-            let attempts = 5
-            for attempt in 1...attempts {
-                do {
-                    if let held = try reader.firstOffsetHeld(in: tp, at: offset) { return held }
-                } catch _ where attempt < attempts {
-                    // A timed-out or refused fetch is asked again like an empty one.
-                }
-                if attempt < attempts { Thread.sleep(forTimeInterval: 0.2) }
+            // Four tries that may answer nothing or fail (a timed-out fetch is asked again like an
+            // empty one), then a last one whose answer or error stands.
+            for _ in 1...4 {
+                if let held = try? reader.firstOffsetHeld(in: tp, at: offset) { return held }
+                Thread.sleep(forTimeInterval: 0.2)
             }
-            return nil
+            return try reader.firstOffsetHeld(in: tp, at: offset)
         }
         firstOffsetHeld = probe
         return probe
