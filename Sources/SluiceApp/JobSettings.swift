@@ -16,6 +16,10 @@ public struct JobSettings: Sendable {
     public var checkpointInterval: Duration? = .seconds(1)
     public var checkpointTimeout: Duration = .seconds(60)
     public var maxConcurrentCheckpoints = 1
+    /// Unaligned checkpoints (see `CheckpointConfig.unaligned`).
+    public var unalignedCheckpoints = false
+    /// With unaligned checkpoints: how long a checkpoint stays aligned first.
+    public var alignedCheckpointTimeout: Duration = .zero
     public var stateBackend: StateBackendChoice = .heap
     public var deliveryGuarantee: JobDeliveryGuarantee = .exactlyOnce
     /// Hold a sink's next transaction back while the previous one commits, for brokers whose last
@@ -79,6 +83,15 @@ public struct JobSettings: Sendable {
         if parallelism < 1 { throw .invalid("--parallelism must be at least 1 (got \(parallelism))") }
         if maxConcurrentCheckpoints < 1 { throw .invalid("--max-concurrent-checkpoints must be at least 1") }
         if tolerableCheckpointFailures < 0 { throw .invalid("--tolerable-checkpoint-failures must be 0 or more") }
+        if unalignedCheckpoints && deliveryGuarantee != .exactlyOnce {
+            throw .invalid("--unaligned-checkpoints needs --delivery-guarantee exactlyOnce: without alignment there is nothing for a barrier to overtake")
+        }
+        if unalignedCheckpoints && maxConcurrentCheckpoints != 1 {
+            throw .invalid("--unaligned-checkpoints runs one checkpoint at a time: use --max-concurrent-checkpoints 1")
+        }
+        if !unalignedCheckpoints && alignedCheckpointTimeout != .zero {
+            throw .invalid("--aligned-checkpoint-timeout only applies with --unaligned-checkpoints: add that flag, or leave the timeout out")
+        }
         if let sinkMaxParallelism, sinkMaxParallelism < 1 { throw .invalid("--sink-max-parallelism must be at least 1") }
         if let rescaleFromWorkers {
             if rescaleFromWorkers < 1 { throw .invalid("--rescale-from-workers must be at least 1") }
@@ -113,6 +126,8 @@ public struct JobSettings: Sendable {
             restartStrategy: restartStrategy,
             restoreFrom: restoreFrom,
             logger: logger)
+        configuration.checkpointing.unaligned = unalignedCheckpoints
+        configuration.checkpointing.alignedCheckpointTimeout = alignedCheckpointTimeout
         configuration.stateBackend = stateBackend
         configuration.lostTransactions = onLostTransactions
         // Recorded in every checkpoint: a restore under another prefix is refused unless allowed.

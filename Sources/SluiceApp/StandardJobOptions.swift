@@ -23,6 +23,10 @@ public struct StandardJobOptions: ParsableArguments {
     var checkpointTimeout = DurationArgument(.seconds(60))
     @Option(help: "Checkpoints in flight at once.")
     var maxConcurrentCheckpoints = 1
+    @Flag(help: "Unaligned checkpoints: under backpressure a barrier overtakes the queued records, which are stored with the checkpoint and replayed on restore (exactly-once; savepoints stay aligned).")
+    var unalignedCheckpoints = false
+    @Option(help: "With --unaligned-checkpoints: a checkpoint starts aligned and turns unaligned once it is this old (e.g. 200ms); 0: unaligned at once.")
+    var alignedCheckpointTimeout = DurationArgument(.zero)
     @Option(help: "Keyed state backend: heap, or disk (SQLite under --state-dir, incremental checkpoints).")
     var stateBackend = "heap"
     @Option(help: "Working folder of the disk state backend (not durable; checkpoints are). Default: a temporary folder.")
@@ -89,6 +93,8 @@ public struct StandardJobOptions: ParsableArguments {
         settings.checkpointInterval = checkpointInterval.duration
         settings.checkpointTimeout = try checkpointTimeout.required("--checkpoint-timeout")
         settings.maxConcurrentCheckpoints = maxConcurrentCheckpoints
+        settings.unalignedCheckpoints = unalignedCheckpoints
+        settings.alignedCheckpointTimeout = try alignedCheckpointTimeout.required("--aligned-checkpoint-timeout")
         switch stateBackend {
         case "heap": settings.stateBackend = .heap
         case "disk":

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceRuntime
 
 /// One page view of the playground: `{"timestamp":"01-01-1970 12:07:31:320","page":"/news"}`.
 public struct ClickEvent: Hashable, Sendable {
@@ -77,5 +78,18 @@ public struct ClickEventStatistics: Hashable, Sendable, Codable {
               let count = (fields["count"] as? NSNumber)?.int64Value
         else { return nil }
         return ClickEventStatistics(windowStart: start, windowEnd: end, page: page, count: count)
+    }
+}
+
+/// Click events cross tasks under backpressure; as `BinaryCodable` they can be stored in flight
+/// with an unaligned checkpoint.
+extension ClickEvent: BinaryCodable {
+    public func encode(to writer: inout BinaryWriter) {
+        writer.writeInt64(timestamp)
+        writer.writeString(page)
+    }
+
+    public init(from reader: inout BinaryReader) throws {
+        self.init(timestamp: try reader.readInt64(), page: try reader.readString())
     }
 }

@@ -34,6 +34,32 @@ struct RestartResult {
     }
 }
 
+/// The backpressure figures: checkpoints of the click-count job behind the playground's slow
+/// operator, aligned (the baseline) and unaligned, each on the same backlog, with the output checked.
+struct BackpressureResult {
+    struct Run {
+        var checkpoints = CheckpointLogSummary(log: "")
+        var verdict = "not run"
+        var seconds: Double?
+    }
+
+    var pauseMillis = 0
+    var events = 0
+    var aligned = Run()
+    var unaligned = Run()
+    var failure: String?
+
+    var summary: String {
+        if let failure { return "backpressure: FAILED: \(failure)" }
+        func line(_ name: String, _ run: Run) -> String {
+            "RESULT backpressure-\(name) pause_ms=\(pauseMillis) events=\(events) checkpoints=\(run.checkpoints.count) "
+                + "checkpoint_median_ms=\(Report.fmt(run.checkpoints.medianMillis, "%.0f")) checkpoint_max_ms=\(Report.fmt(run.checkpoints.maxMillis, "%.0f")) "
+                + "checkpoint_max_bytes=\(run.checkpoints.maxBytes) seconds=\(Report.fmt(run.seconds, "%.1f")) verdict=\"\(run.verdict)\""
+        }
+        return line("aligned", aligned) + "\n" + line("unaligned", unaligned)
+    }
+}
+
 /// Runs the measurements against one broker.
 struct Bench {
     let bootstrap: String
@@ -385,6 +411,48 @@ struct Bench {
                 result.seconds.append((seen - job.started) / .seconds(1))
                 // Let it run normally for a moment (two more windows) before the next kill.
                 try waitForCommitted(output, above: try committedCount(output, reader: reader) + 11, reader: reader, timeout: 60, job: job)
+            }
+        } catch {
+            result.failure = "\(error)"
+        }
+        return result
+    }
+
+    /// The playground's backpressure scenario on a backlog of `windows` windows: the click-count
+    /// job with its slow operator (`pauseMillis` per event, every minute), once with aligned
+    /// checkpoints and once with unaligned ones, each until its output is complete and checked.
+    func backpressure(windows: Int, pauseMillis: Int) -> BackpressureResult {
+        var result = BackpressureResult()
+        result.pauseMillis = pauseMillis
+        result.events = ClickInput.eventCount(windows: windows)
+        do {
+            for unaligned in [false, true] {
+                let tag = unaligned ? "backpressure-unaligned" : "backpressure-aligned"
+                let input = "bench-\(tag)-in-\(runId)"
+                let output = "bench-\(tag)-out-\(runId)"
+                try createTopic(input)
+                try createTopic(output)
+                let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2, clientProperties: clientProperties)
+                try generator.write(from: 0, count: result.events)
+                generator.close()
+                let expected = windows * ClickEventSequence.pages.count
+                let watcher = try OutputWatcher(
+                    bootstrap: bootstrap, topic: output, target: expected, recordLatencies: false, clientProperties: clientProperties)
+                defer { watcher.stop() }
+                let (executable, arguments) = command(.clickCount, input: input, output: output, tag: tag)
+                let extra = ["--backpressure", "--backpressure-every-minute", "--backpressure-pause-ms", "\(pauseMillis)"]
+                    + (unaligned ? ["--unaligned-checkpoints"] : [])
+                let child = try MeasuredProcess(name: tag, executable: executable, arguments: arguments + extra, logPath: "\(work)/\(tag).log")
+                let reached = watcher.waitForTarget(timeout: timeout) { !child.isRunning }
+                child.kill()
+                var run = BackpressureResult.Run()
+                run.checkpoints = CheckpointLogSummary(log: child.log)
+                guard let reached else {
+                    throw BenchError.contenderFailed(name: tag, detail: "output incomplete (\(watcher.count) of \(expected)); log tail:\n\(child.logTail())")
+                }
+                run.seconds = (reached - child.started) / .seconds(1)
+                run.verdict = try verify(.clickCount, topic: output, expected: expected, windows: windows)
+                if unaligned { result.unaligned = run } else { result.aligned = run }
             }
         } catch {
             result.failure = "\(error)"

@@ -68,6 +68,9 @@ struct BenchRun: ParsableCommand {
     @Option(help: "Seconds of live input in the click counts' latency phase.") var windowLatencySeconds: Double = 20
     @Option(help: "Keys of heap state in the state-checkpoint measurement.") var stateKeys = 1_000_000
     @Option(help: "Kill-and-restart rounds of the click-count job.") var restarts = 3
+    @Option(help: "Windows of backlog in the backpressure phase (the click-count job behind its slow operator, aligned then unaligned checkpoints); 0 skips it.")
+    var backpressureWindows = 4
+    @Option(help: "The slow operator's pause per event in the backpressure phase, in milliseconds.") var backpressurePauseMs = 1
     @Option(help: "Events per second written while measuring restarts (6000 = one window per second).") var restartRate: Double = 6000
     @Option(help: "Folder of the click-count-job executable; default: next to this one.") var binDir: String?
     @Option(help: "The Quix Streams app.") var quixScript: String?
@@ -105,6 +108,7 @@ struct BenchRun: ParsableCommand {
             windowLatencySeconds = min(windowLatencySeconds, 3)
             stateKeys = min(stateKeys, 20_000)
             restarts = min(restarts, 1)
+            backpressureWindows = min(backpressureWindows, 1)
             timeout = min(timeout, 120)
         }
         let selfPath = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
@@ -187,9 +191,17 @@ struct BenchRun: ParsableCommand {
             say(restart.summary)
         }
 
+        var backpressure: BackpressureResult?
+        if kinds.contains(.clickCount) && backpressureWindows > 0 {
+            say("\n== Checkpoints under backpressure (click-count job, slow operator \(backpressurePauseMs) ms per event, aligned then unaligned)")
+            let measured = bench.backpressure(windows: backpressureWindows, pauseMillis: backpressurePauseMs)
+            say(measured.summary)
+            backpressure = measured
+        }
+
         say("")
-        let checks = Report.checks(results: results, state: state, restart: restart)
-        Report.printTable(results: results, state: state, restart: restart, checks: checks)
+        let checks = Report.checks(results: results, state: state, restart: restart, backpressure: backpressure)
+        Report.printTable(results: results, state: state, restart: restart, backpressure: backpressure, checks: checks)
         if let json {
             try Report.writeJSON(path: json, results: results, state: state, restart: restart, checks: checks, events: total)
         }
@@ -197,8 +209,9 @@ struct BenchRun: ParsableCommand {
         if !failed.isEmpty {
             throw BenchError.contenderFailed(name: failed.map(\.key).joined(separator: ", "), detail: "see the log files in \(work)")
         }
-        if state.failure != nil || restart.failure != nil {
-            throw BenchError.contenderFailed(name: "state/restart", detail: (state.failure ?? "") + (restart.failure ?? ""))
+        if state.failure != nil || restart.failure != nil || backpressure?.failure != nil {
+            throw BenchError.contenderFailed(
+                name: "state/restart/backpressure", detail: (state.failure ?? "") + (restart.failure ?? "") + (backpressure?.failure ?? ""))
         }
     }
 

@@ -64,7 +64,7 @@ enum Report {
         fflush(nil)
     }
 
-    static func checks(results: [ContenderResult], state: StateResult, restart: RestartResult) -> [Check] {
+    static func checks(results: [ContenderResult], state: StateResult, restart: RestartResult, backpressure: BackpressureResult? = nil) -> [Check] {
         func result(_ key: ContenderKind) -> ContenderResult? { results.first { $0.key == key.rawValue && $0.failure == nil } }
         func ratio(
             _ name: String, _ a: ContenderKind, _ b: ContenderKind, _ bound: Double,
@@ -96,10 +96,24 @@ enum Report {
         } else {
             checks.append(Check(name: "restart to first committed output < 3 s", measured: "not measured"))
         }
+        if let backpressure {
+            let name = "checkpoint under backpressure < 1 s with unaligned checkpoints (longest of the run), output exact"
+            if let worst = backpressure.unaligned.checkpoints.maxMillis, backpressure.failure == nil {
+                let baseline = Report.fmt(backpressure.aligned.checkpoints.maxMillis, "%.0f ms")
+                checks.append(Check(
+                    name: name,
+                    measured: String(format: "%.0f ms", worst) + " (aligned, same backlog: \(baseline)); \(backpressure.unaligned.verdict)",
+                    pass: worst < 1000 && backpressure.unaligned.verdict.hasPrefix("exact")))
+            } else {
+                checks.append(Check(name: name, measured: "not measured"))
+            }
+        }
         return checks
     }
 
-    static func printTable(results: [ContenderResult], state: StateResult, restart: RestartResult, checks: [Check]) {
+    static func printTable(
+        results: [ContenderResult], state: StateResult, restart: RestartResult, backpressure: BackpressureResult? = nil, checks: [Check]
+    ) {
         let header = ["contender", "records/s", "written/s", "e2e p50", "e2e p99", "CPU s", "peak RSS", "broker CPU s", "checkpoints (n, median, max, size)", "output"]
         var rows: [[String]] = [header]
         for r in results {
@@ -121,6 +135,7 @@ enum Report {
         print("")
         print(state.summary)
         print(restart.summary)
+        if let backpressure { print(backpressure.summary) }
         print("")
         for check in checks {
             print("\(check.verdict)  \(check.name): \(check.measured)")

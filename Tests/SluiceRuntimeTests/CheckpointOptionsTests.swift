@@ -10,6 +10,8 @@ final class EventLog: Output<Int>, InputProcessorDelegate {
     func performCheckpoint(_ barrier: CheckpointBarrier) throws { events.append("snapshot \(barrier.checkpointId)") }
     func endOfData() throws { events.append("end") }
     func abandonCheckpoint(_ checkpointId: Int64, reason: String) { events.append("abandon \(checkpointId)") }
+    func startUnalignedCheckpoint(_ barrier: CheckpointBarrier) throws { events.append("unaligned \(barrier.checkpointId)") }
+    func completeUnalignedCheckpoint(_ checkpointId: Int64, channelState: [UInt8]) throws { events.append("in-flight \(checkpointId)") }
 }
 
 @Suite struct CheckpointOptionsTests {

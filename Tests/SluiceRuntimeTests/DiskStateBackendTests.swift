@@ -422,13 +422,13 @@ func read(_ keys: [String], from backend: DiskKeyedStateBackend<String>, state: 
         let decoded = try CheckpointMetadata.decode(metadata.encoded())
         #expect(decoded == metadata)
         #expect(decoded.stateFiles == [file])
-        #expect(CheckpointMetadata.formatVersion == 5)
-        // A version-6 file is refused.
+        #expect(CheckpointMetadata.formatVersion == 6)
+        // A version-7 file is refused.
         var bytes = metadata.encoded()
-        bytes[8] = 6  // the version, little endian, after the 8 magic bytes
+        bytes[8] = 7  // the version, little endian, after the 8 magic bytes
         bytes.removeLast(4)
         bytes.append(contentsOf: withUnsafeBytes(of: CRC32.checksum(bytes).littleEndian, Array.init))
-        #expect(throws: CheckpointMetadataError.unsupportedVersion(found: 6, supported: 5)) { try CheckpointMetadata.decode(bytes) }
+        #expect(throws: CheckpointMetadataError.unsupportedVersion(found: 7, supported: 6)) { try CheckpointMetadata.decode(bytes) }
     }
 
     /// A heap snapshot is refused by the disk backend (and the other way round) with a clear error.

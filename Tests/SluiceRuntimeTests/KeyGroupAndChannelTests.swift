@@ -107,6 +107,8 @@ final class RecordingDelegate: InputProcessorDelegate {
     func performCheckpoint(_ barrier: CheckpointBarrier) throws { output.events.append("chk\(barrier.checkpointId)") }
     func endOfData() throws { output.events.append("eod") }
     func abandonCheckpoint(_ checkpointId: Int64, reason: String) { output.events.append("abandon\(checkpointId)") }
+    func startUnalignedCheckpoint(_ barrier: CheckpointBarrier) throws { output.events.append("unaligned \(barrier.checkpointId)") }
+    func completeUnalignedCheckpoint(_ checkpointId: Int64, channelState: [UInt8]) throws { output.events.append("in-flight \(checkpointId)") }
 }
 
 @Suite struct BarrierAlignmentTests {

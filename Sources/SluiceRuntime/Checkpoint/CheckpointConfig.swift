@@ -37,6 +37,15 @@ public struct CheckpointConfig: Sendable {
     /// in Flink): the first failed checkpoint fails the job. A completed checkpoint resets the count.
     /// Savepoints and checkpoints abandoned for other reasons (subsumed, an input ended) do not count.
     public var tolerableFailures: Int
+    /// Unaligned checkpoints (Flink's `execution.checkpointing.unaligned`): under backpressure a
+    /// barrier overtakes the records queued before it, which are stored with the checkpoint as
+    /// channel state and replayed on restore, so a checkpoint does not wait for the backlog to
+    /// drain. Exactly-once only, one checkpoint at a time. Savepoints and the final checkpoint stay
+    /// aligned; so does a task whose input type is not `BinaryCodable`.
+    public var unaligned: Bool = false
+    /// With `unaligned`: a checkpoint starts aligned and switches to unaligned once it is this old
+    /// (Flink's aligned-checkpoint timeout); zero: unaligned from the start.
+    public var alignedCheckpointTimeout: Duration = .zero
     /// Recorded in the metadata of every checkpoint and savepoint; set by the executor per run.
     package var owner: CheckpointOwner?
 
@@ -60,6 +69,12 @@ public struct CheckpointConfig: Sendable {
     var timeoutMillis: Int64 { timeout.wholeMilliseconds }
     var minPauseMillis: Int64 { minPauseBetweenCheckpoints.wholeMilliseconds }
 
+    /// The policy tasks follow, when unaligned checkpoints are on.
+    func unalignedPolicy(clock: any RuntimeClock) -> UnalignedCheckpointPolicy? {
+        guard unaligned, mode == .exactlyOnce else { return nil }
+        return UnalignedCheckpointPolicy(alignedTimeoutMillis: alignedCheckpointTimeout.wholeMilliseconds, clock: clock)
+    }
+
     /// Refuses settings that cannot work, saying what to change.
     func validate() throws {
         guard maxConcurrentCheckpoints >= 1 else {
@@ -74,6 +89,21 @@ public struct CheckpointConfig: Sendable {
         guard tolerableFailures >= 0 else {
             throw RuntimeConfigurationError.invalid(
                 "tolerableFailures is \(tolerableFailures): it counts checkpoints that may fail in a row before the job fails; use 0 or more.")
+        }
+        if unaligned {
+            guard mode == .exactlyOnce else {
+                throw RuntimeConfigurationError.invalid(
+                    "Unaligned checkpoints need the exactly-once checkpointing mode (at-least-once never aligns, so it has nothing "
+                        + "to overtake): turn unaligned off or use exactly-once.")
+            }
+            guard effectiveMaxConcurrentCheckpoints == 1 else {
+                throw RuntimeConfigurationError.invalid(
+                    "Unaligned checkpoints run one at a time (as in Flink), but maxConcurrentCheckpoints is \(maxConcurrentCheckpoints): set it to 1.")
+            }
+            guard alignedCheckpointTimeout >= .zero else {
+                throw RuntimeConfigurationError.invalid(
+                    "alignedCheckpointTimeout is \(alignedCheckpointTimeout): use zero (unaligned at once) or a positive duration.")
+            }
         }
         guard timeoutMillis >= 1, minPauseBetweenCheckpoints >= .zero, retainedCheckpoints >= 1 else {
             throw RuntimeConfigurationError.invalid(

@@ -50,17 +50,24 @@ package struct OperatorSubtaskStateHandle: Sendable, Equatable {
     package let keyGroupRange: KeyGroupRange?
     /// Files the keyed state references (on-disk backend): what retention counts references of.
     package let stateFiles: [StateFileHandle]
+    /// Unaligned checkpoints, on a task's head operator: the records that were in flight into the
+    /// task (before the barrier, not yet in its state). Replayed first on restore.
+    package var inputChannelState: StateHandle?
 
     package init(
         subtaskIndex: Int, operatorState: StateHandle?, keyedState: StateHandle?, keyGroupRange: KeyGroupRange?,
-        stateFiles: [StateFileHandle] = []
+        stateFiles: [StateFileHandle] = [], inputChannelState: StateHandle? = nil
     ) {
         self.subtaskIndex = subtaskIndex
         self.operatorState = operatorState
         self.keyedState = keyedState
         self.keyGroupRange = keyGroupRange
         self.stateFiles = stateFiles
+        self.inputChannelState = inputChannelState
     }
+
+    /// Every state blob this subtask references (not the state files).
+    package var stateHandles: [StateHandle] { [operatorState, keyedState, inputChannelState].compactMap { $0 } }
 }
 
 /// The state of all subtasks of one operator in a checkpoint.
@@ -84,10 +91,10 @@ package struct CheckpointMetadata: Sendable, Equatable {
     /// The format this code writes. Version 2 added the snapshot kind, version 3 the state files
     /// each subtask references (on-disk backend, incremental checkpoints), version 4 the owner (job
     /// id and transactional-id prefix), version 5 the owner's worker layout (worker i of N; before
-    /// it, one process).
-    package static let formatVersion: UInt32 = 5
+    /// it, one process), version 6 the input channel state of unaligned checkpoints.
+    package static let formatVersion: UInt32 = 6
     /// Versions this code reads; any other is refused.
-    package static let readableVersions: Set<UInt32> = [1, 2, 3, 4, 5]
+    package static let readableVersions: Set<UInt32> = [1, 2, 3, 4, 5, 6]
     static let magic: [UInt8] = Array("SLCKPT01".utf8)
 
     package let checkpointId: Int64
@@ -118,7 +125,7 @@ package struct CheckpointMetadata: Sendable, Equatable {
     package var totalStateBytes: UInt64 {
         operators.reduce(0) { sum, op in
             sum + op.subtasks.reduce(0) {
-                $0 + ($1.operatorState?.length ?? 0) + ($1.keyedState?.length ?? 0) + $1.stateFiles.reduce(0) { $0 + $1.length }
+                $0 + $1.stateHandles.reduce(0) { $0 + $1.length } + $1.stateFiles.reduce(0) { $0 + $1.length }
             }
         }
     }
@@ -128,7 +135,7 @@ package struct CheckpointMetadata: Sendable, Equatable {
     package var writtenStateBytes: UInt64 {
         operators.reduce(0) { sum, op in
             sum + op.subtasks.reduce(0) { total, subtask in
-                total + (subtask.operatorState?.length ?? 0) + (subtask.keyedState?.length ?? 0)
+                total + subtask.stateHandles.reduce(0) { $0 + $1.length }
                     + subtask.stateFiles.filter { $0.scope == .exclusive || StateFiles.creatorCheckpoint(of: $0.name) == checkpointId }
                         .reduce(0) { $0 + $1.length }
             }
@@ -172,6 +179,7 @@ package struct CheckpointMetadata: Sendable, Equatable {
                     payload.writeUInt64(file.length)
                     payload.writeUInt32(file.checksum)
                 }
+                if version >= 6 { Self.write(subtask.inputChannelState, to: &payload) }
             }
         }
         if version >= 4 {
@@ -279,8 +287,10 @@ package struct CheckpointMetadata: Sendable, Equatable {
                                 name: name, scope: scope, length: try reader.readUInt64(), checksum: try reader.readUInt32()))
                         }
                     }
+                    let channelState = version >= 6 ? try readHandle(&reader) : nil
                     subtasks.append(OperatorSubtaskStateHandle(
-                        subtaskIndex: index, operatorState: opState, keyedState: keyed, keyGroupRange: range, stateFiles: files))
+                        subtaskIndex: index, operatorState: opState, keyedState: keyed, keyGroupRange: range, stateFiles: files,
+                        inputChannelState: channelState))
                 }
                 operators.append(OperatorCheckpointState(
                     operatorID: uid, parallelism: parallelism, maxParallelism: maxParallelism, subtasks: subtasks))

@@ -52,7 +52,7 @@ package final class FileSystemCheckpointStorage: CheckpointStorage {
         }
         for op in metadata.operators {
             for subtask in op.subtasks {
-                for handle in [subtask.operatorState, subtask.keyedState].compactMap({ $0 })
+                for handle in subtask.stateHandles
                 where !FileManager.default.fileExists(atPath: "\(folder)/\(handle.location)") {
                     throw CheckpointStorageError.unusableSnapshot(path: path, reason: "its state file \(handle.location) is missing")
                 }
@@ -159,7 +159,7 @@ package final class FileSystemCheckpointStorage: CheckpointStorage {
         }
         for op in metadata.operators {
             for subtask in op.subtasks {
-                for handle in [subtask.operatorState, subtask.keyedState].compactMap({ $0 })
+                for handle in subtask.stateHandles
                 where !FileManager.default.fileExists(atPath: "\(folder(id))/\(handle.location)") {
                     throw CheckpointStorageError.unusableCheckpoint(
                         checkpointId: id, path: path, reason: "its state file \(handle.location) is missing")

@@ -47,7 +47,7 @@ extension CheckpointMetadata {
                 if let range = subtask.keyGroupRange, range.start < 0 || range.end >= op.maxParallelism || range.start > range.end + 1 {
                     throw .malformed("operator \(op.operatorID) has key groups \(range) outside 0..<\(op.maxParallelism)")
                 }
-                for handle in [subtask.operatorState, subtask.keyedState].compactMap({ $0 }) {
+                for handle in subtask.stateHandles {
                     try Self.check(name: handle.location)
                     guard handle.offset <= Self.maxStateBytes, handle.length <= Self.maxStateBytes else {
                         throw .malformed("state \(handle.location) at offset \(handle.offset) with length \(handle.length)")

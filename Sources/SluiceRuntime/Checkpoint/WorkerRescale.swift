@@ -22,6 +22,7 @@ public enum WorkerRescaleError: Error, CustomStringConvertible, Equatable {
     case noSnapshot(worker: Int, workers: Int, folder: String)
     case keyedState(operator: String, folder: String)
     case maxParallelismDiffers(operator: String)
+    case inFlightRecords(operator: String, folder: String)
 
     public var description: String {
         switch self {
@@ -34,6 +35,9 @@ public enum WorkerRescaleError: Error, CustomStringConvertible, Equatable {
                 + "move between workers by key, which Sluice cannot do yet; start every worker with the old --workers."
         case .maxParallelismDiffers(let op):
             return "Cannot rescale workers: the workers' checkpoints of operator '\(op)' differ in maxParallelism."
+        case .inFlightRecords(let op, let folder):
+            return "Cannot rescale workers from the unaligned checkpoint in \(folder): it holds records in flight into operator '\(op)', "
+                + "which belong to the old layout. Stop the workers with a savepoint (savepoints are always aligned) and rescale from it."
         }
     }
 }
@@ -76,6 +80,9 @@ package enum WorkerRescaleRestore {
             for op in snapshot.metadata.operators {
                 if op.subtasks.contains(where: { $0.keyedState != nil || !$0.stateFiles.isEmpty }) {
                     throw WorkerRescaleError.keyedState(operator: op.operatorID, folder: rescale.folders[worker])
+                }
+                if op.subtasks.contains(where: { $0.inputChannelState != nil }) {
+                    throw WorkerRescaleError.inFlightRecords(operator: op.operatorID, folder: rescale.folders[worker])
                 }
                 var merged = operators[op.operatorID]
                     ?? OperatorCheckpointState(operatorID: op.operatorID, parallelism: 0, maxParallelism: op.maxParallelism, subtasks: [])

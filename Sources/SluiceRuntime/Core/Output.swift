@@ -52,6 +52,9 @@ protocol ChannelWriter: AnyObject {
     func flush() throws
     /// Nanoseconds spent blocked on full downstream channels since the last call.
     func takeBackpressureNanos() -> UInt64
+    /// Unaligned checkpoints: barriers never wait for room downstream, and a send blocked on a
+    /// full channel goes through when `overflowWhen` turns true (the task has a checkpoint to take).
+    func enableUnalignedCheckpoints(overflowWhen: @escaping () -> Bool)
 }
 
 /// How records of one edge are spread over the downstream subtasks.
@@ -73,6 +76,8 @@ final class EdgeWriter<T: Sendable> {
     private var buffers: [[StreamElement<T>]]
     private var roundRobin: Int
     var backpressureNanos: UInt64 = 0
+    /// Unaligned checkpoints (see `ChannelWriter.enableUnalignedCheckpoints`); nil: aligned.
+    var overflowWhen: (() -> Bool)?
 
     init(gates: [InputGate<T>], channel: Int, partitioning: Partitioning<T>, batchSize: Int, subtaskIndex: Int) {
         self.gates = gates
@@ -90,11 +95,11 @@ final class EdgeWriter<T: Sendable> {
         if buffers[target].count >= batchSize { try send(target) }
     }
 
-    private func send(_ target: Int) throws {
+    private func send(_ target: Int, overflow: Bool = false) throws {
         guard !buffers[target].isEmpty else { return }
         let batch = buffers[target]
         buffers[target].removeAll(keepingCapacity: true)
-        backpressureNanos &+= try gates[target].push(batch, channel: channel)
+        backpressureNanos &+= try gates[target].push(batch, channel: channel, overflow: overflow, overflowWhen: overflowWhen)
     }
 
     func collect(_ value: T, timestamp: Int64?) throws {
@@ -114,10 +119,10 @@ final class EdgeWriter<T: Sendable> {
         }
     }
 
-    func broadcastElement(_ element: StreamElement<T>, flush: Bool) throws {
+    func broadcastElement(_ element: StreamElement<T>, flush: Bool, overflow: Bool = false) throws {
         for target in 0..<gates.count {
             buffers[target].append(element)
-            if flush || buffers[target].count >= batchSize { try send(target) }
+            if flush || buffers[target].count >= batchSize { try send(target, overflow: overflow) }
         }
     }
 
@@ -152,7 +157,13 @@ final class RecordWriter<T: Sendable>: Output<T>, ChannelWriter {
     func emitBarrier(_ barrier: CheckpointBarrier) throws {
         // Flushing right after the barrier keeps it last in its batch, so alignment never has
         // to split a batch in the common case.
-        for edge in edges { try edge.broadcastElement(.barrier(barrier), flush: true) }
+        // Unaligned: the barrier (and the partly filled batch before it) never waits for room,
+        // so a checkpoint is not held behind the backpressure it is meant to overtake.
+        for edge in edges { try edge.broadcastElement(.barrier(barrier), flush: true, overflow: edge.overflowWhen != nil) }
+    }
+
+    func enableUnalignedCheckpoints(overflowWhen: @escaping () -> Bool) {
+        for edge in edges { edge.overflowWhen = overflowWhen }
     }
 
     func emitEndOfData() throws {

@@ -90,4 +90,7 @@ final class CompositeChannelWriter: ChannelWriter {
     func emitEndOfPartition() throws { for writer in writers { try writer.emitEndOfPartition() } }
     func flush() throws { for writer in writers { try writer.flush() } }
     func takeBackpressureNanos() -> UInt64 { writers.reduce(0) { $0 &+ $1.takeBackpressureNanos() } }
+    func enableUnalignedCheckpoints(overflowWhen: @escaping () -> Bool) {
+        for writer in writers { writer.enableUnalignedCheckpoints(overflowWhen: overflowWhen) }
+    }
 }

@@ -57,6 +57,7 @@ enum ExecutionPlanner {
             }
             channelOffsets[c] = offsets
             gates[c] = (inboxes[c] ?? []).map { head.factory.makeGate(inbox: $0, channelCount: total, capacity: channelCapacity) }
+            if let policy = settings.unaligned { for gate in gates[c] ?? [] { gate.enableUnalignedCheckpoints(policy) } }
         }
         let chainOfHead = Dictionary(uniqueKeysWithValues: chains.enumerated().compactMap { c, chain in chain.first.map { ($0.id, c) } })
 

@@ -15,6 +15,13 @@ protocol InputProcessorDelegate: AnyObject {
     func performCheckpoint(_ barrier: CheckpointBarrier) throws
     /// All inputs delivered end-of-data: finish the operators and forward it.
     func endOfData() throws
+    /// Unaligned checkpoints: snapshot the operators for `barrier` now and forward it, ahead of
+    /// the records still queued before it; the checkpoint is acknowledged once
+    /// `completeUnalignedCheckpoint` hands over those records (the channel state).
+    func startUnalignedCheckpoint(_ barrier: CheckpointBarrier) throws
+    /// Every input delivered the barrier of the unaligned checkpoint `checkpointId`:
+    /// `channelState` holds the records that preceded it and were processed after the snapshot.
+    func completeUnalignedCheckpoint(_ checkpointId: Int64, channelState: [UInt8]) throws
     /// Checkpoint `checkpointId` can no longer align here (an input skipped its barrier because it
     /// was aborted upstream): decline it so the coordinator need not wait for its timeout.
     func abandonCheckpoint(_ checkpointId: Int64, reason: String)
@@ -123,6 +130,26 @@ struct BarrierAligner {
         return outcomes
     }
 
+    /// Unaligned checkpoints: checkpoint `barrier` is snapshotted now, whatever channels still owe
+    /// its barrier. Returns the channels that delivered it already (their part is complete) and
+    /// older alignments that are given up; nil when the barrier is stale (handled or aborted).
+    mutating func overtake(_ barrier: CheckpointBarrier) -> (delivered: [Bool], abandoned: [Int64])? {
+        let id = barrier.checkpointId
+        if id <= lastHandled || aborted.contains(id) { return nil }
+        var delivered = finished
+        var abandoned: [Int64] = []
+        for alignment in inProgress {
+            if alignment.id == id {
+                for i in 0..<channelCount where alignment.received[i] { delivered[i] = true }
+            } else if alignment.id < id {
+                abandoned.append(alignment.id)
+            }
+        }
+        inProgress.removeAll { $0.id <= id }
+        handled(upTo: id)
+        return (delivered, abandoned)
+    }
+
     /// The coordinator aborted `id` (only that one: older checkpoints may still complete).
     /// Returns true when it was being aligned (exactly-once: its channels must be unblocked).
     mutating func onAbort(_ id: Int64) -> Bool {
@@ -151,11 +178,20 @@ final class InputProcessor<In: Sendable>: InputProcessing {
     /// Exactly-once mode: block channels that delivered the pending barrier. At-least-once mode:
     /// keep reading every channel and snapshot once the barrier arrived on all of them.
     let alignsBarriers: Bool
+    /// Set when barriers may overtake records here (unaligned checkpoints and a codable input).
+    private let unaligned: Bool
+    /// The unaligned checkpoint whose channel state is still being collected.
+    private var inFlight: InFlightRecords<In>?
+    /// Channel state of the restored checkpoint: processed before anything from the gate.
+    private var replay: [(In, Int64?)]
+    private var reportedHandled: Int64 = 0
 
-    init(gate: InputGate<In>, head: Output<In>, alignsBarriers: Bool = true) {
+    init(gate: InputGate<In>, head: Output<In>, alignsBarriers: Bool = true, unaligned: Bool = false, replay: [(In, Int64?)] = []) {
         self.gate = gate
         self.head = head
         self.alignsBarriers = alignsBarriers
+        self.unaligned = unaligned && alignsBarriers
+        self.replay = replay
         valve = WatermarkValve(channelCount: gate.channelCount)
         aligner = BarrierAligner(channelCount: gate.channelCount, oneAtATime: alignsBarriers)
         endOfData = Array(repeating: false, count: gate.channelCount)
@@ -163,15 +199,73 @@ final class InputProcessor<In: Sendable>: InputProcessing {
     }
 
     func processNext(delegate: any InputProcessorDelegate, deadline: Date?, wait: Bool) throws -> InputStatus {
+        if !replay.isEmpty {
+            let records = replay
+            replay = []
+            for (value, timestamp) in records { try head.collect(value, timestamp: timestamp) }
+            return .processed
+        }
         if !endOfPartition.contains(false) { return .finished }
         switch gate.next(until: wait ? deadline : .distantPast) {
         case .cancelled: throw TaskCancelled()
         case .mail: return .mail
         case .timeout: return .timeout
+        case .overtakingBarrier(let barrier, let channel):
+            guard unaligned else { return .processed }
+            if let state = inFlight, state.checkpointId == barrier.checkpointId {
+                // A later barrier of the checkpoint under way: its channel's part is what is queued before it.
+                if !state.complete[channel] {
+                    inFlight?.records.append(contentsOf: gate.recordsQueued(before: barrier.checkpointId, channel: channel) ?? [])
+                    inFlight?.complete[channel] = true
+                    try completeInFlightIfDone(delegate)
+                }
+            } else {
+                try overtake(barrier, delegate: delegate)
+            }
+            return .processed
         case .batch(let channel, let batch):
             try process(batch, channel: channel, delegate: delegate)
+            if unaligned && aligner.lastHandled > reportedHandled {
+                reportedHandled = aligner.lastHandled
+                gate.checkpointHandled(reportedHandled)
+            }
             return endOfPartition.contains(false) ? .processed : .finished
         }
+    }
+
+    /// Takes checkpoint `barrier` now: the records still queued before its barrier on each channel,
+    /// and those that arrive before it, are the checkpoint's channel state.
+    private func overtake(_ barrier: CheckpointBarrier, delegate: any InputProcessorDelegate) throws {
+        guard let (delivered, abandoned) = aligner.overtake(barrier) else { return }
+        let id = barrier.checkpointId
+        // The gate hears of it once the channel state is complete: until then the barriers still
+        // to come on other channels must overtake too.
+        reportedHandled = max(reportedHandled, id)
+        gate.unblockAll()
+        abandon(abandoned, newer: id, delegate: delegate)
+        var state = InFlightRecords<In>(checkpointId: id, channelCount: gate.channelCount)
+        for channel in 0..<gate.channelCount {
+            if delivered[channel] || endOfPartition[channel] {
+                state.complete[channel] = true
+                continue
+            }
+            // With its barrier queued, a channel's part is known now; without it, every record
+            // it delivers until the barrier is logged as it is processed (queued ones included).
+            if let records = gate.recordsQueued(before: id, channel: channel) {
+                state.records.append(contentsOf: records)
+                state.complete[channel] = true
+            }
+        }
+        inFlight = state
+        try delegate.startUnalignedCheckpoint(barrier)
+        try completeInFlightIfDone(delegate)
+    }
+
+    private func completeInFlightIfDone(_ delegate: any InputProcessorDelegate) throws {
+        guard let state = inFlight, !state.complete.contains(false) else { return }
+        inFlight = nil
+        gate.checkpointHandled(state.checkpointId)
+        try delegate.completeUnalignedCheckpoint(state.checkpointId, channelState: try ChannelStateCoding.encode(state.records))
     }
 
     private func process(_ batch: [StreamElement<In>], channel: Int, delegate: any InputProcessorDelegate) throws {
@@ -180,12 +274,24 @@ final class InputProcessor<In: Sendable>: InputProcessing {
         while index < count {
             switch batch[index] {
             case .record(let value, let timestamp):
+                if inFlight != nil, inFlight?.complete[channel] == false { inFlight?.records.append((value, timestamp)) }
                 try head.collect(value, timestamp: timestamp)
+                if unaligned && gate.hasOvertakingBarrier && index + 1 < count {
+                    // A barrier may overtake: the rest of this batch waits behind it (and is
+                    // found as queued records by the snapshot).
+                    gate.unread(Array(batch[(index + 1)...]), channel: channel)
+                    return
+                }
             case .watermark(let watermark):
                 try apply(valve.inputWatermark(watermark, channel: channel))
             case .idleStatus(let idle):
                 try apply(valve.inputIdleStatus(idle, channel: channel))
             case .barrier(let barrier):
+                if let state = inFlight, state.checkpointId == barrier.checkpointId {
+                    inFlight?.complete[channel] = true
+                    try completeInFlightIfDone(delegate)
+                    break
+                }
                 switch aligner.onBarrier(barrier, channel: channel) {
                 case .ignore:
                     break
@@ -208,6 +314,10 @@ final class InputProcessor<In: Sendable>: InputProcessing {
                 try signalEndOfDataIfComplete(delegate)
             case .endOfPartition:
                 endOfPartition[channel] = true
+                if inFlight != nil {
+                    inFlight?.complete[channel] = true
+                    try completeInFlightIfDone(delegate)
+                }
                 if !endOfData[channel] { stoppedWithoutDrain = true }
                 endOfData[channel] = true
                 try signalEndOfDataIfComplete(delegate)
@@ -247,6 +357,65 @@ final class InputProcessor<In: Sendable>: InputProcessing {
     }
 
     func abortCheckpoint(_ checkpointId: Int64) {
+        if inFlight?.checkpointId == checkpointId {
+            inFlight = nil
+            gate.checkpointHandled(checkpointId)
+        }
         if aligner.onAbort(checkpointId) && alignsBarriers { gate.unblockAll() }
     }
+}
+
+/// The channel state of one unaligned checkpoint while its barrier is still owed by some channels.
+struct InFlightRecords<In> {
+    let checkpointId: Int64
+    var records: [(In, Int64?)] = []
+    /// Per channel: its barrier arrived (or it ended), so its part is collected.
+    var complete: [Bool]
+
+    init(checkpointId: Int64, channelCount: Int) {
+        self.checkpointId = checkpointId
+        complete = Array(repeating: false, count: channelCount)
+    }
+}
+
+/// The channel state's bytes: the in-flight records of a task's inputs, in the order they are
+/// replayed. Needs an input type that is `BinaryCodable` (checked before unaligned checkpoints are used).
+enum ChannelStateCoding {
+    static let version: UInt8 = 1
+
+    static func encode<In>(_ records: [(In, Int64?)]) throws -> [UInt8] {
+        guard !records.isEmpty else { return [] }
+        var writer = BinaryWriter(capacity: 64 * records.count)
+        writer.writeUInt8(version)
+        writer.writeVarUInt(UInt64(records.count))
+        for (value, timestamp) in records {
+            guard let codable = value as? any BinaryCodable else { throw StateSerializationError.unsupportedType("\(In.self)") }
+            writer.writeBool(timestamp != nil)
+            if let timestamp { writer.writeInt64(timestamp) }
+            codable.encode(to: &writer)
+        }
+        return writer.bytes
+    }
+
+    static func decode<In>(_ bytes: [UInt8], as type: In.Type) throws -> [(In, Int64?)] {
+        guard !bytes.isEmpty else { return [] }
+        guard let codable = In.self as? any BinaryCodable.Type else { throw StateSerializationError.unsupportedType("\(In.self)") }
+        var reader = BinaryReader(bytes)
+        let found = try reader.readUInt8()
+        guard found == version else {
+            throw StateSerializationError.invalidData("channel state format \(found) is not known to this build (it reads \(version))")
+        }
+        let count = try reader.readVarInt()
+        var records: [(In, Int64?)] = []
+        records.reserveCapacity(count)
+        for _ in 0..<count {
+            let timestamp: Int64? = try reader.readBool() ? try reader.readInt64() : nil
+            guard let value = try codable.init(from: &reader) as? In else { throw StateSerializationError.unsupportedType("\(In.self)") }
+            records.append((value, timestamp))
+        }
+        return records
+    }
+
+    /// Whether records of `type` can be channel state.
+    static func canEncode<In>(_ type: In.Type) -> Bool { In.self is any BinaryCodable.Type }
 }

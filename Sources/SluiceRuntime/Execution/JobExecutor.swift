@@ -199,6 +199,7 @@ struct JobExecutor: Sendable {
             stateBackend: configuration.stateBackend)
         settings.checkpointInterval = configuration.checkpointing.intervalMillis.map { .milliseconds($0) }
         settings.acceptLostTransactionsOf = acceptLostTransactionsOf
+        settings.unaligned = configuration.checkpointing.unalignedPolicy(clock: configuration.clock)
 
         let (specs, coordinated) = ExecutionPlanner.tasks(
             chains: chains, vertices: vertices, channelCapacity: configuration.channelCapacity, restore: restoreSource,

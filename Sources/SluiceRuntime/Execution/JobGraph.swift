@@ -1,3 +1,4 @@
+import Logging
 /// How an edge spreads records over the consumer's subtasks.
 enum EdgePartitioner: Sendable {
     /// Forward when the parallelism is equal, rebalance otherwise (Flink's default).
@@ -67,7 +68,11 @@ protocol NodeFactory: Sendable {
     /// Creates the operator emitting into `downstream` (an `Output<Out>`).
     func instantiate(setup: OperatorSetup, downstream: AnyObject?, counter: RecordCounter) throws -> ChainLink
     /// The loop that feeds the chain head from its gate.
-    func makeInputProcessor(gate: any AnyInputGate, head: ChainLink, alignsBarriers: Bool) throws -> any InputProcessing
+    /// `unaligned`: barriers may overtake records, when the input type can be channel state.
+    /// `channelState`: the restored in-flight records, replayed first.
+    func makeInputProcessor(
+        gate: any AnyInputGate, head: ChainLink, alignsBarriers: Bool, unaligned: Bool, channelState: [UInt8], logger: Logger
+    ) throws -> any InputProcessing
 }
 
 /// Internal wiring errors: a bug in the runtime, reported instead of crashing.
@@ -103,11 +108,21 @@ struct TypedNodeFactory<In: Sendable, Out: Sendable>: NodeFactory {
         return ChainLink(op: op, input: ChainingOutput<In>(target: input, counter: counter))
     }
 
-    func makeInputProcessor(gate: any AnyInputGate, head: ChainLink, alignsBarriers: Bool) throws -> any InputProcessing {
+    func makeInputProcessor(
+        gate: any AnyInputGate, head: ChainLink, alignsBarriers: Bool, unaligned: Bool, channelState: [UInt8], logger: Logger
+    ) throws -> any InputProcessing {
         guard let typedGate = gate as? InputGate<In>, let input = head.input as? Output<In> else {
             throw WiringError(description: "input type mismatch for \(In.self)")
         }
-        return InputProcessor(gate: typedGate, head: input, alignsBarriers: alignsBarriers)
+        let codable = ChannelStateCoding.canEncode(In.self)
+        if unaligned && !codable {
+            logger.notice("Checkpoints stay aligned at this task: its input type \(In.self) is not BinaryCodable, so records in flight cannot be stored as channel state.")
+        }
+        let replay = try ChannelStateCoding.decode(channelState, as: In.self)
+        if !replay.isEmpty {
+            logger.info("Replaying \(replay.count) in-flight records of the restored unaligned checkpoint before new input.")
+        }
+        return InputProcessor(gate: typedGate, head: input, alignsBarriers: alignsBarriers, unaligned: unaligned && codable, replay: replay)
     }
 }
 

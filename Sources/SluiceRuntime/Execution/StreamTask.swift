@@ -26,6 +26,8 @@ struct TaskSettings: Sendable {
     var checkpointInterval: Duration? = nil
     /// The restored checkpoint whose lost transactions this attempt accepts.
     var acceptLostTransactionsOf: Int64? = nil
+    /// Unaligned checkpoints (exactly-once only); nil: every checkpoint is aligned.
+    var unaligned: UnalignedCheckpointPolicy? = nil
 }
 
 /// Where a task restores from.
@@ -78,6 +80,9 @@ final class StreamTask: InputProcessorDelegate {
     private var metricCounters: [(in: Counter, out: Counter)] = []
     private var backpressure: Counter?
     private var snapshotStorage: SnapshotStorageSlot?
+    /// An unaligned checkpoint whose operator state is written and whose channel state is still
+    /// being collected: acknowledged by `completeUnalignedCheckpoint`.
+    private var unalignedPending: (id: Int64, storage: any CheckpointStorage, states: [String: OperatorSubtaskStateHandle])?
 
     init(spec: TaskSpec) {
         self.spec = spec
@@ -117,6 +122,22 @@ final class StreamTask: InputProcessorDelegate {
         return OperatorRestore(
             checkpointId: id, previousParallelism: state.parallelism, operatorLists: lists, keyedBlobs: keyedBlobs,
             storage: restore.storage)
+    }
+
+    /// The records that were in flight into this task when its restored (unaligned) checkpoint was
+    /// taken: replayed before anything else.
+    private func restoredChannelState(for head: JobVertex) throws -> [UInt8] {
+        guard let restore = spec.restore, let state = restore.metadata.operatorState(head.name) else { return [] }
+        let withRecords = state.subtasks.filter { $0.inputChannelState != nil }
+        guard !withRecords.isEmpty else { return [] }
+        guard state.parallelism == head.parallelism else {
+            throw RuntimeConfigurationError.invalid(
+                "Checkpoint \(restore.metadata.checkpointId) is unaligned and holds records in flight into operator '\(head.name)' "
+                    + "at parallelism \(state.parallelism); they cannot be spread over parallelism \(head.parallelism). Restore it at "
+                    + "parallelism \(state.parallelism), then stop with a savepoint (savepoints are always aligned) and rescale from that.")
+        }
+        guard let handle = withRecords.first(where: { $0.subtaskIndex == spec.subtaskIndex })?.inputChannelState else { return [] }
+        return try restore.storage.read(handle, checkpointId: restore.metadata.checkpointId)
     }
 
     private func build() throws {
@@ -180,7 +201,15 @@ final class StreamTask: InputProcessorDelegate {
         } else {
             guard let gate = spec.gate else { throw WiringError(description: "task without input gate") }
             input = try headVertex.factory.makeInputProcessor(
-                gate: gate, head: headLink, alignsBarriers: settings.checkpointingMode == .exactlyOnce)
+                gate: gate, head: headLink, alignsBarriers: settings.checkpointingMode == .exactlyOnce,
+                unaligned: settings.unaligned != nil, channelState: try restoredChannelState(for: headVertex), logger: logger)
+        }
+        if settings.unaligned != nil, let writer {
+            let inbox = spec.inbox
+            let gate = spec.gate
+            writer.enableUnalignedCheckpoints {
+                inbox.pendingMail.load(ordering: .acquiring) || gate?.hasOvertakingBarrier == true
+            }
         }
     }
 
@@ -303,6 +332,7 @@ final class StreamTask: InputProcessorDelegate {
             for op in operators { try op.notifyCheckpointComplete(id) }
         case .notifyCheckpointAborted(let id):
             if stoppingAt == id { stoppingAt = nil }
+            if unalignedPending?.id == id { unalignedPending = nil }
             input?.abortCheckpoint(id)
             for op in operators { try op.notifyCheckpointAborted(id) }
         case .terminate:
@@ -313,6 +343,37 @@ final class StreamTask: InputProcessorDelegate {
     // MARK: InputProcessorDelegate
 
     func performCheckpoint(_ barrier: CheckpointBarrier) throws {
+        try snapshot(barrier, acknowledge: true)
+    }
+
+    func startUnalignedCheckpoint(_ barrier: CheckpointBarrier) throws {
+        try snapshot(barrier, acknowledge: false)
+    }
+
+    func completeUnalignedCheckpoint(_ checkpointId: Int64, channelState: [UInt8]) throws {
+        guard let pending = unalignedPending, pending.id == checkpointId else { return }
+        unalignedPending = nil
+        var states = pending.states
+        do {
+            if !channelState.isEmpty, let head = spec.vertices.first, var headState = states[head.name] {
+                let handles = try pending.storage.writeState(
+                    checkpointId: checkpointId, name: "\(head.name)-\(spec.subtaskIndex)-in-flight", blobs: [channelState])
+                headState.inputChannelState = handles.first ?? nil
+                states[head.name] = headState
+            }
+            try spec.settings.faultInjector.hit(.afterSnapshot, checkpointId: checkpointId)
+            spec.coordinator.acknowledge(checkpointId, task: spec.key, states: states)
+        } catch let error as InjectedFault {
+            throw error
+        } catch {
+            logger.warning("Declining checkpoint \(checkpointId): its channel state could not be written: \(error)")
+            spec.coordinator.decline(checkpointId, task: spec.key, reason: "\(error)")
+        }
+    }
+
+    /// Snapshots every operator of the chain for `barrier` after forwarding it. Aligned: acknowledges
+    /// at once. Unaligned: keeps the handles until the channel state is complete.
+    private func snapshot(_ barrier: CheckpointBarrier, acknowledge: Bool) throws {
         let id = barrier.checkpointId
         try writer?.emitBarrier(barrier)
         do {
@@ -332,6 +393,10 @@ final class StreamTask: InputProcessorDelegate {
                 states[vertex.name] = OperatorSubtaskStateHandle(
                     subtaskIndex: spec.subtaskIndex, operatorState: handles[2 * i], keyedState: handles[2 * i + 1],
                     keyGroupRange: snapshots[i].keyGroupRange, stateFiles: snapshots[i].stateFiles)
+            }
+            guard acknowledge else {
+                unalignedPending = (id, storage, states)
+                return
             }
             try spec.settings.faultInjector.hit(.afterSnapshot, checkpointId: id)
             spec.coordinator.acknowledge(id, task: spec.key, states: states)
