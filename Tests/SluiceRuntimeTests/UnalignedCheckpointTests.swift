@@ -28,18 +28,22 @@ struct BackpressuredCountingJob {
     let store = InMemoryTransactionalStore<String>()
     let directory = temporaryDirectory("unaligned")
 
-    init(words: Int = 600, keys: Int = 7) {
+    let pauseMicros: UInt32
+
+    init(words: Int = 600, keys: Int = 7, pauseMicros: UInt32 = 400) {
         self.words = (0..<words).map { "k\($0 % keys)" }
+        self.pauseMicros = pauseMicros
     }
 
     @discardableResult
-    func run(faults: FaultInjector = .disabled, unaligned: Bool = true) throws -> JobResult {
+    func run(faults: FaultInjector = .disabled, alignedTimeout: Duration = .zero) throws -> JobResult {
         var checkpointing = CheckpointConfig(directory: directory)
-        checkpointing.unaligned = unaligned
+        checkpointing.unaligned = true
+        checkpointing.alignedCheckpointTimeout = alignedTimeout
         let env = StreamExecutionEnvironment(testConfiguration(checkpointing: checkpointing, faults: faults))
         env.fromSource(CollectionSource(words, recordsPerPoll: 10, checkpointEvery: 60), name: "words")
             .keyBy { $0 }
-            .process(name: "count", SlowRunningCount(pauseMicros: 400)).setParallelism(2)
+            .process(name: "count", SlowRunningCount(pauseMicros: pauseMicros)).setParallelism(2)
             .sinkTo(TransactionalCollectingSink(store: store), name: "sink", parallelism: 2)
         return try env.execute()
     }
@@ -74,6 +78,26 @@ struct BackpressuredCountingJob {
         #expect(job.store.committedValues.sorted() == job.expected)
         // Barriers overtook queued records: some checkpoint holds them as channel state.
         #expect(!job.checkpointsWithRecordsInFlight().isEmpty)
+    }
+
+    /// With an aligned-checkpoint timeout, a checkpoint starts aligned and turns unaligned once the
+    /// backlog before its barrier takes longer than the timeout to drain (here ~128 ms against 20 ms).
+    @Test func anAlignedCheckpointTurnsUnalignedAfterItsTimeout() throws {
+        let job = BackpressuredCountingJob(words: 300, pauseMicros: 2000)
+        let faults = FaultInjector(point: .afterSnapshot, checkpointId: 3)
+        #expect(throws: JobFailedError.self) { try job.run(faults: faults, alignedTimeout: .milliseconds(20)) }
+        #expect(!job.checkpointsWithRecordsInFlight().isEmpty, "no checkpoint turned unaligned")
+        try job.run(alignedTimeout: .milliseconds(20))
+        #expect(job.store.committedValues.sorted() == job.expected)
+        #expect(job.store.unfinishedTransactions.isEmpty)
+    }
+
+    /// A timeout longer than any alignment here: every checkpoint stays aligned (no records in flight).
+    @Test func checkpointsThatAlignWithinTheTimeoutStayAligned() throws {
+        let job = BackpressuredCountingJob(words: 300, pauseMicros: 2000)
+        try job.run(alignedTimeout: .seconds(60))
+        #expect(job.store.committedValues.sorted() == job.expected)
+        #expect(job.checkpointsWithRecordsInFlight().isEmpty)
     }
 
     /// Crash at every named point of checkpoint 3, restart from the directory: the channel state of
