@@ -86,6 +86,9 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
     /// Replaces the current key's value with `combine(old)` in one lookup per map level (the
     /// per-record step of the tumbling window operator, which otherwise reads twice and writes
     /// once). Returns whether there was no value before.
+    ///
+    /// Only forwards: a generic body would look up `Optional<Value>`'s metadata in its prologue,
+    /// before the check that jumps to a specialised copy, on every call.
     @_specialize(exported: false, where Key == String, MapKey == Int64, Value == Int)
     @_specialize(exported: false, where Key == String, MapKey == Int64, Value == Int64)
     @_specialize(exported: false, where Key == Int, MapKey == Int64, Value == Int)
@@ -93,6 +96,11 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
     @_specialize(exported: false, where Key == Int64, MapKey == Int64, Value == Int)
     @_specialize(exported: false, where Key == Int64, MapKey == Int64, Value == Int64)
     func fold(_ mapKey: MapKey, _ combine: (Value?) -> Value) -> Bool {
+        foldInPlace(mapKey, combine)
+    }
+
+    @inline(never)
+    private func foldInPlace(_ mapKey: MapKey, _ combine: (Value?) -> Value) -> Bool {
         guard let key else { return false }
         if let disk {
             let old = disk.state.get(mapKey)
