@@ -58,8 +58,7 @@ final class WindowOperator<Key: StateKey, In: Sendable, Acc, Out: Sendable>: Key
         } else {
             start = TimeWindow.start(for: setup.clock.nowMillis(), offset: offsetMillis, size: sizeMillis)
         }
-        let fold = self.fold
-        let isNew = windows.fold(start) { fold($0, value) }
+        let isNew = windows.fold(start) { self.fold($0, value) }
         if isNew {
             let maxTimestamp = start + sizeMillis - 1
             if isEventTime {
