@@ -13,6 +13,22 @@ import Testing
         #expect(Int64(1 << 32 | 5).stableHash == 4)
     }
 
+    @Test func asciiAndNonAsciiStringsHashOverTheirUTF16CodeUnits() {
+        // ASCII strings are hashed from their UTF-8 bytes; anything else over UTF-16, as Java does.
+        func javaHashCode(_ string: String) -> UInt64 {
+            var hash: UInt32 = 0
+            for unit in string.utf16 { hash = hash &* 31 &+ UInt32(unit) }
+            return UInt64(hash)
+        }
+        let strings = [
+            "", "a", "/page-17", "hello world", String(repeating: "/x", count: 200), "é", "/päge", "日本",
+            "a😀b", "ascii then ü", String("abc/def".split(separator: "/")[1]),
+        ]
+        for string in strings { #expect(string.stableHash == javaHashCode(string), "\(string)") }
+        #expect("é".stableHash == 233)
+        #expect("😀".stableHash == 1_772_899)
+    }
+
     @Test func keyGroupsMatchFlinksAssignment() {
         // Flink: KeyGroupRangeAssignment.assignToKeyGroup(key, 128) = murmurHash(key.hashCode()) % 128,
         // computed independently of this code.

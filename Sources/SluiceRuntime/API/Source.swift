@@ -89,7 +89,14 @@ public final class SourceOutput<T: Sendable> {
 
     /// A record of `split` (e.g. "topic-3"), with the reader's timestamp (e.g. the Kafka record's).
     public func collect(_ value: T, timestamp: Int64?, split: String) throws {
-        let eventTime = timestampAssigner.map { $0(value, timestamp) } ?? timestamp
+        // Not `timestampAssigner.map { ... }`: in this generic code that call allocates a context
+        // and looks up the function type's metadata, per record.
+        let eventTime: Int64?
+        if let timestampAssigner {
+            eventTime = timestampAssigner(value, timestamp)
+        } else {
+            eventTime = timestamp
+        }
         if let watermarks, let eventTime { watermarks.onRecord(split: split, timestamp: eventTime, now: now) }
         emitted += 1
         try output.collect(value, timestamp: eventTime)

@@ -68,6 +68,17 @@ extension Data: StableHashable {}
 extension String: StableHashable {
     /// Java's `String.hashCode`: 31-polynomial over UTF-16 code units.
     public var stableHash: UInt64 {
+        // An ASCII byte is its own UTF-16 code unit: keys (page names, ids) are nearly always
+        // ASCII, and hashing their UTF-8 bytes skips transcoding to UTF-16 for every record.
+        let asciiHash = utf8.withContiguousStorageIfAvailable { bytes -> UInt32? in
+            var hash: UInt32 = 0
+            for byte in bytes {
+                guard byte < 0x80 else { return nil }
+                hash = hash &* 31 &+ UInt32(byte)
+            }
+            return hash
+        }
+        if let asciiHash = asciiHash ?? nil { return UInt64(asciiHash) }
         var hash: UInt32 = 0
         for unit in utf16 { hash = hash &* 31 &+ UInt32(unit) }
         return UInt64(hash)
@@ -124,6 +135,10 @@ public enum KeyGroups {
         return signed == Int32.min ? 0 : UInt32(-signed)
     }
 
+    // Called per record by the keyed operators and the hash partitioner.
+    @_specialize(exported: false, where K == String)
+    @_specialize(exported: false, where K == Int)
+    @_specialize(exported: false, where K == Int64)
     public static func keyGroup<K: StableHashable>(for key: K, maxParallelism: Int) -> Int {
         keyGroup(forHash: key.stableHash, maxParallelism: maxParallelism)
     }

@@ -72,6 +72,13 @@ final class EdgeWriter<T: Sendable> {
     /// This producer's channel index in each target gate.
     private let channel: Int
     private let partitioning: Partitioning<T>
+    // Per record, these replace generic work on the arrays and the enum (unspecialised calls,
+    // type metadata lookups, a retain of the partitioner's closure): the gate count, the hash
+    // partitioner taken out of `partitioning` once, and the buffers' fill levels as plain integers.
+    private let gateCount: Int
+    private let keyGroupOf: (@Sendable (T) -> Int)?
+    private let hashMaxParallelism: Int
+    private var buffered: [Int]
     private let batchSize: Int
     private var buffers: [[StreamElement<T>]]
     private var roundRobin: Int
@@ -83,27 +90,43 @@ final class EdgeWriter<T: Sendable> {
         self.gates = gates
         self.channel = channel
         self.partitioning = partitioning
+        gateCount = gates.count
+        if case .hash(let keyGroupOf, let maxParallelism) = partitioning {
+            self.keyGroupOf = keyGroupOf
+            hashMaxParallelism = maxParallelism
+        } else {
+            keyGroupOf = nil
+            hashMaxParallelism = 0
+        }
         self.batchSize = max(1, batchSize)
+        buffered = Array(repeating: 0, count: gates.count)
         buffers = Array(repeating: [], count: gates.count)
         roundRobin = subtaskIndex % max(1, gates.count)
         for i in buffers.indices { buffers[i].reserveCapacity(self.batchSize) }
     }
 
     @inline(__always)
-    private func append(_ element: StreamElement<T>, to target: Int) throws {
+    private func append(_ element: StreamElement<T>, to target: Int, flush: Bool = false, overflow: Bool = false) throws {
         buffers[target].append(element)
-        if buffers[target].count >= batchSize { try send(target) }
+        buffered[target] += 1
+        if flush || buffered[target] >= batchSize { try send(target, overflow: overflow) }
     }
 
     private func send(_ target: Int, overflow: Bool = false) throws {
-        guard !buffers[target].isEmpty else { return }
+        guard buffered[target] > 0 else { return }
         let batch = buffers[target]
         buffers[target].removeAll(keepingCapacity: true)
+        buffered[target] = 0
         backpressureNanos &+= try gates[target].push(batch, channel: channel, overflow: overflow, overflowWhen: overflowWhen)
     }
 
     func collect(_ value: T, timestamp: Int64?) throws {
-        let count = gates.count
+        let count = gateCount
+        if let keyGroupOf {
+            let target = KeyGroups.subtask(forKeyGroup: keyGroupOf(value), parallelism: count, maxParallelism: hashMaxParallelism)
+            try append(.record(value, timestamp: timestamp), to: target)
+            return
+        }
         switch partitioning {
         case .forward:
             try append(.record(value, timestamp: timestamp), to: 0)
@@ -120,29 +143,34 @@ final class EdgeWriter<T: Sendable> {
     }
 
     func broadcastElement(_ element: StreamElement<T>, flush: Bool, overflow: Bool = false) throws {
-        for target in 0..<gates.count {
-            buffers[target].append(element)
-            if flush || buffers[target].count >= batchSize { try send(target, overflow: overflow) }
-        }
+        for target in 0..<gateCount { try append(element, to: target, flush: flush, overflow: overflow) }
     }
 
     func flush() throws {
-        for target in 0..<gates.count { try send(target) }
+        for target in 0..<gateCount { try send(target) }
     }
 }
 
 /// The tail of a chain: fans records out over the task's outgoing edges.
 final class RecordWriter<T: Sendable>: Output<T>, ChannelWriter {
     private let edges: [EdgeWriter<T>]
+    /// The edge when there is exactly one (the usual case): iterating the generic array would
+    /// look up its type metadata and retain each edge, per record.
+    private let onlyEdge: EdgeWriter<T>?
     let counter: RecordCounter
 
     init(edges: [EdgeWriter<T>], counter: RecordCounter) {
         self.edges = edges
+        onlyEdge = edges.count == 1 ? edges.first : nil
         self.counter = counter
     }
 
     override func collect(_ value: T, timestamp: Int64?) throws {
         counter.count += 1
+        if let onlyEdge {
+            try onlyEdge.collect(value, timestamp: timestamp)
+            return
+        }
         for edge in edges { try edge.collect(value, timestamp: timestamp) }
     }
 

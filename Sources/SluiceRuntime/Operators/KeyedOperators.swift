@@ -81,6 +81,9 @@ extension KeyedProcessFunction {
 class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperator<In, Out> {
     let keySelector: @Sendable (In) -> Key
     let backend: any KeyedStateBackend<Key>
+    /// `backend` when it is the heap backend: its key setter is specialised for the usual key
+    /// types, which a call through the existential cannot reach without a metadata lookup.
+    private let heapBackend: HeapKeyedStateBackend<Key>?
     let timers: TimerService<Key>
     let ttl: TtlCleanup<Key>
     private var currentWatermark = Watermark.min
@@ -93,6 +96,7 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
             choice: setup.services.stateBackend, operatorID: setup.operatorID, subtaskIndex: setup.subtaskIndex,
             keyGroupRange: range, maxParallelism: setup.maxParallelism, keySerializer: keySerializer,
             restore: setup.restore.map { KeyedStateRestore(checkpointId: $0.checkpointId, blobs: $0.keyedBlobs, storage: $0.storage) })
+        heapBackend = backend as? HeapKeyedStateBackend<Key>
         let eventTimers = try backend.registerTable("_timers_event", kind: .eventTimers) {
             TimerQueue<Key>(name: "_timers_event", kind: .eventTimers, keyGroupCount: range.count, keySerializer: keySerializer)
         }
@@ -110,6 +114,12 @@ class KeyedOperator<Key: StateKey, In: Sendable, Out: Sendable>: OneInputOperato
     override func processElement(_ value: In, timestamp: Int64?) throws {
         if ttl.isActive { ttl.cleanupIncrementally() }
         let key = keySelector(value)
+        if let heapBackend {
+            // The heap backend's accessors never fail: no `throwIfFailed` either.
+            heapBackend.setCurrentKey(key)
+            try processKeyed(value, timestamp: timestamp)
+            return
+        }
         backend.setCurrentKey(key, keyGroup: KeyGroups.keyGroup(for: key, maxParallelism: setup.maxParallelism))
         try processKeyed(value, timestamp: timestamp)
         try backend.throwIfFailed()

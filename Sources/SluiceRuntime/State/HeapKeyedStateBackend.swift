@@ -66,12 +66,22 @@ final class HeapKeyedStateBackend<Key: Hashable & Sendable> {
         self.keySerializer = keySerializer
     }
 
-    @inline(__always)
+    // Called for every record and timer. Generic, storing the key costs a metadata lookup of
+    // `Optional<Key>` per call; the usual key types get copies without it (the generic entry point
+    // checks the type and jumps to them).
+    @_specialize(exported: false, where Key == String)
+    @_specialize(exported: false, where Key == Int)
+    @_specialize(exported: false, where Key == Int64)
     func setCurrentKey(_ key: Key, keyGroup: Int) {
         context.key = key
         context.index = keyGroup - keyGroupRange.start
     }
 
+    /// Sets the key and computes its key group, in one specialised step for the usual key types
+    /// (the keyed operators' per-record path).
+    @_specialize(exported: false, where Key == String)
+    @_specialize(exported: false, where Key == Int)
+    @_specialize(exported: false, where Key == Int64)
     func setCurrentKey(_ key: Key) where Key: StableHashable {
         setCurrentKey(key, keyGroup: KeyGroups.keyGroup(for: key, maxParallelism: maxParallelism))
     }

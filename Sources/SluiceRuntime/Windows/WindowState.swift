@@ -40,12 +40,27 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
     /// The table is only used inside a keyed context (the operator sets the key first).
     private var key: Key? { context.key }
 
+    // The tumbling window operator's table (window start -> accumulator) for the usual key and
+    // accumulator types, run without generic metadata lookups: the generic entry point checks
+    // the types once and jumps to these copies.
+    @_specialize(exported: false, where Key == String, MapKey == Int64, Value == Int)
+    @_specialize(exported: false, where Key == String, MapKey == Int64, Value == Int64)
+    @_specialize(exported: false, where Key == Int, MapKey == Int64, Value == Int)
+    @_specialize(exported: false, where Key == Int, MapKey == Int64, Value == Int64)
+    @_specialize(exported: false, where Key == Int64, MapKey == Int64, Value == Int)
+    @_specialize(exported: false, where Key == Int64, MapKey == Int64, Value == Int64)
     func get(_ mapKey: MapKey) -> Value? {
         guard let key else { return nil }
         if let disk { return disk.state.get(mapKey) }
         return maps[context.index][key]?[mapKey]
     }
 
+    @_specialize(exported: false, where Key == String, MapKey == Int64, Value == Int)
+    @_specialize(exported: false, where Key == String, MapKey == Int64, Value == Int64)
+    @_specialize(exported: false, where Key == Int, MapKey == Int64, Value == Int)
+    @_specialize(exported: false, where Key == Int, MapKey == Int64, Value == Int64)
+    @_specialize(exported: false, where Key == Int64, MapKey == Int64, Value == Int)
+    @_specialize(exported: false, where Key == Int64, MapKey == Int64, Value == Int64)
     func put(_ mapKey: MapKey, _ value: Value?) {
         guard let key else { return }
         if let disk {
@@ -66,6 +81,40 @@ final class KeyedMapTable<Key: Hashable & Sendable, MapKey: Hashable, Value>: Ke
         let old = get(mapKey)
         if old != nil { put(mapKey, nil) }
         return old
+    }
+
+    /// Replaces the current key's value with `combine(old)` in one lookup per map level (the
+    /// per-record step of the tumbling window operator, which otherwise reads twice and writes
+    /// once). Returns whether there was no value before.
+    ///
+    /// Only forwards: a generic body would look up `Optional<Value>`'s metadata in its prologue,
+    /// before the check that jumps to a specialised copy, on every call.
+    @_specialize(exported: false, where Key == String, MapKey == Int64, Value == Int)
+    @_specialize(exported: false, where Key == String, MapKey == Int64, Value == Int64)
+    @_specialize(exported: false, where Key == Int, MapKey == Int64, Value == Int)
+    @_specialize(exported: false, where Key == Int, MapKey == Int64, Value == Int64)
+    @_specialize(exported: false, where Key == Int64, MapKey == Int64, Value == Int)
+    @_specialize(exported: false, where Key == Int64, MapKey == Int64, Value == Int64)
+    func fold(_ mapKey: MapKey, _ combine: (Value?) -> Value) -> Bool {
+        foldInPlace(mapKey, combine)
+    }
+
+    @inline(never)
+    private func foldInPlace(_ mapKey: MapKey, _ combine: (Value?) -> Value) -> Bool {
+        guard let key else { return false }
+        if let disk {
+            let old = disk.state.get(mapKey)
+            disk.state.put(mapKey, combine(old))
+            return old == nil
+        }
+        return Self.replace(&maps[context.index][key, default: [:]][mapKey], with: combine)
+    }
+
+    @inline(__always)
+    private static func replace(_ slot: inout Value?, with combine: (Value?) -> Value) -> Bool {
+        let wasAbsent = slot == nil
+        slot = combine(slot)
+        return wasAbsent
     }
 
     /// Updates the value in place (no copy of a buffered list); nil afterwards removes it.
