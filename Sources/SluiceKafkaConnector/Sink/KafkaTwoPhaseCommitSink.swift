@@ -106,8 +106,11 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
     }
 
     func write(_ value: Input, timestamp: Int64?, to transaction: inout KafkaSinkTransaction) throws {
-        let unwritable = try opened(self.unwritable)
-        let writer = try opened(self.writer)
+        // Per record: plain optional bindings, not the generic `opened`, whose unspecialised call
+        // looked up `Optional<Part>`'s metadata twice per record (issue 16 profile).
+        guard let unwritable = self.unwritable, let writer = self.writer else {
+            throw KafkaSinkError.invalidConfiguration("the sink was not opened")
+        }
         let checkpointId = transaction.checkpointId
         guard let record = try unwritable.prepare(value, timestamp: timestamp, checkpointId: checkpointId, serializer: serializer) else { return }
         var open = transaction
@@ -149,6 +152,8 @@ final class KafkaTwoPhaseCommitSink<Input: Sendable>: TwoPhaseCommitSink {
     /// job instead of restarting it into a fencing duel.
     /// librdkafka reports the fencing itself only to its error callback: the failing call shows its
     /// consequences (`_FATAL`, purged deliveries), so the slot's producer is asked for its fatal state.
+    // Inlined so the per-record call in `write` needs no generic metadata for `T`.
+    @inline(__always)
     private func failingWhenFenced<T>(transactionalId: String, slot: Int?, _ body: () throws -> T) throws -> T {
         do {
             return try body()
