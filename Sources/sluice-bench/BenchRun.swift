@@ -116,7 +116,7 @@ struct BenchRun: ParsableCommand {
         let work = workDir ?? NSTemporaryDirectory() + "sluice-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let root = ProcessInfo.processInfo.environment["SLUICE_ROOT"]
-            ?? URL(fileURLWithPath: bin).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+            ?? URL(fileURLWithPath: bin).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let script = quixScript ?? root + "/scripts/bench/quix_clickcount.py"
 
         var kinds = only.isEmpty ? ContenderKind.allCases : ContenderKind.allCases.filter { only.contains($0) }

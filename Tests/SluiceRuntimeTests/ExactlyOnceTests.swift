@@ -25,13 +25,16 @@ struct CountingJob {
         return try env.execute()
     }
 
-    var expected: [String] {
-        var counts: [String: Int] = [:]
-        return words.map { word in
-            counts[word, default: 0] += 1
-            return "\(word):\(counts[word] ?? 0)"
-        }.sorted()
-    }
+    var expected: [String] { runningCounts(of: words) }
+}
+
+/// What `RunningCount` writes for `words`, sorted: "word:n" for the n-th time each word is seen.
+func runningCounts(of words: [String]) -> [String] {
+    var counts: [String: Int] = [:]
+    return words.map { word in
+        counts[word, default: 0] += 1
+        return "\(word):\(counts[word] ?? 0)"
+    }.sorted()
 }
 
 @Suite struct ExactlyOnceTests {

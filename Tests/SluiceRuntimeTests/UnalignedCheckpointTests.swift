@@ -48,13 +48,7 @@ struct BackpressuredCountingJob {
         return try env.execute()
     }
 
-    var expected: [String] {
-        var counts: [String: Int] = [:]
-        return words.map { word in
-            counts[word, default: 0] += 1
-            return "\(word):\(counts[word] ?? 0)"
-        }.sorted()
-    }
+    var expected: [String] { runningCounts(of: words) }
 
     /// Checkpoints in the directory whose count operator stored records in flight.
     func checkpointsWithRecordsInFlight() -> [Int64] {
