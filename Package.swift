@@ -207,7 +207,7 @@ let package = Package(
         // killed by SIGKILL, stopped with savepoints, rescaled and backpressured (in `integration/`).
         .testTarget(
             name: "SluiceIntegrationTests",
-            dependencies: ["SluiceTestKit", "SluiceKafka", "SluiceKafkaWire", "SluiceClickCount", "SluiceOps", "SluiceRuntime"],
+            dependencies: ["SluiceTestKit", "SluiceKafka", "SluiceKafkaWire", "SluiceKafkaConnector", "SluiceClickCount", "SluiceOps", "SluiceRuntime"],
             path: "integration",
             exclude: ["browser"],  // the Selenium script DashboardBrowserTests runs
             swiftSettings: strictSwift

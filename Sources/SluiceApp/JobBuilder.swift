@@ -11,11 +11,18 @@ public final class JobBuilder {
     /// Transactional-id prefixes of the exactly-once sinks declared so far: two sinks sharing one
     /// would fence each other's producers.
     var transactionalIdPrefixes: Set<String> = []
+    /// Moves keyed streams between workers (`--workers` > 1); nil in one process.
+    private(set) var exchange: KafkaKeyedExchange?
 
     init(settings: JobSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
         self.environment = StreamExecutionEnvironment(settings.runtimeConfiguration(logger: logger))
+        if settings.usesKeyedExchange {
+            let exchange = KafkaKeyedExchange(builder: self)
+            self.exchange = exchange
+            environment.keyedExchange = exchange
+        }
     }
 }
 
@@ -35,10 +42,10 @@ public enum JobBuildError: Error, CustomStringConvertible {
                 + "deployment, stable across restarts), or set JobSettings.transactionalIdPrefix in configure."
         case .exchangeAcrossWorkers(let workers, let edges):
             return "This job cannot run as --workers \(workers): it exchanges records by key or broadcast (\(edges.joined(separator: ", "))), "
-                + "and exchanges between worker processes do not exist yet (issue 15), so the records of one key would be counted "
-                + "in several workers, each with a part of them. Run it as one process (--workers 1, scale with -p), or, if its input "
-                + "topics are already partitioned by the job's keys (every record of a key in one partition, in every input), "
-                + "say so with --keys-follow-partitions."
+                + "that cannot cross between worker processes (only DataStream.keyBy crosses, through a repartition topic; connected "
+                + "streams' keyBy and broadcast do not), so the records of one key would be counted in several workers, each with a "
+                + "part of them. Run it as one process (--workers 1, scale with -p), or, if its input topics are already partitioned "
+                + "by the job's keys (every record of a key in one partition, in every input), say so with --keys-follow-partitions."
         }
     }
 }

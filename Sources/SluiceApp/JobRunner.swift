@@ -35,9 +35,13 @@ struct JobRunner {
 
         let builder = JobBuilder(settings: settings, logger: logger)
         try declare(builder)
-        try settings.verifyWorkerExchanges(try builder.environment.describeJobGraph())
+        if let failure = builder.exchange?.failure { throw failure }
+        try settings.verifyWorkerExchanges(try builder.environment.describeJobGraph(), exchangeReaders: builder.exchange?.readerNames ?? [])
         try WorkerCheckpointSurvey.verify(settings, logger: logger)
         if settings.worker.workers > 1 { logger.info("Running as \(settings.worker): the source partitions p with p % \(settings.worker.workers) == \(settings.worker.index).") }
+        if let exchange = builder.exchange, !exchange.topics.isEmpty {
+            logger.info("Keyed streams cross workers through \(exchange.topics.joined(separator: ", ")); this worker reads key groups \(KafkaKeyedExchange.scope(of: settings.worker, maxParallelism: settings.maxParallelism)).")
+        }
         let control = builder.environment.control
 
         var statusServer: StatusServer?

@@ -11,6 +11,9 @@ public struct JobSettings: Sendable {
     /// order, later ones winning).
     public var clientSettings: [String: String] = [:]
     public var parallelism = 2
+    /// Key groups of keyed state (Flink's max parallelism); with several workers also the
+    /// partition count of each repartition topic.
+    public var maxParallelism = KeyGroups.defaultMaxParallelism
     public var checkpointDirectory: String?
     /// nil: no periodic checkpoints (only with a delivery guarantee other than exactly-once).
     public var checkpointInterval: Duration? = .seconds(1)
@@ -81,6 +84,11 @@ public struct JobSettings: Sendable {
     /// Refuses combinations that cannot work, saying what to change.
     public func validate() throws(JobSettingsError) {
         if parallelism < 1 { throw .invalid("--parallelism must be at least 1 (got \(parallelism))") }
+        if maxParallelism < 1 || maxParallelism > 32768 { throw .invalid("--max-parallelism must be between 1 and 32768 (got \(maxParallelism))") }
+        if parallelism > maxParallelism { throw .invalid("--parallelism \(parallelism) is above --max-parallelism \(maxParallelism)") }
+        if worker.workers > maxParallelism {
+            throw .invalid("--workers \(worker.workers) is above --max-parallelism \(maxParallelism): each worker holds at least one key group")
+        }
         if maxConcurrentCheckpoints < 1 { throw .invalid("--max-concurrent-checkpoints must be at least 1") }
         if tolerableCheckpointFailures < 0 { throw .invalid("--tolerable-checkpoint-failures must be 0 or more") }
         if unalignedCheckpoints && deliveryGuarantee != .exactlyOnce {
@@ -114,11 +122,15 @@ public struct JobSettings: Sendable {
         }
     }
 
+    /// Keyed streams cross between workers through repartition topics (`KafkaKeyedExchange`).
+    var usesKeyedExchange: Bool { worker.workers > 1 && !keysFollowPartitions }
+
     /// The runtime's configuration for these settings.
     func runtimeConfiguration(logger: Logger) -> RuntimeConfiguration {
         var configuration = RuntimeConfiguration(
             jobName: jobName,
             defaultParallelism: parallelism,
+            maxParallelism: maxParallelism,
             checkpointing: CheckpointConfig(
                 interval: checkpointInterval, timeout: checkpointTimeout,
                 directory: checkpointDirectory, maxConcurrentCheckpoints: maxConcurrentCheckpoints,
@@ -135,6 +147,8 @@ public struct JobSettings: Sendable {
         configuration.allowTransactionalIdPrefixChange = allowTransactionalIdPrefixChange
         // Recorded in every checkpoint: a restore under another number of workers is refused.
         configuration.workerLayout = WorkerLayout(workers: worker.workers, index: worker.index) ?? .single
+        // Each worker holds its range of key groups: what it reads of every repartition topic.
+        if usesKeyedExchange { configuration.keyGroupScope = KafkaKeyedExchange.scope(of: worker, maxParallelism: maxParallelism) }
         if rescaleFromWorkers != nil, !rescaleFromFolders.isEmpty { configuration.workerRescale = WorkerRescale(folders: rescaleFromFolders) }
         return configuration
     }

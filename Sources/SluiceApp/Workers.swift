@@ -75,10 +75,14 @@ extension JobSettings {
     /// of the broadcast input, and count or join them apart. Forward and rebalance exchanges stay
     /// inside a worker and see whole partitions. `keysFollowPartitions` is the author's or operator's
     /// word that the input is partitioned by the job's keys, so a worker holds every record of its keys.
-    func verifyWorkerExchanges(_ graph: JobGraphDescription) throws(JobBuildError) {
+    func verifyWorkerExchanges(_ graph: JobGraphDescription, exchangeReaders: Set<String> = []) throws(JobBuildError) {
         guard worker.workers > 1, !keysFollowPartitions else { return }
         let names = Dictionary(graph.vertices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
-        let crossing = graph.edges.filter { $0.partitioning == "hash" || $0.partitioning == "broadcast" }
+        // A keyed edge out of a repartition topic's reader stays inside the worker: the reader
+        // holds every record of the worker's key groups.
+        let crossing = graph.edges.filter {
+            ($0.partitioning == "hash" && !exchangeReaders.contains(names[$0.source] ?? "")) || $0.partitioning == "broadcast"
+        }
         guard !crossing.isEmpty else { return }
         let described = crossing.map { "\(names[$0.source] ?? "\($0.source)") -> \(names[$0.target] ?? "\($0.target)") (\($0.partitioning == "hash" ? "keyBy" : "broadcast"))" }
         throw .exchangeAcrossWorkers(workers: worker.workers, edges: described)

@@ -59,9 +59,12 @@ import Testing
     }
 
     /// A job declared on a builder with these options (nothing starts: no broker is needed).
-    func graph(_ arguments: [String], declare: (JobBuilder) throws -> Void) throws -> (JobSettings, JobGraphDescription) {
+    func graph(
+        _ arguments: [String], declare: (JobBuilder) throws -> Void, exchange: (KafkaKeyedExchange) -> Void = { $0.ensureTopic = { _, _ in } }
+    ) throws -> (JobSettings, JobGraphDescription) {
         let settings = try settings(arguments)
         let builder = JobBuilder(settings: settings, logger: Logger(label: "worker-options-test"))
+        if let made = builder.exchange { exchange(made) }
         try declare(builder)
         return (settings, try builder.environment.describeJobGraph())
     }
@@ -79,14 +82,48 @@ import Testing
             .sinkToKafka(job, topic: "output", name: "output") { KafkaSinkRecord(value: Array($0.utf8)) }
     }
 
-    @Test func aKeyedJobIsRefusedAsSeveralWorkersAndSaysWhy() throws {
-        let (settings, keyed) = try graph(["--workers", "2", "--worker-index", "0"], declare: Self.keyed)
-        let refusal = #expect(throws: JobBuildError.self) { try settings.verifyWorkerExchanges(keyed) }
+    /// Issue 15, point 2: a keyBy crosses workers through a repartition topic. The graph gains the
+    /// exchange's writer (event time, records, a sink) and its reader, and the keyed edge leaves
+    /// the reader, which holds this worker's key groups.
+    @Test func aKeyedJobAsSeveralWorkersCrossesThroughARepartitionTopic() throws {
+        var created: [String: Int] = [:]
+        let (settings, keyed) = try graph(["--workers", "2", "--worker-index", "1", "--max-parallelism", "12"], declare: Self.keyed) { exchange in
+            exchange.ensureTopic = { topic, partitions in created[topic] = partitions }
+        }
+        #expect(created == ["pass-through-input-repartition": 12])
+        let names = Dictionary(uniqueKeysWithValues: keyed.vertices.map { ($0.id, $0.name) })
+        let keyedEdges = keyed.edges.filter { $0.partitioning == "hash" }
+        #expect(keyedEdges.map { names[$0.source] } == ["pass-through-input-repartition reader"], "\(keyed.edges)")
+        #expect(keyed.vertices.contains { $0.name == "pass-through-input-repartition sink" })
+        try settings.verifyWorkerExchanges(keyed, exchangeReaders: ["pass-through-input-repartition reader"])
+        // The keyed edge alone, without the reader's word, would still be refused.
+        #expect(throws: JobBuildError.self) { try settings.verifyWorkerExchanges(keyed) }
+        #expect(settings.runtimeConfiguration(logger: Logger(label: "test")).keyGroupScope == KeyGroupRange(start: 6, end: 11))
+    }
+
+    @Test func aBroadcastOrAnUncodableKeyedStreamIsRefusedAsSeveralWorkersAndSaysWhy() throws {
+        let (settings, broadcast) = try graph(["--workers", "2", "--worker-index", "0"]) { job in
+            try job.kafkaSource(topics: ["input"], name: "input") { $0.valueString }
+                .broadcast()
+                .map(name: "everywhere") { $0 }
+                .sinkToKafka(job, topic: "output", name: "output") { KafkaSinkRecord(value: Array($0.utf8)) }
+        }
+        let refusal = #expect(throws: JobBuildError.self) { try settings.verifyWorkerExchanges(broadcast) }
         let message = refusal?.description ?? ""
         #expect(message.contains("cannot run as --workers 2"), "\(message)")
-        #expect(message.contains("input -> count (keyBy)"), "\(message)")
+        #expect(message.contains("input -> everywhere (broadcast)"), "\(message)")
         #expect(message.contains("counted in several workers"), "\(message)")
         #expect(message.contains("--keys-follow-partitions"), "\(message)")
+
+        struct Opaque: Sendable { var page: String }
+        let builder = JobBuilder(settings: try self.settings(["--workers", "2", "--worker-index", "0"]), logger: Logger(label: "test"))
+        builder.exchange?.ensureTopic = { _, _ in }
+        try builder.kafkaSource(topics: ["input"], name: "input") { Opaque(page: $0.valueString ?? "") }
+            .keyBy { $0.page }
+            .map(name: "count") { $0.page }
+            .sinkToKafka(builder, topic: "output", name: "output") { KafkaSinkRecord(value: Array($0.utf8)) }
+        let failure = try #require(builder.exchange?.failure)
+        #expect("\(failure)".contains("make Opaque BinaryCodable"), "\(failure)")
     }
 
     @Test func keyedJobsRunAsOneProcessOrWhenKeysFollowPartitions() throws {

@@ -69,8 +69,13 @@ public struct DataStream<T: Sendable> {
     }
 
     /// Partitions by key: records with equal keys go to the same subtask (via key groups).
+    /// When the job runs as several worker processes with a `KeyedExchange`, the records first
+    /// cross the exchange (a repartition topic), so each worker keys the records of its key groups.
     public func keyBy<K: StateKey>(_ key: @escaping @Sendable (T) -> K) -> KeyedStream<K, T> {
-        KeyedStream(stream: self, keySelector: key)
+        if let exchange = env.keyedExchange, let exchanged = exchange.exchange(self, key: key) {
+            return KeyedStream(stream: exchanged, keySelector: key)
+        }
+        return KeyedStream(stream: self, keySelector: key)
     }
 
     /// Spreads records round-robin over the next operator's subtasks.
@@ -158,6 +163,16 @@ public struct KeyedStream<Key: StateKey, T: Sendable> {
     var hashEdge: StreamEdge {
         let selector = keySelector
         let maxParallelism = env.configuration.maxParallelism
+        if let scope = env.configuration.keyGroupScope, scope.count < maxParallelism, !scope.isEmpty {
+            // This process holds only `scope`: its subtasks split it, so route by the key group's
+            // place within it (keys from elsewhere never reach a keyed exchange's reader).
+            let start = scope.start, last = scope.count - 1
+            let keyGroupOf: @Sendable (T) -> Int = {
+                min(max(KeyGroups.keyGroup(for: selector($0), maxParallelism: maxParallelism) - start, 0), last)
+            }
+            return StreamEdge(
+                source: stream.nodeId, partitioner: .hash(keyGroupOf: keyGroupOf, maxParallelism: scope.count), sideOutput: stream.sideOutput)
+        }
         let keyGroupOf: @Sendable (T) -> Int = { KeyGroups.keyGroup(for: selector($0), maxParallelism: maxParallelism) }
         return StreamEdge(
             source: stream.nodeId, partitioner: .hash(keyGroupOf: keyGroupOf, maxParallelism: maxParallelism), sideOutput: stream.sideOutput)

@@ -52,6 +52,10 @@ public struct RuntimeConfiguration: Sendable {
     /// Restore from the newest snapshots of the workers that ran before (another number of them)
     /// while this worker has no checkpoint of `workerLayout` yet (see `WorkerRescale`).
     public var workerRescale: WorkerRescale?
+    /// The key groups this process holds when a job's keyed exchanges cross worker processes
+    /// (each worker reads its range of a repartition topic): keyed subtasks split this range
+    /// instead of all `maxParallelism` key groups. nil: all of them.
+    public var keyGroupScope: KeyGroupRange?
 
     public init(
         jobName: String = "sluice-job",

@@ -121,6 +121,30 @@ public final class SourceOutput<T: Sendable> {
         watermarks?.maxTimestamp(ofSplit: split)
     }
 
+    /// For a reader that knows its event time itself (an exchange's reader, from its writers'
+    /// watermark records), with `.noWatermarks` as the source's strategy: emits `watermark` when it
+    /// is above the last one, and ends idleness.
+    public func emitReaderWatermark(_ watermark: Int64) throws {
+        guard watermarks == nil else { return }
+        if readerIdle {
+            readerIdle = false
+            try output.emitIdleStatus(false)
+        }
+        guard watermark > readerWatermark else { return }
+        readerWatermark = watermark
+        try output.emitWatermark(watermark)
+    }
+
+    /// For such a reader: none of its inputs holds event time back now (true) or again (false).
+    public func markReaderIdle(_ idle: Bool) throws {
+        guard watermarks == nil, idle != readerIdle else { return }
+        readerIdle = idle
+        try output.emitIdleStatus(idle)
+    }
+
+    private(set) var readerIdle = false
+    private var readerWatermark: Int64 = .min
+
     /// The reader finished or lost `split`.
     public func releaseSplit(_ split: String) {
         watermarks?.releaseSplit(split, now: clock.nowMillis())
@@ -190,7 +214,7 @@ final class SourceOperator<R: SourceReader>: StreamOperatorBase {
 
     /// End of input: the final watermark fires every event-time timer downstream.
     func endInput() throws {
-        if watermarks?.isIdle == true { try output.emitIdleStatus(false) }
+        if watermarks?.isIdle == true || sourceOutput.readerIdle { try output.emitIdleStatus(false) }
         try output.emitWatermark(Watermark.max)
     }
 

@@ -44,6 +44,9 @@ public final class StreamExecutionEnvironment {
     /// Cancels the running job or triggers checkpoints, from any thread.
     public let control = JobControl()
     var drafts: [NodeDraft] = []
+    /// Moves keyed records between worker processes (see `KeyedExchange`); nil: `keyBy` stays
+    /// inside this process.
+    public var keyedExchange: (any KeyedExchange)?
 
     public init(_ configuration: RuntimeConfiguration = RuntimeConfiguration()) {
         self.configuration = configuration
@@ -118,7 +121,7 @@ public final class StreamExecutionEnvironment {
             }
             return JobVertex(
                 id: draft.id, name: draft.name, parallelism: p, maxParallelism: configuration.maxParallelism,
-                inputs: inputs, role: draft.role, factory: draft.factory, chainable: draft.chainable,
+                keyGroupScope: configuration.keyGroupScope, inputs: inputs, role: draft.role, factory: draft.factory, chainable: draft.chainable,
                 commitsOnComplete: draft.commitsOnComplete, sideOutputs: draft.sideOutputs)
         }
     }

@@ -158,4 +158,13 @@ public enum KeyGroups {
         let end = ((index + 1) * maxParallelism - 1) / parallelism
         return KeyGroupRange(start: start, end: end)
     }
+
+    /// The key groups subtask `index` owns when the process holds only `scope` of them (a worker
+    /// of a job split across processes): the scope is split as the whole range would be.
+    public static func range(forSubtask index: Int, parallelism: Int, maxParallelism: Int, scope: KeyGroupRange?) -> KeyGroupRange {
+        guard let scope, scope.count < maxParallelism else { return range(forSubtask: index, parallelism: parallelism, maxParallelism: maxParallelism) }
+        guard !scope.isEmpty else { return KeyGroupRange(start: scope.start, end: scope.start - 1) }
+        let local = range(forSubtask: index, parallelism: parallelism, maxParallelism: scope.count)
+        return KeyGroupRange(start: scope.start + local.start, end: scope.start + local.end)
+    }
 }

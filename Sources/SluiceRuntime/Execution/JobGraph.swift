@@ -35,6 +35,8 @@ struct JobVertex: Sendable {
     let name: String
     let parallelism: Int
     let maxParallelism: Int
+    /// The key groups this process holds (`RuntimeConfiguration.keyGroupScope`).
+    var keyGroupScope: KeyGroupRange? = nil
     let inputs: [StreamEdge]
     let role: VertexRole
     let factory: any NodeFactory

@@ -109,7 +109,8 @@ final class StreamTask: InputProcessorDelegate {
         }
         var operatorBlobs = Array(repeating: [UInt8](), count: state.parallelism)
         var keyedBlobs: [[UInt8]] = []
-        let myRange = KeyGroups.range(forSubtask: spec.subtaskIndex, parallelism: vertex.parallelism, maxParallelism: vertex.maxParallelism)
+        let myRange = KeyGroups.range(
+            forSubtask: spec.subtaskIndex, parallelism: vertex.parallelism, maxParallelism: vertex.maxParallelism, scope: vertex.keyGroupScope)
         for subtask in state.subtasks where subtask.subtaskIndex < state.parallelism {
             if let handle = subtask.operatorState {
                 operatorBlobs[subtask.subtaskIndex] = try restore.storage.read(handle, checkpointId: id)
@@ -170,7 +171,7 @@ final class StreamTask: InputProcessorDelegate {
             }
             let setup = OperatorSetup(
                 operatorID: vertex.name, subtaskIndex: spec.subtaskIndex, parallelism: vertex.parallelism,
-                maxParallelism: vertex.maxParallelism, logger: settings.logger, metrics: settings.metrics,
+                maxParallelism: vertex.maxParallelism, keyGroupScope: vertex.keyGroupScope, logger: settings.logger, metrics: settings.metrics,
                 restore: try restoreState(for: vertex), clock: settings.clock, faultInjector: settings.faultInjector,
                 services: services, sideOutputs: SideOutputs(outputs: sideOutputs, watermarkTargets: sideWatermarks))
             let counter = RecordCounter()
@@ -375,6 +376,7 @@ final class StreamTask: InputProcessorDelegate {
     /// at once. Unaligned: keeps the handles until the channel state is complete.
     private func snapshot(_ barrier: CheckpointBarrier, acknowledge: Bool) throws {
         let id = barrier.checkpointId
+        for op in operators { try op.prepareSnapshotPreBarrier(checkpointId: id) }
         try writer?.emitBarrier(barrier)
         do {
             let storage = spec.settings.storage.destination(for: barrier)

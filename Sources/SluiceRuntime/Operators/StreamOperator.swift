@@ -29,6 +29,8 @@ final class OperatorSetup {
     let subtaskIndex: Int
     let parallelism: Int
     let maxParallelism: Int
+    /// The key groups this process holds (nil: all).
+    let keyGroupScope: KeyGroupRange?
     let logger: Logger
     let metrics: RuntimeMetrics
     let restore: OperatorRestore?
@@ -39,7 +41,7 @@ final class OperatorSetup {
     let sideOutputs: SideOutputs
 
     init(
-        operatorID: String, subtaskIndex: Int, parallelism: Int, maxParallelism: Int, logger: Logger,
+        operatorID: String, subtaskIndex: Int, parallelism: Int, maxParallelism: Int, keyGroupScope: KeyGroupRange? = nil, logger: Logger,
         metrics: RuntimeMetrics, restore: OperatorRestore?, clock: any RuntimeClock,
         faultInjector: FaultInjector, services: TaskServices, sideOutputs: SideOutputs = SideOutputs()
     ) {
@@ -48,6 +50,7 @@ final class OperatorSetup {
         self.subtaskIndex = subtaskIndex
         self.parallelism = parallelism
         self.maxParallelism = maxParallelism
+        self.keyGroupScope = keyGroupScope
         var logger = logger
         logger[metadataKey: "operator"] = "\(operatorID)"
         logger[metadataKey: "subtask"] = "\(subtaskIndex)"
@@ -60,7 +63,7 @@ final class OperatorSetup {
     }
 
     var keyGroupRange: KeyGroupRange {
-        KeyGroups.range(forSubtask: subtaskIndex, parallelism: parallelism, maxParallelism: maxParallelism)
+        KeyGroups.range(forSubtask: subtaskIndex, parallelism: parallelism, maxParallelism: maxParallelism, scope: keyGroupScope)
     }
 }
 
@@ -108,6 +111,9 @@ class StreamOperatorBase {
     func open() throws {}
     /// End of input: flush what is buffered (emit through the output).
     func finish() throws {}
+    /// Called on every operator of the chain, head first, before the barrier is forwarded: what an
+    /// operator emits here belongs to the checkpoint (Flink's prepareSnapshotPreBarrier).
+    func prepareSnapshotPreBarrier(checkpointId: Int64) throws {}
     func snapshotState(checkpointId: Int64) throws -> OperatorSnapshot {
         OperatorSnapshot(operatorState: try operatorStateStore.snapshot(), keyedState: [], keyGroupRange: nil)
     }
