@@ -31,6 +31,7 @@ public enum JobBuildError: Error, CustomStringConvertible {
     case duplicateTransactionalIds(prefix: String, sink: String)
     case noTransactionalIdPrefix(sink: String)
     case exchangeAcrossWorkers(workers: Int, edges: [String])
+    case keyedRescaleAcrossOneProcess(from: Int, to: Int)
 
     public var description: String {
         switch self {
@@ -40,6 +41,10 @@ public enum JobBuildError: Error, CustomStringConvertible {
         case .noTransactionalIdPrefix(let sink):
             return "The exactly-once sink '\(sink)' needs a transactional-id prefix: give --transactional-id-prefix (unique per "
                 + "deployment, stable across restarts), or set JobSettings.transactionalIdPrefix in configure."
+        case .keyedRescaleAcrossOneProcess(let from, let to):
+            return "Cannot rescale this keyed job from \(from) to \(to) worker(s): with several workers its keyed streams cross a repartition "
+                + "topic, in one process they do not, so the snapshots of one layout do not fit the other. Rescale between numbers "
+                + "of workers above 1 (e.g. --workers 2 --rescale-from-workers 3), or stop with a savepoint and keep the old layout."
         case .exchangeAcrossWorkers(let workers, let edges):
             return "This job cannot run as --workers \(workers): it exchanges records by key or broadcast (\(edges.joined(separator: ", "))), "
                 + "that cannot cross between worker processes (only DataStream.keyBy crosses, through a repartition topic; connected "

@@ -36,7 +36,9 @@ struct JobRunner {
         let builder = JobBuilder(settings: settings, logger: logger)
         try declare(builder)
         if let failure = builder.exchange?.failure { throw failure }
-        try settings.verifyWorkerExchanges(try builder.environment.describeJobGraph(), exchangeReaders: builder.exchange?.readerNames ?? [])
+        let graph = try builder.environment.describeJobGraph()
+        try settings.verifyWorkerExchanges(graph, exchangeReaders: builder.exchange?.readerNames ?? [])
+        try settings.verifyKeyedRescale(graph)
         try WorkerCheckpointSurvey.verify(settings, logger: logger)
         if settings.worker.workers > 1 { logger.info("Running as \(settings.worker): the source partitions p with p % \(settings.worker.workers) == \(settings.worker.index).") }
         if let exchange = builder.exchange, !exchange.topics.isEmpty {

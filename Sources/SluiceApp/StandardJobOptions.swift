@@ -80,7 +80,7 @@ public struct StandardJobOptions: ParsableArguments {
     var keysFollowPartitions = false
     @Option(help: "Key groups of the job's keyed state (Flink's max parallelism): the most subtasks a keyed operator may have, and with --workers > 1 the partition count of each repartition topic. Fixed for the life of the job's state.")
     var maxParallelism = KeyGroups.defaultMaxParallelism
-    @Option(help: "The number of workers that ran before: restore from their newest checkpoints (or stop savepoints) under <checkpoint-dir> while this worker has none of its own under --workers (stateless jobs; stop the old workers first, start the new ones together).")
+    @Option(help: "The number of workers that ran before: restore from their newest checkpoints (or stop savepoints) under <checkpoint-dir> while this worker has none of its own under --workers (keyed state moves by key groups; stop the old workers first, start the new ones together).")
     var rescaleFromWorkers: Int?
 
     public init() {}

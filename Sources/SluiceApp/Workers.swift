@@ -89,6 +89,18 @@ extension JobSettings {
     }
 }
 
+extension JobSettings {
+    /// Refuses a rescale of a keyed job between one process and several workers: keyed streams
+    /// cross a repartition topic only with several workers, so one side's snapshots hold the
+    /// exchange's state (positions, promised transactions) and the other side's graph has no place
+    /// for it; the promised records would be lost.
+    func verifyKeyedRescale(_ graph: JobGraphDescription) throws(JobBuildError) {
+        guard let old = rescaleFromWorkers, (old > 1) != (worker.workers > 1), !keysFollowPartitions else { return }
+        guard graph.edges.contains(where: { $0.partitioning == "hash" }) else { return }
+        throw .keyedRescaleAcrossOneProcess(from: old, to: worker.workers)
+    }
+}
+
 /// Refuses a worker's fresh start next to checkpoints written under another number of workers.
 /// The runtime refuses to restore a snapshot of another layout, but a worker whose own folder is
 /// empty (worker 2 when the job ran as 2 workers before, or every worker after a single process)

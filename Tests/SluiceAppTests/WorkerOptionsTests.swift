@@ -101,6 +101,18 @@ import Testing
         #expect(settings.runtimeConfiguration(logger: Logger(label: "test")).keyGroupScope == KeyGroupRange(start: 6, end: 11))
     }
 
+    @Test func aKeyedRescaleBetweenOneProcessAndWorkersIsRefused() throws {
+        let (toOne, keyedAlone) = try graph(["--rescale-from-workers", "3"], declare: Self.keyed)
+        let refusal = #expect(throws: JobBuildError.self) { try toOne.verifyKeyedRescale(keyedAlone) }
+        #expect(refusal?.description.contains("from 3 to 1 worker(s)") == true, "\(String(describing: refusal))")
+        let (fromOne, keyedWorkers) = try graph(["--workers", "2", "--worker-index", "0", "--rescale-from-workers", "1"], declare: Self.keyed)
+        #expect(throws: JobBuildError.self) { try fromOne.verifyKeyedRescale(keyedWorkers) }
+        let (between, keyedBetween) = try graph(["--workers", "2", "--worker-index", "0", "--rescale-from-workers", "3"], declare: Self.keyed)
+        try between.verifyKeyedRescale(keyedBetween)
+        let (stateless, passThrough) = try graph(["--rescale-from-workers", "3"], declare: Self.passThrough)
+        try stateless.verifyKeyedRescale(passThrough)
+    }
+
     @Test func aBroadcastOrAnUncodableKeyedStreamIsRefusedAsSeveralWorkersAndSaysWhy() throws {
         let (settings, broadcast) = try graph(["--workers", "2", "--worker-index", "0"]) { job in
             try job.kafkaSource(topics: ["input"], name: "input") { $0.valueString }

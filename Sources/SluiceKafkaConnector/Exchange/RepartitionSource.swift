@@ -152,7 +152,8 @@ public final class RepartitionSourceReader<Output: Sendable>: SourceReader {
             fetched = true
             var batches = decoded.batches
             if let first = batches.first(where: { $0.lastOffset >= cursor.fetchOffset }), first.baseOffset > cursor.fetchOffset {
-                batches = try refetch(partition, covering: cursor.fetchOffset, from: connection, version: version) ?? batches
+                guard let refetched = try refetch(partition, covering: cursor.fetchOffset, from: connection, version: version) else { continue }
+                batches = refetched
             }
             cursor.add(batches)
             let split = "\(configuration.topic)-\(partition)"
@@ -178,12 +179,14 @@ public final class RepartitionSourceReader<Output: Sendable>: SourceReader {
     /// embedded broker (Tansu 0.6.0) sometimes answers a fetch at a batch's first offset with the
     /// batches after it, while a fetch one offset lower returns that batch (measured after restores,
     /// with several producers writing to the partition); skipping it would lose committed records.
-    /// Fetches from further back until a batch holds `offset`; nil when none does (a real gap).
+    /// Fetches from further back until a batch holds `offset`. A fetch from below that returns
+    /// batches on both sides of `offset` and none holding it proves a gap in the log: reading goes
+    /// on after it. nil: undecided (nothing came back); the next poll asks again.
     private func refetch(_ partition: Int32, covering offset: Int64, from connection: KafkaConnection, version: Int16) throws -> [RecordBatch]? {
         for back: Int64 in [1, 16, 256, offset] where back > 0 {
             let start = max(0, offset - back)
             let request = FetchRequest(
-                version: version, maxWaitMs: 0, minBytes: 0, maxBytes: 32 * 1024 * 1024, isolationLevel: .readUncommitted,
+                version: version, maxWaitMs: 100, minBytes: 1, maxBytes: 32 * 1024 * 1024, isolationLevel: .readUncommitted,
                 topics: [(configuration.topic, [FetchRequest.Partition(partition: partition, fetchOffset: start, maxBytes: 8 * 1024 * 1024)])])
             let batches = try connection.send(request).partition(configuration.topic, partition)?.records
                 .map { try RecordBatch.decodeAll($0, verifyCRC: true).batches } ?? []
@@ -191,9 +194,12 @@ public final class RepartitionSourceReader<Output: Sendable>: SourceReader {
                 logger.debug("A fetch at \(configuration.topic)-\(partition) offset \(offset) skipped its batch; fetched it from \(start).")
                 return batches
             }
+            if batches.contains(where: { $0.lastOffset < offset }) && batches.contains(where: { $0.baseOffset > offset }) {
+                logger.warning("The log of \(configuration.topic)-\(partition) has no batch holding offset \(offset); reading on after it.")
+                return batches
+            }
             if start == 0 { break }
         }
-        logger.warning("The log of \(configuration.topic)-\(partition) has no batch holding offset \(offset); reading on after it.")
         return nil
     }
 

@@ -7,7 +7,8 @@ import Logging
 /// (a Kafka source's split offsets, a two-phase-commit sink's committables) reaches every subtask,
 /// so the source keeps the offsets of the partitions this worker owns now, and the sink commits
 /// every transaction the earlier workers' checkpoints promised before it initialises any id.
-/// Keyed state and state files are refused: they would need a key exchange between workers.
+/// Keyed state moves by key groups (each worker of a job with keyed exchanges holds a key-group
+/// range); state files (the disk backend's) are refused.
 public struct WorkerRescale: Sendable, Hashable {
     /// The earlier workers' checkpoint folders: worker j of N wrote `folders[j]`.
     public var folders: [String]
@@ -31,8 +32,9 @@ public enum WorkerRescaleError: Error, CustomStringConvertible, Equatable {
                 + "of \(workers). Give --rescale-from-workers the number of workers that ran last, and start the rescaled workers "
                 + "together (a worker's checkpoints of the old layout are deleted by retention once it has run a while)."
         case .keyedState(let op, let folder):
-            return "Cannot rescale workers: operator '\(op)' has keyed state in the checkpoint in \(folder). Keyed state would have to "
-                + "move between workers by key, which Sluice cannot do yet; start every worker with the old --workers."
+            return "Cannot rescale workers: operator '\(op)' has state files (the disk state backend's incremental checkpoints) in the "
+                + "checkpoint in \(folder), which cannot be merged across workers. Stop every worker with a savepoint under "
+                + "--state-backend heap, or start every worker with the old --workers."
         case .maxParallelismDiffers(let op):
             return "Cannot rescale workers: the workers' checkpoints of operator '\(op)' differ in maxParallelism."
         case .inFlightRecords(let op, let folder):
@@ -78,7 +80,10 @@ package enum WorkerRescaleRestore {
         var order: [String] = []
         for (worker, snapshot) in snapshots.enumerated() {
             for op in snapshot.metadata.operators {
-                if op.subtasks.contains(where: { $0.keyedState != nil || !$0.stateFiles.isEmpty }) {
+                // Keyed state moves by key groups: each handle keeps its range, and every new subtask
+                // takes the key groups of its own range from the handles that overlap it. State files
+                // (the disk backend's incremental checkpoints) are not merged across snapshots.
+                if op.subtasks.contains(where: { !$0.stateFiles.isEmpty }) {
                     throw WorkerRescaleError.keyedState(operator: op.operatorID, folder: rescale.folders[worker])
                 }
                 if op.subtasks.contains(where: { $0.inputChannelState != nil }) {
@@ -95,7 +100,10 @@ package enum WorkerRescaleRestore {
                         operatorState: subtask.operatorState.map {
                             StateHandle(location: "\(worker)/\($0.location)", offset: $0.offset, length: $0.length, checksum: $0.checksum)
                         },
-                        keyedState: nil, keyGroupRange: nil, stateFiles: []))
+                        keyedState: subtask.keyedState.map {
+                            StateHandle(location: "\(worker)/\($0.location)", offset: $0.offset, length: $0.length, checksum: $0.checksum)
+                        },
+                        keyGroupRange: subtask.keyGroupRange, stateFiles: []))
                 }
                 merged = OperatorCheckpointState(
                     operatorID: merged.operatorID, parallelism: offset + op.parallelism, maxParallelism: merged.maxParallelism,
