@@ -122,8 +122,12 @@ public struct JobSettings: Sendable {
         }
     }
 
+    /// Keyed streams cross a repartition topic even in one process (`--exchange-keyed-streams`): what
+    /// the bench measures the hop's cost with.
+    public var exchangeKeyedStreams = false
+
     /// Keyed streams cross between workers through repartition topics (`KafkaKeyedExchange`).
-    var usesKeyedExchange: Bool { worker.workers > 1 && !keysFollowPartitions }
+    var usesKeyedExchange: Bool { (worker.workers > 1 || exchangeKeyedStreams) && !keysFollowPartitions }
 
     /// The runtime's configuration for these settings.
     func runtimeConfiguration(logger: Logger) -> RuntimeConfiguration {

@@ -78,6 +78,8 @@ public struct StandardJobOptions: ParsableArguments {
     var workerIndex: Int?
     @Flag(help: "The input topics are partitioned by the job's keys: allow keyBy and broadcast with --workers > 1 (each worker then keeps the state of its partitions' keys).")
     var keysFollowPartitions = false
+    @Flag(help: "Send every keyBy through a repartition topic even as one worker (to measure what the hop between workers costs).")
+    var exchangeKeyedStreams = false
     @Option(help: "Key groups of the job's keyed state (Flink's max parallelism): the most subtasks a keyed operator may have, and with --workers > 1 the partition count of each repartition topic. Fixed for the life of the job's state.")
     var maxParallelism = KeyGroups.defaultMaxParallelism
     @Option(help: "The number of workers that ran before: restore from their newest checkpoints (or stop savepoints) under <checkpoint-dir> while this worker has none of its own under --workers (keyed state moves by key groups; stop the old workers first, start the new ones together).")
@@ -137,6 +139,7 @@ public struct StandardJobOptions: ParsableArguments {
         settings.onOffsetOutOfRange = offsetPolicy
         settings.sinkMaxParallelism = sinkMaxParallelism
         settings.maxParallelism = maxParallelism
+        settings.exchangeKeyedStreams = exchangeKeyedStreams
         do {
             settings.worker = try WorkerOrdinal.share(workers: workers, index: workerIndex, environment: environment)
             settings.keysFollowPartitions = keysFollowPartitions
