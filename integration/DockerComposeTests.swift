@@ -41,12 +41,28 @@ import Testing
             #expect(output.contains("  worker-\(index):"), "no service worker-\(index)")
             #expect(output.contains("worker-\(index):/checkpoints"), "worker-\(index) needs its own checkpoint volume")
         }
-        // Each worker is told the same count and its own index.
+        // Each worker is told the same count and its own index (docker-compose config lists every
+        // profile's services: these three and the click-count workers').
         let indices = lines.indices.filter { lines[$0] == "- --worker-index" }.compactMap { lines.indices.contains($0 + 1) ? lines[$0 + 1] : nil }
-        #expect(indices.sorted() == ["- '0'", "- '1'", "- '2'"], "\(indices)")
-        #expect(lines.filter { $0 == "- --workers" }.count == 3)
+        #expect(indices.sorted() == ["- '0'", "- '0'", "- '1'", "- '1'", "- '2'", "- '2'"], "\(indices)")
+        #expect(lines.filter { $0 == "- --workers" }.count == 6)
+        #expect(lines.filter { $0 == "- pass-through-job" }.count == 3)
         // Only with --profile workers: the three workers and their topic set-up belong to the profile.
         #expect(lines.filter { $0 == "- workers" }.count == 4, "the workers and workers-topics must be in profile workers")
+    }
+
+    /// Profile `click-count-workers`: the keyed click-count job as three workers (issue 15).
+    @Test func theClickCountWorkersProfileHasThreeKeyedWorkers() throws {
+        let (status, output) = try compose(["-f", Self.root + "/docker-compose.yml", "--profile", "click-count-workers", "config"])
+        #expect(status == 0, "docker-compose config failed:\n\(output)")
+        let lines = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        for index in 0..<3 {
+            #expect(output.contains("  click-count-worker-\(index):"), "no service click-count-worker-\(index)")
+            #expect(output.contains("click-count-worker-\(index):/checkpoints"), "click-count-worker-\(index) needs its own checkpoint volume")
+        }
+        #expect(lines.filter { $0 == "- click-count-job" }.count == 3)
+        #expect(lines.filter { $0 == "- --max-parallelism" }.count == 3)
+        #expect(lines.filter { $0 == "- click-count-workers" }.count == 4)
     }
 
     @Test func theValidatorRejectsABrokenFile() throws {
