@@ -89,7 +89,7 @@ extension Bench {
     func workers(events: Int, counts: [Int], rate: Double, seconds: Double) -> [WorkersResult] {
         let windows = ClickInput.windows(forAtLeast: events)
         let total = ClickInput.eventCount(windows: windows)
-        // At least 3 partitions, and one per worker at most counts: each worker owns input of its own.
+        // 3 partitions, so each of 3 workers owns one; more when a count is higher, so no worker idles.
         let partitions = Int32(max(3, counts.max() ?? 1))
         var results: [WorkersResult] = []
         for contender in WorkersContender.all(counts: counts) {
