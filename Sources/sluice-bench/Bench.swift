@@ -83,18 +83,19 @@ struct Bench {
     /// Checkpoint interval of the Sluice pass-throughs (ms); nil: their default, 1 s. The latency sweep sets it.
     var passThroughCheckpointIntervalMs: Int?
 
-    func createTopic(_ name: String) throws {
+    /// Two partitions unless told (the workers phase gives each worker one of its own).
+    func createTopic(_ name: String, partitions: Int32 = 2) throws {
         // Explicit retention configs: the embedded broker reports only configs set at creation,
         // and Quix Streams reads them (kafka-facts).
         let configs = ["retention.ms": "604800000", "retention.bytes": "-1"]
         guard !broker.isEmbedded, !clientProperties.isEmpty else {
-            try broker.createTopic(name, partitions: 2, configs: configs)
+            try broker.createTopic(name, partitions: Int(partitions), configs: configs)
             return
         }
         // An external, secured cluster: the admin client needs the client settings too.
         let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: bootstrap, clientProperties))
         defer { admin.close() }
-        try admin.createTopic(name, partitions: 2, configs: configs)
+        try admin.createTopic(name, partitions: partitions, configs: configs)
     }
 
     /// The contender's command line.
@@ -274,28 +275,39 @@ struct Bench {
     /// A first window and its closing tail are written at once and awaited (startup is not latency);
     /// then events are written live at `rate`, and only windows written entirely live are measured.
     func windowLatency(_ kind: ContenderKind, rate: Double, seconds: Double, into result: inout ContenderResult) {
-        let input = "bench-lat-in-\(kind.rawValue)-\(runId)"
-        let output = "bench-lat-out-\(kind.rawValue)-\(runId)"
+        windowLatency(name: kind.rawValue, rate: rate, seconds: seconds, into: &result) { input, output in
+            let (executable, arguments) = command(kind, input: input, output: output, tag: "lat-\(kind.rawValue)")
+            return [try MeasuredProcess(
+                name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/lat-\(kind.rawValue).log")]
+        }
+    }
+
+    /// The window-latency phase of a click count that `start` runs on (input, output) as one or more
+    /// processes (the workers phase runs several); `name` names its topics; the input has `partitions`.
+    func windowLatency(
+        name: String, partitions: Int32 = 2, rate: Double, seconds: Double, into result: inout ContenderResult,
+        start: (_ input: String, _ output: String) throws -> [MeasuredProcess]
+    ) {
+        let input = "bench-lat-in-\(name)-\(runId)"
+        let output = "bench-lat-out-\(name)-\(runId)"
         let perWindow = Int(ClickEventSequence.eventsPerWindowAllPages)
         let pages = ClickEventSequence.pages
         let warmup = perWindow + 600
         let live = Int(rate * seconds)
         do {
-            try createTopic(input)
+            try createTopic(input, partitions: partitions)
             try createTopic(output)
-            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2, clientProperties: clientProperties)
+            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: partitions, clientProperties: clientProperties)
             defer { generator.close() }
             let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: .max, recordLatencies: false, recordValues: true, clientProperties: clientProperties)
             defer { watcher.stop() }
-            let (executable, arguments) = command(kind, input: input, output: output, tag: "lat-\(kind.rawValue)")
-            let child = try MeasuredProcess(
-                name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/lat-\(kind.rawValue).log")
-            defer { child.kill() }
+            let jobs = try start(input, output)
+            defer { jobs.forEach { $0.kill() } }
             try generator.write(from: 0, count: warmup)
             let deadline = Date().addingTimeInterval(120)
             while watcher.count < pages.count {
-                guard Date() < deadline, child.isRunning else {
-                    throw BenchError.timedOut(what: "first window of \(kind.rawValue)", seconds: 120, detail: child.logTail())
+                guard Date() < deadline, jobs.allSatisfy(\.isRunning) else {
+                    throw BenchError.timedOut(what: "first window of \(name)", seconds: 120, detail: jobs.map { $0.logTail() }.joined(separator: "\n"))
                 }
                 usleep(20_000)
             }
@@ -305,7 +317,7 @@ struct Bench {
             let firstWindow = (warmup + perWindow - 1) / perWindow
             let endWindow = (warmup + live - 600) / perWindow
             guard endWindow > firstWindow else {
-                throw BenchError.contenderFailed(name: kind.rawValue, detail: "the window-latency phase is too short for a whole window")
+                throw BenchError.contenderFailed(name: name, detail: "the window-latency phase is too short for a whole window")
             }
             let expected = (endWindow - firstWindow) * pages.count
             var latencies: [Double] = []
@@ -324,7 +336,7 @@ struct Bench {
                 }
                 if latencies.count >= expected { break }
                 guard Date() < waitUntil else {
-                    throw BenchError.timedOut(what: "window-latency phase of \(kind.rawValue)", seconds: 60, detail: "\(latencies.count) of \(expected) window results seen")
+                    throw BenchError.timedOut(what: "window-latency phase of \(name)", seconds: 60, detail: "\(latencies.count) of \(expected) window results seen")
                 }
                 usleep(50_000)
             }

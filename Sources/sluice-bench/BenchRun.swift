@@ -71,6 +71,12 @@ struct BenchRun: ParsableCommand {
     @Option(help: "Windows of backlog in the backpressure phase (the click-count job behind its slow operator, aligned then unaligned checkpoints); 0 skips it.")
     var backpressureWindows = 4
     @Option(help: "The slow operator's pause per event in the backpressure phase, in milliseconds.") var backpressurePauseMs = 1
+    @Option(help: "Input events of the workers phase (at least; whole windows plus a 600-event tail): the click-count job as one process without and with its keyBy through the repartition topic, then as several worker processes; 0 skips it.")
+    var workersEvents = 120_000
+    @Option(help: "Worker counts of the workers phase, e.g. 1,2,3 (1: one process without the hop, then with it).")
+    var workersCounts = WorkerCounts([1, 2, 3])
+    @Option(help: "Seconds of live input in each of the workers phase's latency runs (at --window-latency-rate).")
+    var workersLatencySeconds: Double = 15
     @Option(help: "Events per second written while measuring restarts (6000 = one window per second).") var restartRate: Double = 6000
     @Option(help: "Folder of the click-count-job executable; default: next to this one.") var binDir: String?
     @Option(help: "The Quix Streams app.") var quixScript: String?
@@ -98,6 +104,11 @@ struct BenchRun: ParsableCommand {
         if sweepIntervals.isEmpty || sweepIntervals.contains(where: { $0 < 1 }) {
             throw ValidationError("--sweep-intervals takes checkpoint intervals of at least 1 ms, e.g. --sweep-intervals 100 250 1000")
         }
+        if workersEvents < 0 { throw ValidationError("--workers-events must not be negative (0 skips the workers phase)") }
+        let most = WorkersContender.maxParallelism
+        if workersCounts.values.isEmpty || workersCounts.values.contains(where: { $0 < 1 || $0 > most }) {
+            throw ValidationError("--workers-counts takes worker counts from 1 to \(most) (the phase's key groups), e.g. --workers-counts 1,2,3")
+        }
     }
 
     mutating func run() throws {
@@ -109,6 +120,9 @@ struct BenchRun: ParsableCommand {
             stateKeys = min(stateKeys, 20_000)
             restarts = min(restarts, 1)
             backpressureWindows = min(backpressureWindows, 1)
+            // One window (6,600 events) per contender of the workers phase.
+            workersEvents = min(workersEvents, 6600)
+            workersLatencySeconds = min(workersLatencySeconds, 3)
             timeout = min(timeout, 120)
         }
         let selfPath = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
@@ -199,15 +213,23 @@ struct BenchRun: ParsableCommand {
             backpressure = measured
         }
 
-        say("")
-        let checks = Report.checks(results: results, state: state, restart: restart, backpressure: backpressure)
-        Report.printTable(results: results, state: state, restart: restart, backpressure: backpressure, checks: checks)
-        if let json {
-            try Report.writeJSON(path: json, results: results, state: state, restart: restart, checks: checks, events: total)
+        var workers: [WorkersResult] = []
+        if kinds.contains(.clickCount) && workersEvents > 0 {
+            say("\n== Click-count as worker processes (keyBy through the repartition topic; -p 1 each, \(WorkersContender.maxParallelism) key groups)")
+            workers = bench.workers(
+                events: workersEvents, counts: workersCounts.values, rate: windowLatencyRate, seconds: workersLatencySeconds)
         }
-        let failed = results.filter { $0.failure != nil }
+
+        say("")
+        let checks = Report.checks(results: results, state: state, restart: restart, backpressure: backpressure, workers: workers)
+        Report.printTable(results: results, state: state, restart: restart, backpressure: backpressure, workers: workers, checks: checks)
+        if let json {
+            try Report.writeJSON(path: json, results: results, state: state, restart: restart, workers: workers, checks: checks, events: total)
+        }
+        let failed = results.filter { $0.failure != nil }.map(\.key)
+            + workers.filter { $0.figures.failure != nil }.map { "workers \($0.contender.key)" }
         if !failed.isEmpty {
-            throw BenchError.contenderFailed(name: failed.map(\.key).joined(separator: ", "), detail: "see the log files in \(work)")
+            throw BenchError.contenderFailed(name: failed.joined(separator: ", "), detail: "see the log files in \(work)")
         }
         if state.failure != nil || restart.failure != nil || backpressure?.failure != nil {
             throw BenchError.contenderFailed(

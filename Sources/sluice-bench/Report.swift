@@ -64,7 +64,10 @@ enum Report {
         fflush(nil)
     }
 
-    static func checks(results: [ContenderResult], state: StateResult, restart: RestartResult, backpressure: BackpressureResult? = nil) -> [Check] {
+    static func checks(
+        results: [ContenderResult], state: StateResult, restart: RestartResult, backpressure: BackpressureResult? = nil,
+        workers: [WorkersResult] = []
+    ) -> [Check] {
         func result(_ key: ContenderKind) -> ContenderResult? { results.first { $0.key == key.rawValue && $0.failure == nil } }
         func ratio(
             _ name: String, _ a: ContenderKind, _ b: ContenderKind, _ bound: Double,
@@ -108,11 +111,31 @@ enum Report {
                 checks.append(Check(name: name, measured: "not measured"))
             }
         }
+        if !workers.isEmpty { checks.append(hopCost(workers)) }
         return checks
     }
 
+    /// What the keyBy's hop through the repartition topic costs one process: records/s with it over
+    /// without it. No target for the ratio (informational); PASS when every output of the workers
+    /// phase was exact.
+    static func hopCost(_ workers: [WorkersResult]) -> Check {
+        let name = "hop cost: one process with the hop vs without (records/s; PASS when every workers output is exact)"
+        func rate(hop: Bool) -> Double? {
+            workers.first { $0.contender.workers == 1 && $0.contender.hop == hop && $0.figures.failure == nil }?.figures.recordsPerSecond
+        }
+        let exact = workers.filter(\.isExact).count
+        let outputs = "outputs exact: \(exact) of \(workers.count)"
+        guard let with = rate(hop: true), let without = rate(hop: false) else {
+            return Check(name: name, measured: "not measured; \(outputs)", pass: exact == workers.count)
+        }
+        return Check(
+            name: name, measured: String(format: "%.2fx (%.0f vs %.0f records/s); ", with / without, with, without) + outputs,
+            pass: exact == workers.count)
+    }
+
     static func printTable(
-        results: [ContenderResult], state: StateResult, restart: RestartResult, backpressure: BackpressureResult? = nil, checks: [Check]
+        results: [ContenderResult], state: StateResult, restart: RestartResult, backpressure: BackpressureResult? = nil,
+        workers: [WorkersResult] = [], checks: [Check]
     ) {
         let header = ["contender", "records/s", "written/s", "e2e p50", "e2e p99", "CPU s", "peak RSS", "broker CPU s", "checkpoints (n, median, max, size)", "output"]
         var rows: [[String]] = [header]
@@ -127,22 +150,48 @@ enum Report {
                 r.verdict,
             ])
         }
-        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for (index, row) in rows.enumerated() {
-            print("| " + row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |")
-            if index == 0 { print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|") }
-        }
+        printRows(rows)
         print("")
         print(state.summary)
         print(restart.summary)
         if let backpressure { print(backpressure.summary) }
+        if !workers.isEmpty {
+            print("")
+            printWorkersTable(workers)
+        }
         print("")
         for check in checks {
             print("\(check.verdict)  \(check.name): \(check.measured)")
         }
     }
 
-    static func writeJSON(path: String, results: [ContenderResult], state: StateResult, restart: RestartResult, checks: [Check], events: Int) throws {
+    /// The workers phase: one row per contender, CPU summed over its workers.
+    static func printWorkersTable(_ workers: [WorkersResult]) {
+        var rows = [["click-count contender", "workers", "hop", "records/s", "CPU s (all workers)", "broker CPU s", "e2e p50", "e2e p99", "output"]]
+        for w in workers {
+            let r = w.figures
+            rows.append([
+                r.label, "\(w.contender.workers)", w.contender.hop ? "yes" : "no", fmt(r.recordsPerSecond, "%.0f"),
+                fmt(r.cpuSeconds, "%.2f"), fmt(r.brokerCPUSeconds, "%.2f"), fmt(r.latencyP50, "%.0f ms"), fmt(r.latencyP99, "%.0f ms"), r.verdict,
+            ])
+        }
+        printRows(rows)
+    }
+
+    /// A markdown table; the first row is the header.
+    static func printRows(_ rows: [[String]]) {
+        guard let header = rows.first else { return }
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for (index, row) in rows.enumerated() {
+            print("| " + row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |")
+            if index == 0 { print("|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|") }
+        }
+    }
+
+    static func writeJSON(
+        path: String, results: [ContenderResult], state: StateResult, restart: RestartResult, workers: [WorkersResult] = [],
+        checks: [Check], events: Int
+    ) throws {
         var contenders: [[String: Any]] = []
         for r in results {
             var entry: [String: Any] = ["key": r.key, "label": r.label, "events": r.events, "verdict": r.verdict]
@@ -165,6 +214,20 @@ enum Report {
             "checks": checks.map { ["name": $0.name, "measured": $0.measured, "verdict": $0.verdict] },
             "restartSeconds": restart.seconds,
         ]
+        if !workers.isEmpty {
+            document["workers"] = workers.map { w -> [String: Any] in
+                var entry: [String: Any] = [
+                    "key": w.contender.key, "workers": w.contender.workers, "hop": w.contender.hop, "events": w.figures.events, "verdict": w.figures.verdict,
+                ]
+                if let v = w.figures.recordsPerSecond { entry["recordsPerSecond"] = v }
+                if let v = w.figures.cpuSeconds { entry["cpuSeconds"] = v }
+                if let v = w.figures.brokerCPUSeconds { entry["brokerCPUSeconds"] = v }
+                if let v = w.figures.latencyP50 { entry["latencyP50Millis"] = v }
+                if let v = w.figures.latencyP99 { entry["latencyP99Millis"] = v }
+                if let failure = w.figures.failure { entry["failure"] = failure }
+                return entry
+            }
+        }
         if let millis = state.millis { document["stateCheckpoint"] = ["keys": state.keys, "millis": millis, "bytes": state.bytes ?? 0] }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: path))
