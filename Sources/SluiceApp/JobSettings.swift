@@ -125,6 +125,8 @@ public struct JobSettings: Sendable {
     /// Keyed streams cross a repartition topic even in one process (`--exchange-keyed-streams`): what
     /// the bench measures the hop's cost with.
     public var exchangeKeyedStreams = false
+    /// Repartition topics are `<prefix>-<operator>-repartition`; nil: the job's name.
+    public var repartitionTopicPrefix: String?
 
     /// Keyed streams cross between workers through repartition topics (`KafkaKeyedExchange`).
     var usesKeyedExchange: Bool { (worker.workers > 1 || exchangeKeyedStreams) && !keysFollowPartitions }

@@ -49,7 +49,7 @@ final class KafkaKeyedExchange: KeyedExchange, @unchecked Sendable {
             return nil
         }
         let maxParallelism = settings.maxParallelism
-        var topic = Self.topicName(job: settings.jobName, operator: stream.name)
+        var topic = Self.topicName(job: settings.repartitionTopicPrefix ?? settings.jobName, operator: stream.name)
         if topics.contains(topic) { topic = topic.replacingOccurrences(of: "-repartition", with: "-\(topics.count)-repartition") }
         let ordinal = topics.count
         topics.append(topic)

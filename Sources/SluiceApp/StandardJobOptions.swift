@@ -78,6 +78,8 @@ public struct StandardJobOptions: ParsableArguments {
     var workerIndex: Int?
     @Flag(help: "The input topics are partitioned by the job's keys: allow keyBy and broadcast with --workers > 1 (each worker then keeps the state of its partitions' keys).")
     var keysFollowPartitions = false
+    @Option(help: "Repartition topics are named <prefix>-<operator>-repartition (default prefix: the job's name). Give two deployments of one job on one cluster their own.")
+    var repartitionTopicPrefix: String?
     @Flag(help: "Send every keyBy through a repartition topic even as one worker (to measure what the hop between workers costs).")
     var exchangeKeyedStreams = false
     @Option(help: "Key groups of the job's keyed state (Flink's max parallelism): the most subtasks a keyed operator may have, and with --workers > 1 the partition count of each repartition topic. Fixed for the life of the job's state.")
@@ -140,6 +142,7 @@ public struct StandardJobOptions: ParsableArguments {
         settings.sinkMaxParallelism = sinkMaxParallelism
         settings.maxParallelism = maxParallelism
         settings.exchangeKeyedStreams = exchangeKeyedStreams
+        settings.repartitionTopicPrefix = repartitionTopicPrefix
         do {
             settings.worker = try WorkerOrdinal.share(workers: workers, index: workerIndex, environment: environment)
             settings.keysFollowPartitions = keysFollowPartitions

@@ -49,9 +49,9 @@ struct WorkersContender {
     /// Worker `index`'s options beyond the click count's own: one subtask per operator, so the
     /// workers are what scales. Workers share the checkpoint folder and transactional-id prefix
     /// (the job derives each worker's own from them).
-    func arguments(index: Int) -> [String] {
+    func arguments(index: Int, topicPrefix: String) -> [String] {
         ["--workers", "\(workers)", "--worker-index", "\(index)", "--max-parallelism", "\(Self.maxParallelism)", "-p", "1"]
-            + (hop ? ["--exchange-keyed-streams"] : [])
+            + (hop ? ["--exchange-keyed-streams", "--repartition-topic-prefix", topicPrefix] : [])
     }
 }
 
@@ -78,12 +78,6 @@ struct WorkersResult {
 }
 
 extension Bench {
-    /// The click-count job's repartition topic. Its name comes from the job's name alone
-    /// (`<job>-<operator>-repartition`, KafkaKeyedExchange.topicName) and click-count-job has no
-    /// option to rename itself, so it cannot carry the run id: every run with the hop starts after
-    /// `deleteRepartitionTopic()` (the job creates the topic again) and deletes it when done.
-    static let repartitionTopic = "click-count-ClickEvent-Source-repartition"
-
     /// The workers phase: for each contender, the throughput on a backlog of `events` events (at
     /// least; whole windows) and the window latency at `rate` for `seconds` of live input.
     func workers(events: Int, counts: [Int], rate: Double, seconds: Double) -> [WorkersResult] {
@@ -100,9 +94,6 @@ extension Bench {
                 windowLatency(name: "workers-\(contender.key)", partitions: partitions, rate: rate, seconds: seconds, into: &result.figures) { input, output in
                     try startWorkers(contender, input: input, output: output, tag: "lat-workers-\(contender.key)")
                 }
-            }
-            if contender.hop {
-                do { try deleteRepartitionTopic() } catch { say("  could not delete \(Self.repartitionTopic): \(error)") }
             }
             if let failure = result.figures.failure { say("FAILED workers \(contender.key): \(failure)") }
             say(result.line)
@@ -158,15 +149,15 @@ extension Bench {
     }
 
     /// Starts the contender's workers together, each with its own `--worker-index` and log
-    /// (`<work>/<tag>-w<i>.log`), on a fresh repartition topic when it has the hop.
+    /// (`<work>/<tag>-w<i>.log`); with the hop, on a repartition topic of its own
+    /// (`--repartition-topic-prefix`), so no run reads what an earlier one left.
     func startWorkers(_ contender: WorkersContender, input: String, output: String, tag: String) throws -> [MeasuredProcess] {
-        if contender.hop { try deleteRepartitionTopic() }
         let (executable, arguments) = command(.clickCount, input: input, output: output, tag: tag)
         var jobs: [MeasuredProcess] = []
         do {
             for index in 0..<contender.workers {
                 jobs.append(try MeasuredProcess(
-                    name: "\(tag)-w\(index)", executable: executable, arguments: arguments + contender.arguments(index: index),
+                    name: "\(tag)-w\(index)", executable: executable, arguments: arguments + contender.arguments(index: index, topicPrefix: "bench-\(tag)-\(runId)"),
                     logPath: "\(work)/\(tag)-w\(index).log"))
             }
         } catch {
@@ -177,25 +168,4 @@ extension Bench {
         return jobs
     }
 
-    /// Deletes the click-count job's repartition topic (what an earlier run left) and waits until
-    /// it is gone: Kafka deletes asynchronously, and the job's create must not race the deletion.
-    func deleteRepartitionTopic() throws {
-        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: bootstrap, clientProperties))
-        defer { admin.close() }
-        do {
-            try admin.deleteTopics([Self.repartitionTopic])
-        } catch {
-            // Nothing to delete: no run with the hop before this one. (Not `catch let error as
-            // KafkaError where ...`: that clause crashes Swift 6.3.1 in MandatoryAllocBoxToStack.)
-            guard error.kind == .unknownTopicOrPartition else { throw error }
-            return
-        }
-        let deadline = Date().addingTimeInterval(30)
-        while try admin.listTopics().contains(Self.repartitionTopic) {
-            guard Date() < deadline else {
-                throw BenchError.timedOut(what: "deletion of \(Self.repartitionTopic)", seconds: 30, detail: "still listed")
-            }
-            usleep(100_000)
-        }
-    }
 }

@@ -91,6 +91,11 @@ import Testing
             exchange.ensureTopic = { topic, partitions in created[topic] = partitions }
         }
         #expect(created == ["pass-through-input-repartition": 12])
+        var renamed: [String: Int] = [:]
+        _ = try graph(["--workers", "2", "--worker-index", "0", "--repartition-topic-prefix", "staging"], declare: Self.keyed) { exchange in
+            exchange.ensureTopic = { topic, partitions in renamed[topic] = partitions }
+        }
+        #expect(renamed == ["staging-input-repartition": 128], "two deployments of one job need their own topics")
         let names = Dictionary(uniqueKeysWithValues: keyed.vertices.map { ($0.id, $0.name) })
         let keyedEdges = keyed.edges.filter { $0.partitioning == "hash" }
         #expect(keyedEdges.map { names[$0.source] } == ["pass-through-input-repartition reader"], "\(keyed.edges)")
