@@ -49,8 +49,13 @@ struct WorkersContender {
     /// Worker `index`'s options beyond the click count's own: one subtask per operator, so the
     /// workers are what scales. Workers share the checkpoint folder and transactional-id prefix
     /// (the job derives each worker's own from them).
+    /// A long idleness: the latency phase pauses its input (while it waits for the first window),
+    /// and a worker whose source turned idle then active again could see its first records dropped
+    /// as late, because the other workers' event time ran on meanwhile (Flink's idleness semantics;
+    /// in one process the splits move in step, across workers they do not).
     func arguments(index: Int, topicPrefix: String) -> [String] {
-        ["--workers", "\(workers)", "--worker-index", "\(index)", "--max-parallelism", "\(Self.maxParallelism)", "-p", "1"]
+        ["--workers", "\(workers)", "--worker-index", "\(index)", "--max-parallelism", "\(Self.maxParallelism)", "-p", "1",
+         "--idleness-ms", "60000"]
             + (hop ? ["--exchange-keyed-streams", "--repartition-topic-prefix", topicPrefix] : [])
     }
 }
