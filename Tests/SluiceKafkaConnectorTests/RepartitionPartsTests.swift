@@ -54,6 +54,14 @@ struct RepartitionPartsTests {
         #expect(released(&cursor).isEmpty)
     }
 
+    @Test func batchesAfterAGapInAnAnswerWaitForTheNextFetch() {
+        let batches = [data(5...7, producer: 1), data(8...9, producer: 1), data(12...13, producer: 1)]
+        #expect(RepartitionSourceReader<Int>.contiguous(batches, from: 8).map(\.baseOffset) == [8])
+        #expect(RepartitionSourceReader<Int>.contiguous(batches, from: 5).map(\.baseOffset) == [5, 8])
+        // A first batch after the offset is a proven gap (the refetch decided it): kept, and what follows it.
+        #expect(RepartitionSourceReader<Int>.contiguous(Array(batches.suffix(1)), from: 10).map(\.baseOffset) == [12])
+    }
+
     @Test func recordsAndStatusesRoundTrip() throws {
         let values: [RepartitionRecord] = [
             .record(payload: [1, 2, 3], timestamp: 1_700_000_000_123), .record(payload: [], timestamp: nil),

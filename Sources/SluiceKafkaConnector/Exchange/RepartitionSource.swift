@@ -155,7 +155,7 @@ public final class RepartitionSourceReader<Output: Sendable>: SourceReader {
                 guard let refetched = try refetch(partition, covering: cursor.fetchOffset, from: connection, version: version) else { continue }
                 batches = refetched
             }
-            cursor.add(batches)
+            cursor.add(Self.contiguous(batches, from: cursor.fetchOffset))
             let split = "\(configuration.topic)-\(partition)"
             try cursor.release { record in
                 guard let value = record.value else { throw RepartitionError.malformedRecord("a record without a value at offset \(record.offset)") }
@@ -201,6 +201,21 @@ public final class RepartitionSourceReader<Output: Sendable>: SourceReader {
             if start == 0 { break }
         }
         return nil
+    }
+
+    /// The batches from `offset` on up to the first gap between them. A log of a repartition topic
+    /// has no gaps (it is never compacted), so a gap in an answer is a batch the broker left out:
+    /// what follows it waits for the next fetch, which starts at the gap (and asks again from
+    /// further back when the broker skips it once more).
+    static func contiguous(_ batches: [RecordBatch], from offset: Int64) -> [RecordBatch] {
+        var next = offset
+        var kept: [RecordBatch] = []
+        for batch in batches where batch.lastOffset >= next {
+            if batch.baseOffset > next && !kept.isEmpty { break }
+            kept.append(batch)
+            next = batch.lastOffset + 1
+        }
+        return kept
     }
 
     public func snapshotState(checkpointId: Int64) throws -> [Data] {
