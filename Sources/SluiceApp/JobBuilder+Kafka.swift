@@ -65,6 +65,22 @@ extension JobBuilder {
     }
 }
 
+extension JobBuilder {
+    /// The partition count of `topic`, asked of the cluster with the job's client settings: for a
+    /// job that chooses its records' partitions itself.
+    public func partitionCount(of topic: String) throws(JobBuildError) -> Int {
+        var configuration = KafkaConfiguration(bootstrapServers: settings.bootstrapServers)
+        for (key, value) in settings.clientSettings { configuration[key] = value }
+        do {
+            let admin = try KafkaAdmin(configuration: configuration)
+            defer { admin.close() }
+            return try admin.describeTopic(topic).partitions.count
+        } catch {
+            throw .topicNotDescribed(topic: topic, reason: "\(error)")
+        }
+    }
+}
+
 extension DataStream {
     /// `job.kafkaSink(self, ...)`, for the end of a chain of operators.
     public func sinkToKafka(

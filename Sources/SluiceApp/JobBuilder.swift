@@ -32,6 +32,7 @@ public enum JobBuildError: Error, CustomStringConvertible {
     case noTransactionalIdPrefix(sink: String)
     case exchangeAcrossWorkers(workers: Int, edges: [String])
     case keyedRescaleAcrossOneProcess(from: Int, to: Int)
+    case topicNotDescribed(topic: String, reason: String)
 
     public var description: String {
         switch self {
@@ -41,6 +42,9 @@ public enum JobBuildError: Error, CustomStringConvertible {
         case .noTransactionalIdPrefix(let sink):
             return "The exactly-once sink '\(sink)' needs a transactional-id prefix: give --transactional-id-prefix (unique per "
                 + "deployment, stable across restarts), or set JobSettings.transactionalIdPrefix in configure."
+        case .topicNotDescribed(let topic, let reason):
+            return "Cannot read the partitions of topic '\(topic)' (\(reason)). Create the topic first, and check --bootstrap and the "
+                + "client settings (--client-config, -X): the job needs its partition count before it starts."
         case .keyedRescaleAcrossOneProcess(let from, let to):
             return "Cannot rescale this keyed job from \(from) to \(to) worker(s): with several workers its keyed streams cross a repartition "
                 + "topic, in one process they do not, so the snapshots of one layout do not fit the other. Rescale between numbers "

@@ -216,36 +216,53 @@ struct Bench {
     /// `tag` names its topics, logs and checkpoints (default: the contender's name); runs of one contender need one each.
     func latency(_ kind: ContenderKind, rate: Double, seconds: Double, tag: String? = nil, into result: inout ContenderResult) {
         let name = tag ?? kind.rawValue
+        recordLatency(name: name, rate: rate, seconds: seconds, into: &result) { input, output in
+            let (executable, arguments) = command(kind, input: input, output: output, tag: "lat-\(name)")
+            return [try MeasuredProcess(name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/lat-\(name).log")]
+        }
+    }
+
+    /// The latency phase of a pass-through that `start` runs on (input, output) as one or more
+    /// processes; `name` names its topics; the input has `partitions`, the output `outputPartitions`
+    /// (default: as many). Probes until the
+    /// first record comes through (startup is not latency), then `warmupSeconds` of live input
+    /// that is not measured, then `seconds` that are.
+    func recordLatency(
+        name: String, partitions: Int32 = 2, outputPartitions: Int32? = nil, rate: Double, seconds: Double, warmupSeconds: Double = 0,
+        into result: inout ContenderResult,
+        start: (_ input: String, _ output: String) throws -> [MeasuredProcess]
+    ) {
         let input = "bench-lat-in-\(name)-\(runId)"
         let output = "bench-lat-out-\(name)-\(runId)"
         let count = Int(rate * seconds)
+        let warmup = Int(rate * warmupSeconds)
         do {
-            try createTopic(input)
-            try createTopic(output)
-            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: 2, clientProperties: clientProperties)
+            try createTopic(input, partitions: partitions)
+            try createTopic(output, partitions: outputPartitions ?? partitions)
+            let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: partitions, clientProperties: clientProperties)
             defer { generator.close() }
             let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: .max, recordLatencies: true, clientProperties: clientProperties)
             defer { watcher.stop() }
-            let (executable, arguments) = command(kind, input: input, output: output, tag: "lat-\(name)")
-            let child = try MeasuredProcess(
-                name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/lat-\(name).log")
-            defer { child.kill() }
+            let jobs = try start(input, output)
+            defer { jobs.forEach { $0.kill() } }
             // Probes until the pipeline is live (its startup is not latency).
             var probes = 0
             let deadline = Date().addingTimeInterval(60)
             while watcher.count == 0 {
-                guard Date() < deadline, child.isRunning else {
-                    throw BenchError.timedOut(what: "latency probe of \(kind.rawValue)", seconds: 60, detail: child.logTail())
+                guard Date() < deadline, jobs.allSatisfy(\.isRunning) else {
+                    throw BenchError.timedOut(what: "latency probe of \(name)", seconds: 60, detail: jobs.map { $0.logTail() }.joined(separator: "\n"))
                 }
                 try generator.produce(index: Int64(probes))
                 probes += 1
                 try generator.flush()
                 usleep(100_000)
             }
+            if warmup > 0 { try generator.write(from: Int64(probes), count: warmup, rate: rate) }
             let measureFrom = Int64(Date().timeIntervalSince1970 * 1000)
-            try generator.write(from: Int64(probes), count: count, rate: rate)
-            guard watcher.waitForCount(above: probes + count - 1, timeout: 60) != nil else {
-                throw BenchError.timedOut(what: "latency phase of \(kind.rawValue)", seconds: 60, detail: "\(watcher.count) of \(probes + count) records seen")
+            try generator.write(from: Int64(probes + warmup), count: count, rate: rate)
+            let total = probes + warmup + count
+            guard watcher.waitForCount(above: total - 1, timeout: 60) != nil else {
+                throw BenchError.timedOut(what: "latency phase of \(name)", seconds: 60, detail: "\(watcher.count) of \(total) records seen")
             }
             let samples = watcher.snapshot.latencies.filter { $0.0 >= measureFrom }
             let latencies = samples.map(\.1).sorted()

@@ -71,11 +71,11 @@ struct BenchRun: ParsableCommand {
     @Option(help: "Windows of backlog in the backpressure phase (the click-count job behind its slow operator, aligned then unaligned checkpoints); 0 skips it.")
     var backpressureWindows = 4
     @Option(help: "The slow operator's pause per event in the backpressure phase, in milliseconds.") var backpressurePauseMs = 1
-    @Option(help: "Input events of the workers phase (at least; whole windows plus a 600-event tail): the click-count job as one process without and with its keyBy through the repartition topic, then as several worker processes; 0 skips it.")
+    @Option(help: "Input events of the workers phase (at least; whole windows plus a 600-event tail): the pass-through (with sluice-eos among the contenders) and the click count (with click-count) as one process without and with a keyBy through the repartition topic, then as several worker processes; 0 skips it.")
     var workersEvents = 120_000
     @Option(help: "Worker counts of the workers phase, e.g. 1,2,3 (1: one process without the hop, then with it).")
     var workersCounts = WorkerCounts([1, 2, 3])
-    @Option(help: "Seconds of live input in each of the workers phase's latency runs (at --window-latency-rate).")
+    @Option(help: "Seconds of live input in each of the workers phase's latency runs (the pass-through at --latency-rate, the click count at --window-latency-rate).")
     var workersLatencySeconds: Double = 15
     @Option(help: "Events per second written while measuring restarts (6000 = one window per second).") var restartRate: Double = 6000
     @Option(help: "Folder of the click-count-job executable; default: next to this one.") var binDir: String?
@@ -214,10 +214,13 @@ struct BenchRun: ParsableCommand {
         }
 
         var workers: [WorkersResult] = []
-        if kinds.contains(.clickCount) && workersEvents > 0 {
-            say("\n== Click-count as worker processes (keyBy through the repartition topic; -p 1 each, \(WorkersContender.maxParallelism) key groups)")
+        let workersJobs = (kinds.contains(.sluiceExactlyOnce) ? [WorkersJob.passThrough] : []) + (kinds.contains(.clickCount) ? [.clickCount] : [])
+        if !workersJobs.isEmpty && workersEvents > 0 {
+            say("\n== Jobs as worker processes (\(workersJobs.map(\.rawValue).joined(separator: ", ")); keyBy through the repartition topic; "
+                + "-p 1 each, \(WorkersContender.maxParallelism) key groups)")
             workers = bench.workers(
-                events: workersEvents, counts: workersCounts.values, rate: windowLatencyRate, seconds: workersLatencySeconds)
+                events: workersEvents, jobs: workersJobs, counts: workersCounts.values, recordRate: latencyRate,
+                windowRate: windowLatencyRate, seconds: workersLatencySeconds)
         }
 
         say("")

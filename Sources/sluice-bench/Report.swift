@@ -111,15 +111,17 @@ enum Report {
                 checks.append(Check(name: name, measured: "not measured"))
             }
         }
-        if !workers.isEmpty { checks.append(hopCost(workers)) }
+        for job in WorkersJob.allCases where workers.contains(where: { $0.contender.job == job }) {
+            checks.append(hopCost(workers.filter { $0.contender.job == job }, job: job))
+        }
         return checks
     }
 
-    /// What the keyBy's hop through the repartition topic costs one process: records/s with it over
-    /// without it. No target for the ratio (informational); PASS when every output of the workers
-    /// phase was exact.
-    static func hopCost(_ workers: [WorkersResult]) -> Check {
-        let name = "hop cost: one process with the hop vs without (records/s; PASS when every workers output is exact)"
+    /// What the keyBy's hop through the repartition topic costs one process of `job`: records/s
+    /// with it over without it. No target for the ratio (informational); PASS when every output of
+    /// the job's workers contenders was exact.
+    static func hopCost(_ workers: [WorkersResult], job: WorkersJob) -> Check {
+        let name = "hop cost, \(job.rawValue): one process with the hop vs without (records/s; PASS when every workers output is exact)"
         func rate(hop: Bool) -> Double? {
             workers.first { $0.contender.workers == 1 && $0.contender.hop == hop && $0.figures.failure == nil }?.figures.recordsPerSecond
         }
@@ -167,7 +169,7 @@ enum Report {
 
     /// The workers phase: one row per contender, CPU summed over its workers.
     static func printWorkersTable(_ workers: [WorkersResult]) {
-        var rows = [["click-count contender", "workers", "hop", "records/s", "CPU s (all workers)", "broker CPU s", "e2e p50", "e2e p99", "output"]]
+        var rows = [["workers contender", "workers", "hop", "records/s", "CPU s (all workers)", "broker CPU s", "e2e p50", "e2e p99", "output"]]
         for w in workers {
             let r = w.figures
             rows.append([
@@ -217,7 +219,7 @@ enum Report {
         if !workers.isEmpty {
             document["workers"] = workers.map { w -> [String: Any] in
                 var entry: [String: Any] = [
-                    "key": w.contender.key, "workers": w.contender.workers, "hop": w.contender.hop, "events": w.figures.events, "verdict": w.figures.verdict,
+                    "key": w.contender.key, "job": w.contender.job.rawValue, "workers": w.contender.workers, "hop": w.contender.hop, "events": w.figures.events, "verdict": w.figures.verdict,
                 ]
                 if let v = w.figures.recordsPerSecond { entry["recordsPerSecond"] = v }
                 if let v = w.figures.cpuSeconds { entry["cpuSeconds"] = v }

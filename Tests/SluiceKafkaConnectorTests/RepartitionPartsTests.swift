@@ -1,5 +1,6 @@
 import Foundation
 @testable import SluiceKafkaConnector
+import SluiceKafka
 import SluiceKafkaWire
 import SluiceRuntime
 import Testing
@@ -69,6 +70,26 @@ struct RepartitionPartsTests {
         ]
         for value in values { #expect(try RepartitionRecord(decoding: value.encoded()) == value) }
         #expect(throws: RepartitionError.self) { try RepartitionRecord(decoding: [9]) }
+    }
+
+    @Test func sinkRecordsRoundTripSoTheyCanCrossAnExchange() throws {
+        let records = [
+            KafkaSinkRecord(value: nil),
+            KafkaSinkRecord(topic: "t", key: [1, 2], value: Array("v".utf8),
+                            headers: [KafkaHeader(key: "h", value: [9]), KafkaHeader(key: "none", value: nil)],
+                            partition: 3, timestamp: -5),
+        ]
+        for record in records {
+            var writer = BinaryWriter()
+            record.encode(to: &writer)
+            var reader = BinaryReader(writer.bytes)
+            let decoded = try KafkaSinkRecord(from: &reader)
+            #expect(reader.isAtEnd)
+            #expect(decoded.topic == record.topic && decoded.key == record.key && decoded.value == record.value)
+            #expect(decoded.headers == record.headers && decoded.partition == record.partition && decoded.timestamp == record.timestamp)
+        }
+        var reader = BinaryReader([2, 0])
+        #expect(throws: StateSerializationError.self) { try KafkaSinkRecord(from: &reader) }
     }
 
     @Test func aPartitionWaitsForEveryWriterThenTakesTheMinimum() {
