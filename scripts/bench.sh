@@ -27,5 +27,6 @@ fi
 PYTHON=python3
 [ -x "$QUIX_VENV/bin/python" ] && PYTHON="$QUIX_VENV/bin/python"
 swift build -c release --product click-count-job
+swift build -c release --product pass-through-job
 swift build -c release --product sluice-bench
 exec "$ROOT/.build/release/sluice-bench" run --bin-dir "$ROOT/.build/release" --python "$PYTHON" "$@"

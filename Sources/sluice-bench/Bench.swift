@@ -147,21 +147,10 @@ struct Bench {
             let (executable, arguments) = command(kind, input: input, output: output, tag: kind.rawValue)
             let child = try MeasuredProcess(
                 name: kind.rawValue, executable: executable, arguments: arguments, logPath: "\(work)/\(kind.rawValue).log")
-            // perf -p follows only threads that exist when it attaches: give the job time to start its task threads.
-            if profile { usleep(400_000) }
-            let profiler = profile ? try? MeasuredProcess(
-                name: "perf", executable: "/usr/bin/env",
-                arguments: ["perf", "record", "-F", "999", "-g", "-p", "\(child.pid)", "-o", "\(work)/\(kind.rawValue).perf.data"],
-                logPath: "\(work)/\(kind.rawValue).perf.log") : nil
+            let profiler = startProfiler(of: child, name: kind.rawValue)
             let reached = watcher.waitForTarget(timeout: timeout) { !child.isRunning }
             let usage = child.usage
-            if let profiler {
-                // SIGINT makes perf write its data file and exit.
-                Glibc.kill(profiler.pid, SIGINT)
-                let deadline = Date().addingTimeInterval(30)
-                while profiler.isRunning && Date() < deadline { usleep(20_000) }
-                say("  profile: perf report -i \(work)/\(kind.rawValue).perf.data --no-children")
-            }
+            stopProfiler(profiler, name: kind.rawValue)
             let brokerAfter = brokerCPU()
             child.kill()
             result.checkpoints = CheckpointLogSummary(log: child.log)
@@ -186,6 +175,26 @@ struct Bench {
             result.verdict = "FAILED"
         }
         return result
+    }
+
+    /// With `--profile`: `perf record -g` attached to `process`, writing `<work>/<name>.perf.data`.
+    func startProfiler(of process: MeasuredProcess, name: String) -> MeasuredProcess? {
+        guard profile else { return nil }
+        // perf -p follows only threads that exist when it attaches: give the job time to start its task threads.
+        usleep(400_000)
+        return try? MeasuredProcess(
+            name: "perf", executable: "/usr/bin/env",
+            arguments: ["perf", "record", "-F", "999", "-g", "-p", "\(process.pid)", "-o", "\(work)/\(name).perf.data"],
+            logPath: "\(work)/\(name).perf.log")
+    }
+
+    func stopProfiler(_ profiler: MeasuredProcess?, name: String) {
+        guard let profiler else { return }
+        // SIGINT makes perf write its data file and exit.
+        Glibc.kill(profiler.pid, SIGINT)
+        let deadline = Date().addingTimeInterval(30)
+        while profiler.isRunning && Date() < deadline { usleep(20_000) }
+        say("  profile: perf report -i \(work)/\(name).perf.data --no-children")
     }
 
     /// Reads the output with the transaction-aware reader (which honours COMMIT/ABORT markers itself).

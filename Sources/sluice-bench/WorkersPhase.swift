@@ -153,9 +153,12 @@ extension Bench {
             let brokerBefore = brokerCPU()
             let jobs = try startWorkers(contender, input: input, output: output, tag: "workers-\(contender.key)")
             defer { jobs.forEach { $0.kill() } }
+            // With --profile, the first worker's (the others run the same code).
+            let profiler = startProfiler(of: jobs[0], name: "workers-\(contender.key)")
             let reached = watcher.waitForTarget(timeout: timeout) { !jobs.allSatisfy(\.isRunning) }
             // Read before the kill: /proc forgets a process once it is reaped.
             let cpu = jobs.compactMap(\.usage).map(\.cpuSeconds).reduce(0, +)
+            stopProfiler(profiler, name: "workers-\(contender.key)")
             let brokerAfter = brokerCPU()
             jobs.forEach { $0.kill() }
             guard let reached else {

@@ -261,8 +261,11 @@ extension Data: BinaryCodable {
 
 extension Array: BinaryCodable where Element: BinaryCodable {
     public func encode(to writer: inout BinaryWriter) {
-        if let raw = self as? [UInt8] {
-            writer.writeBytes(raw)
+        // Bytes in one piece. Not `self as? [UInt8]`: in generic code that cast converts element by
+        // element (the pass-through's keys spent most of their time there); when the element type
+        // is UInt8 the two array types are one type, so the bit cast is an identity.
+        if Element.self == UInt8.self {
+            writer.writeBytes(unsafeBitCast(self, to: [UInt8].self))
             return
         }
         writer.writeVarUInt(UInt64(count))
@@ -270,8 +273,9 @@ extension Array: BinaryCodable where Element: BinaryCodable {
     }
 
     public init(from reader: inout BinaryReader) throws {
-        if Element.self == UInt8.self, let raw = try reader.readBytes() as? [Element] {
-            self = raw
+        if Element.self == UInt8.self {
+            // The identity cast of `encode`, the other way.
+            self = unsafeBitCast(try reader.readBytes(), to: [Element].self)
             return
         }
         let count = try reader.readVarInt()
