@@ -310,8 +310,10 @@ struct Bench {
 
     /// The window-latency phase of a click count that `start` runs on (input, output) as one or more
     /// processes (the workers phase runs several); `name` names its topics; the input has `partitions`.
+    /// `pollCommitted`: watch the output with `CommittedOutputPoller` (several writers per output
+    /// partition) instead of a librdkafka read_committed consumer.
     func windowLatency(
-        name: String, partitions: Int32 = 2, rate: Double, seconds: Double, into result: inout ContenderResult,
+        name: String, partitions: Int32 = 2, pollCommitted: Bool = false, rate: Double, seconds: Double, into result: inout ContenderResult,
         start: (_ input: String, _ output: String) throws -> [MeasuredProcess]
     ) {
         let input = "bench-lat-in-\(name)-\(runId)"
@@ -325,13 +327,22 @@ struct Bench {
             try createTopic(output)
             let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: partitions, clientProperties: clientProperties)
             defer { generator.close() }
-            let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: .max, recordLatencies: false, recordValues: true, clientProperties: clientProperties)
-            defer { watcher.stop() }
+            let visible: () -> [(value: [UInt8], atMillis: Double)]
+            let stopWatching: () -> Void
+            if pollCommitted {
+                let poller = try CommittedOutputPoller(bootstrap: bootstrap, connection: connection, topic: output, partitions: 2)
+                (visible, stopWatching) = ({ poller.snapshot.visible }, poller.stop)
+            } else {
+                let watcher = try OutputWatcher(
+                    bootstrap: bootstrap, topic: output, target: .max, recordLatencies: false, recordValues: true, clientProperties: clientProperties)
+                (visible, stopWatching) = ({ watcher.snapshot.visible }, watcher.stop)
+            }
+            defer { stopWatching() }
             let jobs = try start(input, output)
             defer { jobs.forEach { $0.kill() } }
             try generator.write(from: 0, count: warmup)
             let deadline = Date().addingTimeInterval(120)
-            while watcher.count < pages.count {
+            while visible().count < pages.count {
                 guard Date() < deadline, jobs.allSatisfy(\.isRunning) else {
                     throw BenchError.timedOut(what: "first window of \(name)", seconds: 120, detail: jobs.map { $0.logTail() }.joined(separator: "\n"))
                 }
@@ -351,7 +362,7 @@ struct Bench {
             while true {
                 var seen: Set<[Int]> = []
                 latencies = []
-                for entry in watcher.snapshot.visible {
+                for entry in visible() {
                     guard let stats = ClickEventStatistics.decode(entry.value),
                           let pageIndex = pages.firstIndex(of: stats.page)
                     else { continue }

@@ -118,7 +118,8 @@ extension Bench {
                 }
                 switch contender.job {
                 case .clickCount:
-                    windowLatency(name: name, partitions: partitions, rate: windowRate, seconds: seconds, into: &result.figures, start: start)
+                    windowLatency(name: name, partitions: partitions, pollCommitted: true, rate: windowRate, seconds: seconds,
+                                  into: &result.figures, start: start)
                 case .passThrough:
                     // Workers that start together go live within moments of each other: 2 s of live
                     // input before the measured part keep the last one's startup out of the figures.
@@ -148,14 +149,25 @@ extension Bench {
             let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: partitions, clientProperties: clientProperties)
             try generator.write(from: 0, count: events)
             generator.close()
-            let watcher = try OutputWatcher(bootstrap: bootstrap, topic: output, target: expected, recordLatencies: false, clientProperties: clientProperties)
+            // The click count's workers share its 2 output partitions: its few thousand results are
+            // watched by the transaction-aware poller (see CommittedOutputPoller); the pass-through's
+            // millions, written one writer per partition, by a read_committed consumer.
+            let watcher: (count: () -> Int, waitForTarget: (Double, () -> Bool) -> ContinuousClock.Instant?, stop: () -> Void)
+            switch contender.job {
+            case .clickCount:
+                let poller = try CommittedOutputPoller(bootstrap: bootstrap, connection: connection, topic: output, partitions: 2, target: expected)
+                watcher = ({ poller.count }, { poller.waitForTarget(timeout: $0, abort: $1) }, poller.stop)
+            case .passThrough:
+                let consumer = try OutputWatcher(bootstrap: bootstrap, topic: output, target: expected, recordLatencies: false, clientProperties: clientProperties)
+                watcher = ({ consumer.count }, { consumer.waitForTarget(timeout: $0, abort: $1) }, consumer.stop)
+            }
             defer { watcher.stop() }
             let brokerBefore = brokerCPU()
             let jobs = try startWorkers(contender, input: input, output: output, tag: "workers-\(contender.key)")
             defer { jobs.forEach { $0.kill() } }
             // With --profile, the first worker's (the others run the same code).
             let profiler = startProfiler(of: jobs[0], name: "workers-\(contender.key)")
-            let reached = watcher.waitForTarget(timeout: timeout) { !jobs.allSatisfy(\.isRunning) }
+            let reached = watcher.waitForTarget(timeout) { !jobs.allSatisfy(\.isRunning) }
             // Read before the kill: /proc forgets a process once it is reaped.
             let cpu = jobs.compactMap(\.usage).map(\.cpuSeconds).reduce(0, +)
             stopProfiler(profiler, name: "workers-\(contender.key)")
@@ -163,7 +175,7 @@ extension Bench {
             jobs.forEach { $0.kill() }
             guard let reached else {
                 let tails = jobs.enumerated().map { "worker \($0.offset):\n\($0.element.logTail())" }.joined(separator: "\n")
-                result.failure = "output incomplete (\(watcher.count) of \(expected) records); log tails:\n\(tails)"
+                result.failure = "output incomplete (\(watcher.count()) of \(expected) records); log tails:\n\(tails)"
                 result.verdict = "FAILED"
                 return result
             }
