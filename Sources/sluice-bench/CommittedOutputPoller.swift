@@ -57,13 +57,7 @@ final class CommittedOutputPoller: Sendable {
 
     /// Waits until `target` records were seen or `timeout` passed or `abort()` says so; returns when the target was reached.
     func waitForTarget(timeout: Double, abort: () -> Bool) -> ContinuousClock.Instant? {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
-        while ContinuousClock.now < deadline {
-            if let reached = state.withLock({ $0.reachedTarget }) { return reached }
-            if abort() { return state.withLock { $0.reachedTarget } }
-            usleep(5_000)
-        }
-        return nil
+        waitForTargetReached(timeout: timeout, abort: abort) { state.withLock { $0.reachedTarget } }
     }
 
     func stop() {

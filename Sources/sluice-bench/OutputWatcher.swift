@@ -86,13 +86,7 @@ final class OutputWatcher: Sendable {
 
     /// Waits until `target` records were seen or `timeout` passed or `abort()` says so; returns when the target was reached.
     func waitForTarget(timeout: Double, abort: () -> Bool) -> ContinuousClock.Instant? {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
-        while ContinuousClock.now < deadline {
-            if let reached = state.withLock({ $0.reachedTarget }) { return reached }
-            if abort() { return state.withLock { $0.reachedTarget } }
-            usleep(5_000)
-        }
-        return nil
+        waitForTargetReached(timeout: timeout, abort: abort) { state.withLock { $0.reachedTarget } }
     }
 
     /// Waits until the count is above `count`.
@@ -110,4 +104,18 @@ final class OutputWatcher: Sendable {
         while !finished.load(ordering: .acquiring) { usleep(5_000) }
         consumer.close()
     }
+}
+
+/// Asks `reached` every 5 ms until it answers, `abort()` says so, or `timeout` seconds pass; returns
+/// when the target was reached (what the output watchers' `waitForTarget` share).
+func waitForTargetReached(
+    timeout: Double, abort: () -> Bool, reached: () -> ContinuousClock.Instant?
+) -> ContinuousClock.Instant? {
+    let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+    while ContinuousClock.now < deadline {
+        if let at = reached() { return at }
+        if abort() { return reached() }
+        usleep(5_000)
+    }
+    return nil
 }
