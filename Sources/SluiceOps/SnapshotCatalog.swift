@@ -21,13 +21,18 @@ public struct SnapshotEntry: Sendable, Equatable {
     public var problem: String?
     /// Parallelism of each operator (from the metadata).
     public var parallelism: Int?
+    /// Which worker process wrote it (from the metadata; snapshots older than worker layouts read
+    /// as worker 0 of 1); nil when the metadata could not be read.
+    public var worker: WorkerLayout?
 
     public var isValid: Bool { problem == nil }
 }
 
 public enum SnapshotCatalog {
     /// Lists `chk-<N>` folders and savepoint folders in `directory`, and in its `savepoints`
-    /// subfolder; oldest first. A folder that is itself a snapshot is listed alone.
+    /// subfolder, and the same in each `worker-<i>` subfolder (a job run as several worker
+    /// processes keeps each worker's there); oldest first. A folder that is itself a snapshot is
+    /// listed alone.
     public static func list(_ directory: String) throws -> [SnapshotEntry] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -37,7 +42,10 @@ public enum SnapshotCatalog {
             return [entry(directory)]
         }
         var entries: [SnapshotEntry] = []
-        for folder in [directory, directory + "/savepoints"] {
+        let workerFolders = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasPrefix("worker-") && Int($0.dropFirst(7)) != nil }
+            .map { directory + "/" + $0 }
+        for folder in ([directory] + workerFolders).flatMap({ [$0, $0 + "/savepoints"] }) {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
             entries += names.filter(isSnapshotName).map { entry(folder + "/" + $0) }
         }
@@ -66,6 +74,7 @@ public enum SnapshotCatalog {
             entry.kind = metadata.kind == .savepoint ? .savepoint : .checkpoint
             entry.timeMillis = metadata.timestamp
             entry.parallelism = metadata.operators.map(\.parallelism).max()
+            entry.worker = metadata.owner?.workers ?? .single
         } catch {
             entry.problem = "\(error)"
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceOps
+import SluiceRuntime
 
 /// `sluice checkpoints DIR...`: what a job could restart or resume from.
 struct CheckpointsCommand: ParsableCommand {
@@ -8,7 +9,8 @@ struct CheckpointsCommand: ParsableCommand {
         commandName: "checkpoints",
         abstract: "Lists the checkpoints and savepoints in a job's folders, with id, kind, size, time and validity.",
         discussion: """
-            Give the job's --checkpoint-dir (its savepoints/ subfolder is included), a savepoint folder, or \
+            Give the job's --checkpoint-dir (its savepoints/ subfolder is included, and so are the worker-<i> \
+            subfolders of a job run as several --workers, whose WORKER column says which wrote it), a savepoint folder, or \
             several. "valid" means the runtime would restore it: its _metadata is complete, its checksum and \
             version are right, and its state files are there. Resume from one with \
             `sluice run --from-savepoint PATH -p N` (checkpoints work there too).
@@ -32,7 +34,7 @@ struct CheckpointsCommand: ParsableCommand {
 
     static func table(_ entries: [SnapshotEntry]) -> String {
         let formatter = ISO8601DateFormatter()
-        var rows = [["ID", "KIND", "SIZE", "TIME (UTC)", "P", "STATE", "PATH"]]
+        var rows = [["ID", "KIND", "SIZE", "TIME (UTC)", "P", "WORKER", "STATE", "PATH"]]
         for entry in entries {
             rows.append([
                 entry.id.map(String.init) ?? "?",
@@ -40,15 +42,17 @@ struct CheckpointsCommand: ParsableCommand {
                 byteCount(entry.bytesOnDisk),
                 entry.timeMillis.map { formatter.string(from: Date(timeIntervalSince1970: Double($0) / 1000)) } ?? "?",
                 entry.parallelism.map(String.init) ?? "-",
+                entry.worker.map { $0.workers == 1 ? "-" : "\($0.index) of \($0.workers)" } ?? "?",
                 entry.problem.map { "INVALID: \($0)" } ?? "valid",
                 entry.path,
             ])
         }
         // Pad every column but the last two (state and path can be long).
-        let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        let padded = rows[0].count - 2
+        let widths = (0..<padded).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
             row.enumerated().map { index, cell in
-                index < 5 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) : cell
+                index < padded ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) : cell
             }.joined(separator: "  ")
         }.joined(separator: "\n")
     }

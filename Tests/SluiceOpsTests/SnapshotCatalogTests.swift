@@ -54,6 +54,31 @@ import Testing
         #expect(try SnapshotCatalog.list(savepoint).map(\.id) == [9])
     }
 
+    /// A job run as several workers keeps each worker's snapshots in `worker-<i>`: the job's folder
+    /// lists them all, each with the worker that wrote it.
+    @Test func listsEveryWorkersSnapshotsWithTheirWorker() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for index in 0..<2 {
+            let storage = FileSystemCheckpointStorage(directory: root + "/worker-\(index)")
+            let owner = CheckpointOwner(jobId: "job", transactionalIdPrefix: "p-w\(index)", workers: try #require(WorkerLayout(workers: 2, index: index)))
+            try storage.commit(CheckpointMetadata(
+                checkpointId: Int64(10 + index), timestamp: 1_700_000_000_000 + Int64(index), isFinal: false, operators: [], owner: owner))
+        }
+        let savepoint = root + "/worker-1/savepoints/savepoint-12-1700000000002"
+        try FileManager.default.createDirectory(atPath: savepoint, withIntermediateDirectories: true)
+        let owner = CheckpointOwner(jobId: "job", transactionalIdPrefix: "p-w1", workers: try #require(WorkerLayout(workers: 2, index: 1)))
+        let metadata = CheckpointMetadata(checkpointId: 12, timestamp: 1_700_000_000_002, isFinal: false, kind: .savepoint, operators: [], owner: owner)
+        try Data(metadata.encoded()).write(to: URL(fileURLWithPath: savepoint + "/_metadata"))
+        // Not a worker's folder: left out.
+        try FileManager.default.createDirectory(atPath: root + "/worker-x/chk-1", withIntermediateDirectories: true)
+
+        let entries = try SnapshotCatalog.list(root)
+        #expect(entries.map(\.id) == [10, 11, 12])
+        #expect(entries.map { $0.worker?.index } == [0, 1, 1])
+        #expect(entries.allSatisfy { $0.worker?.workers == 2 && $0.isValid })
+        #expect(entries.last?.kind == .savepoint)
+    }
+
     @Test func refusesSomethingThatIsNotAFolder() {
         #expect(throws: SnapshotCatalogError.self) { _ = try SnapshotCatalog.list(root + "/missing") }
     }
