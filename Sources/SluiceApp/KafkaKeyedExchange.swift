@@ -42,12 +42,27 @@ final class KafkaKeyedExchange: KeyedExchange, @unchecked Sendable {
         return "\(clean(job))-\(clean(name))-repartition"
     }
 
+    /// A record's coding, with the type's `BinaryCodable` conformance opened once here rather than
+    /// per record: a cast to the concrete type costs no existential box (a large record, such as a
+    /// `KafkaSinkRecord`, would need one allocated for every record).
+    private static func coding<C: BinaryCodable, T>(
+        _: C.Type, of _: T.Type
+    ) -> (encode: @Sendable (T, inout BinaryWriter) -> Void, decode: @Sendable (inout BinaryReader) throws -> T) {
+        let encode: @Sendable (T, inout BinaryWriter) -> Void = { value, writer in (value as? C)?.encode(to: &writer) }
+        let decode: @Sendable (inout BinaryReader) throws -> T = { reader in
+            guard let value = try C(from: &reader) as? T else { throw RepartitionError.malformedRecord("a payload that is not a \(T.self)") }
+            return value
+        }
+        return (encode, decode)
+    }
+
     func exchange<K: StateKey, T: Sendable>(_ stream: DataStream<T>, key: @escaping @Sendable (T) -> K) -> DataStream<T>? {
         guard failure == nil, let builder else { return nil }
         guard let codable = T.self as? any BinaryCodable.Type else {
             failure = RepartitionError.notCodable(type: "\(T.self)", stream: stream.name)
             return nil
         }
+        let (encode, decode) = Self.coding(codable, of: T.self)
         let maxParallelism = settings.maxParallelism
         var topic = Self.topicName(job: settings.repartitionTopicPrefix ?? settings.jobName, operator: stream.name)
         if topics.contains(topic) { topic = topic.replacingOccurrences(of: "-repartition", with: "-\(topics.count)-repartition") }
@@ -61,11 +76,10 @@ final class KafkaKeyedExchange: KeyedExchange, @unchecked Sendable {
                 switch element {
                 case .record(let value, let timestamp):
                     var writer = BinaryWriter(capacity: 64)
-                    (value as? any BinaryCodable)?.encode(to: &writer)
+                    RepartitionRecord.writeRecordHeader(timestamp: timestamp, into: &writer)
+                    encode(value, &writer)
                     let keyGroup = KeyGroups.keyGroup(for: key(value), maxParallelism: maxParallelism)
-                    try out.collect(KafkaSinkRecord(
-                        value: RepartitionRecord.record(payload: writer.bytes, timestamp: timestamp).encoded(),
-                        partition: Int32(keyGroup), timestamp: timestamp))
+                    try out.collect(KafkaSinkRecord(value: writer.bytes, partition: Int32(keyGroup), timestamp: timestamp))
                 case .watermark(let watermark, let subtask, let subtasks):
                     let value = RepartitionRecord.watermark(
                         watermark, writer: worker.index * subtasks + subtask, writers: worker.workers * subtasks).encoded()
@@ -79,13 +93,7 @@ final class KafkaKeyedExchange: KeyedExchange, @unchecked Sendable {
             let configuration = RepartitionSourceConfiguration(
                 bootstrapServers: settings.bootstrapServers, topic: topic, maxParallelism: maxParallelism,
                 scope: Self.scope(of: worker, maxParallelism: maxParallelism), clientSettings: settings.clientSettings)
-            let source = RepartitionSource<T>(configuration: configuration) { bytes in
-                var reader = BinaryReader(bytes)
-                guard let value = try codable.init(from: &reader) as? T else {
-                    throw RepartitionError.malformedRecord("a payload that is not a \(T.self)")
-                }
-                return value
-            }
+            let source = RepartitionSource<T>(configuration: configuration, decode: decode)
             let read = builder.environment.fromSource(source, name: "\(topic) reader", parallelism: settings.parallelism)
             readerNames.insert(read.name)
             return read

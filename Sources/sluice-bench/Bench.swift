@@ -327,22 +327,16 @@ struct Bench {
             try createTopic(output)
             let generator = try ClickInput(bootstrap: bootstrap, topic: input, partitions: partitions, clientProperties: clientProperties)
             defer { generator.close() }
-            let visible: () -> [(value: [UInt8], atMillis: Double)]
-            let stopWatching: () -> Void
-            if pollCommitted {
-                let poller = try CommittedOutputPoller(bootstrap: bootstrap, connection: connection, topic: output, partitions: 2)
-                (visible, stopWatching) = ({ poller.snapshot.visible }, poller.stop)
-            } else {
-                let watcher = try OutputWatcher(
+            let watcher: any OutputProgress = pollCommitted
+                ? try CommittedOutputPoller(bootstrap: bootstrap, connection: connection, topic: output, partitions: 2)
+                : try OutputWatcher(
                     bootstrap: bootstrap, topic: output, target: .max, recordLatencies: false, recordValues: true, clientProperties: clientProperties)
-                (visible, stopWatching) = ({ watcher.snapshot.visible }, watcher.stop)
-            }
-            defer { stopWatching() }
+            defer { watcher.stop() }
             let jobs = try start(input, output)
             defer { jobs.forEach { $0.kill() } }
             try generator.write(from: 0, count: warmup)
             let deadline = Date().addingTimeInterval(120)
-            while visible().count < pages.count {
+            while watcher.count < pages.count {
                 guard Date() < deadline, jobs.allSatisfy(\.isRunning) else {
                     throw BenchError.timedOut(what: "first window of \(name)", seconds: 120, detail: jobs.map { $0.logTail() }.joined(separator: "\n"))
                 }
@@ -362,7 +356,7 @@ struct Bench {
             while true {
                 var seen: Set<[Int]> = []
                 latencies = []
-                for entry in visible() {
+                for entry in watcher.visibleValues {
                     guard let stats = ClickEventStatistics.decode(entry.value),
                           let pageIndex = pages.firstIndex(of: stats.page)
                     else { continue }

@@ -106,6 +106,25 @@ final class OutputWatcher: Sendable {
     }
 }
 
+/// What the bench asks of a watcher of a contender's output, whichever way it reads it.
+protocol OutputProgress: Sendable {
+    /// Records seen so far.
+    var count: Int { get }
+    /// (record value, wall-clock ms when first seen), when values are recorded.
+    var visibleValues: [(value: [UInt8], atMillis: Double)] { get }
+    /// Waits until the target was reached, `timeout` seconds passed or `abort()` says so; returns when it was reached.
+    func waitForTarget(timeout: Double, abort: () -> Bool) -> ContinuousClock.Instant?
+    func stop()
+}
+
+extension OutputWatcher: OutputProgress {
+    var visibleValues: [(value: [UInt8], atMillis: Double)] { snapshot.visible }
+}
+
+extension CommittedOutputPoller: OutputProgress {
+    var visibleValues: [(value: [UInt8], atMillis: Double)] { snapshot.visible }
+}
+
 /// Asks `reached` every 5 ms until it answers, `abort()` says so, or `timeout` seconds pass; returns
 /// when the target was reached (what the output watchers' `waitForTarget` share).
 func waitForTargetReached(

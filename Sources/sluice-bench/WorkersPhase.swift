@@ -152,22 +152,16 @@ extension Bench {
             // The click count's workers share its 2 output partitions: its few thousand results are
             // watched by the transaction-aware poller (see CommittedOutputPoller); the pass-through's
             // millions, written one writer per partition, by a read_committed consumer.
-            let watcher: (count: () -> Int, waitForTarget: (Double, () -> Bool) -> ContinuousClock.Instant?, stop: () -> Void)
-            switch contender.job {
-            case .clickCount:
-                let poller = try CommittedOutputPoller(bootstrap: bootstrap, connection: connection, topic: output, partitions: 2, target: expected)
-                watcher = ({ poller.count }, { poller.waitForTarget(timeout: $0, abort: $1) }, poller.stop)
-            case .passThrough:
-                let consumer = try OutputWatcher(bootstrap: bootstrap, topic: output, target: expected, recordLatencies: false, clientProperties: clientProperties)
-                watcher = ({ consumer.count }, { consumer.waitForTarget(timeout: $0, abort: $1) }, consumer.stop)
-            }
+            let watcher: any OutputProgress = contender.job == .clickCount
+                ? try CommittedOutputPoller(bootstrap: bootstrap, connection: connection, topic: output, partitions: 2, target: expected)
+                : try OutputWatcher(bootstrap: bootstrap, topic: output, target: expected, recordLatencies: false, clientProperties: clientProperties)
             defer { watcher.stop() }
             let brokerBefore = brokerCPU()
             let jobs = try startWorkers(contender, input: input, output: output, tag: "workers-\(contender.key)")
             defer { jobs.forEach { $0.kill() } }
             // With --profile, the first worker's (the others run the same code).
             let profiler = startProfiler(of: jobs[0], name: "workers-\(contender.key)")
-            let reached = watcher.waitForTarget(timeout) { !jobs.allSatisfy(\.isRunning) }
+            let reached = watcher.waitForTarget(timeout: timeout) { !jobs.allSatisfy(\.isRunning) }
             // Read before the kill: /proc forgets a process once it is reaped.
             let cpu = jobs.compactMap(\.usage).map(\.cpuSeconds).reduce(0, +)
             stopProfiler(profiler, name: "workers-\(contender.key)")
@@ -175,7 +169,7 @@ extension Bench {
             jobs.forEach { $0.kill() }
             guard let reached else {
                 let tails = jobs.enumerated().map { "worker \($0.offset):\n\($0.element.logTail())" }.joined(separator: "\n")
-                result.failure = "output incomplete (\(watcher.count()) of \(expected) records); log tails:\n\(tails)"
+                result.failure = "output incomplete (\(watcher.count) of \(expected) records); log tails:\n\(tails)"
                 result.verdict = "FAILED"
                 return result
             }

@@ -12,16 +12,29 @@ public enum RepartitionRecord: Equatable, Sendable {
         case record = 0, timedRecord = 1, watermark = 2, idle = 3
     }
 
+    /// What a value holds, read without copying a record's payload.
+    public enum Header: Equatable, Sendable {
+        /// A record: the reader stands at its payload.
+        case record(timestamp: Int64?)
+        case watermark(Int64, writer: Int, writers: Int)
+        case idle(writer: Int, writers: Int)
+    }
+
+    /// Writes a record's header; its payload is then encoded into `writer` right after it.
+    public static func writeRecordHeader(timestamp: Int64?, into writer: inout BinaryWriter) {
+        if let timestamp {
+            writer.writeUInt8(Tag.timedRecord.rawValue)
+            writer.writeInt64(timestamp)
+        } else {
+            writer.writeUInt8(Tag.record.rawValue)
+        }
+    }
+
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter(capacity: 16)
         switch self {
         case .record(let payload, let timestamp):
-            if let timestamp {
-                writer.writeUInt8(Tag.timedRecord.rawValue)
-                writer.writeInt64(timestamp)
-            } else {
-                writer.writeUInt8(Tag.record.rawValue)
-            }
+            Self.writeRecordHeader(timestamp: timestamp, into: &writer)
             writer.writeRaw(payload)
         case .watermark(let watermark, let index, let count):
             writer.writeUInt8(Tag.watermark.rawValue)
@@ -36,23 +49,31 @@ public enum RepartitionRecord: Equatable, Sendable {
         return writer.bytes
     }
 
-    /// Decodes a value; a record's payload is what follows its header.
-    public init(decoding bytes: [UInt8]) throws {
-        var reader = BinaryReader(bytes)
+    /// Reads a value's header; for a record, `reader` is left at its payload.
+    public static func readHeader(_ reader: inout BinaryReader) throws -> Header {
         let raw = try reader.readUInt8()
         switch Tag(rawValue: raw) {
         case .record:
-            self = .record(payload: Array(bytes[1...]), timestamp: nil)
+            return .record(timestamp: nil)
         case .timedRecord:
-            let timestamp = try reader.readInt64()
-            self = .record(payload: Array(bytes[9...]), timestamp: timestamp)
+            return .record(timestamp: try reader.readInt64())
         case .watermark:
             let watermark = try reader.readInt64()
-            self = .watermark(watermark, writer: try reader.readVarInt(), writers: try reader.readVarInt())
+            return .watermark(watermark, writer: try reader.readVarInt(), writers: try reader.readVarInt())
         case .idle:
-            self = .idle(writer: try reader.readVarInt(), writers: try reader.readVarInt())
+            return .idle(writer: try reader.readVarInt(), writers: try reader.readVarInt())
         case nil:
             throw RepartitionError.malformedRecord("unknown tag \(raw)")
+        }
+    }
+
+    /// Decodes a value; a record's payload is what follows its header.
+    public init(decoding bytes: [UInt8]) throws {
+        var reader = BinaryReader(bytes)
+        switch try Self.readHeader(&reader) {
+        case .record(let timestamp): self = .record(payload: Array(try reader.readRaw(count: reader.remaining)), timestamp: timestamp)
+        case .watermark(let watermark, let writer, let writers): self = .watermark(watermark, writer: writer, writers: writers)
+        case .idle(let writer, let writers): self = .idle(writer: writer, writers: writers)
         }
     }
 }

@@ -35,9 +35,10 @@ public struct RepartitionSourceConfiguration: Sendable {
 /// watermark records allow.
 public struct RepartitionSource<Output: Sendable>: Source {
     public let configuration: RepartitionSourceConfiguration
-    let decode: @Sendable ([UInt8]) throws -> Output
+    let decode: @Sendable (inout BinaryReader) throws -> Output
 
-    public init(configuration: RepartitionSourceConfiguration, decode: @escaping @Sendable ([UInt8]) throws -> Output) {
+    /// `decode` reads a record's payload from a reader standing at it (no copy of the payload).
+    public init(configuration: RepartitionSourceConfiguration, decode: @escaping @Sendable (inout BinaryReader) throws -> Output) {
         self.configuration = configuration
         self.decode = decode
     }
@@ -50,7 +51,7 @@ public struct RepartitionSource<Output: Sendable>: Source {
 /// One subtask's reader of a repartition topic. Used on its subtask's thread only.
 public final class RepartitionSourceReader<Output: Sendable>: SourceReader {
     let configuration: RepartitionSourceConfiguration
-    let decode: @Sendable ([UInt8]) throws -> Output
+    let decode: @Sendable (inout BinaryReader) throws -> Output
     private var client: KafkaWireClient?
     private var cursors: [Int32: CommittedPartitionCursor] = [:]
     private var partitionBytes: [Int32: Int32] = [:]
@@ -58,7 +59,7 @@ public final class RepartitionSourceReader<Output: Sendable>: SourceReader {
     private var watermarks = RepartitionWatermarks(partitions: [])
     private var logger = Logger(label: "sluice.kafka.repartition-source")
 
-    init(configuration: RepartitionSourceConfiguration, decode: @escaping @Sendable ([UInt8]) throws -> Output) {
+    init(configuration: RepartitionSourceConfiguration, decode: @escaping @Sendable (inout BinaryReader) throws -> Output) {
         self.configuration = configuration
         self.decode = decode
     }
@@ -117,21 +118,10 @@ public final class RepartitionSourceReader<Output: Sendable>: SourceReader {
 
     /// One Fetch of `partitions` from their leader; true when it brought batches.
     private func fetch(_ partitions: [Int32], from leader: BrokerAddress, client: KafkaWireClient, output: SourceOutput<Output>) throws -> Bool {
-        let connection = try client.connection(to: leader)
-        let version = try connection.version(for: FetchRequest.self)
-        let request = FetchRequest(
-            version: version, maxWaitMs: Int32(clamping: Int64((configuration.fetchWait / .milliseconds(1)).rounded())),
-            minBytes: 1, maxBytes: 32 * 1024 * 1024, isolationLevel: .readUncommitted,
-            topics: [(configuration.topic, partitions.map {
-                FetchRequest.Partition(partition: $0, fetchOffset: cursors[$0]?.fetchOffset ?? 0, maxBytes: partitionBytes[$0] ?? 1024 * 1024)
-            })])
-        let response: FetchResponse
-        do {
-            response = try connection.send(request)
-        } catch {
-            client.discardConnection(to: leader)
-            throw error
-        }
+        let response = try client.fetchUncommitted(
+            configuration.topic,
+            partitions.map { FetchRequest.Partition(partition: $0, fetchOffset: cursors[$0]?.fetchOffset ?? 0, maxBytes: partitionBytes[$0] ?? 1024 * 1024) },
+            from: leader, maxWait: configuration.fetchWait, maxBytes: 32 * 1024 * 1024)
         var fetched = false
         for partition in partitions {
             guard let entry = response.partition(configuration.topic, partition) else { continue }
@@ -152,16 +142,17 @@ public final class RepartitionSourceReader<Output: Sendable>: SourceReader {
             fetched = true
             var batches = decoded.batches
             if let first = batches.first(where: { $0.lastOffset >= cursor.fetchOffset }), first.baseOffset > cursor.fetchOffset {
-                guard let refetched = try refetch(partition, covering: cursor.fetchOffset, from: connection, version: version) else { continue }
+                guard let refetched = try refetch(partition, covering: cursor.fetchOffset, from: leader, client: client) else { continue }
                 batches = refetched
             }
             cursor.add(Self.contiguous(batches, from: cursor.fetchOffset))
             let split = "\(configuration.topic)-\(partition)"
             try cursor.release { record in
                 guard let value = record.value else { throw RepartitionError.malformedRecord("a record without a value at offset \(record.offset)") }
-                switch try RepartitionRecord(decoding: value) {
-                case .record(let payload, let timestamp):
-                    try output.collect(try decode(payload), timestamp: timestamp, split: split)
+                var reader = BinaryReader(value)
+                switch try RepartitionRecord.readHeader(&reader) {
+                case .record(let timestamp):
+                    try output.collect(try decode(&reader), timestamp: timestamp, split: split)
                 case .watermark(let watermark, let writer, let writers):
                     watermarks.update(partition: partition, writer: writer, writers: writers, watermark: watermark)
                     try emitEventTime(output)
@@ -182,13 +173,13 @@ public final class RepartitionSourceReader<Output: Sendable>: SourceReader {
     /// Fetches from further back until a batch holds `offset`. A fetch from below that returns
     /// batches on both sides of `offset` and none holding it proves a gap in the log: reading goes
     /// on after it. nil: undecided (nothing came back); the next poll asks again.
-    private func refetch(_ partition: Int32, covering offset: Int64, from connection: KafkaConnection, version: Int16) throws -> [RecordBatch]? {
+    private func refetch(_ partition: Int32, covering offset: Int64, from leader: BrokerAddress, client: KafkaWireClient) throws -> [RecordBatch]? {
         for back: Int64 in [1, 16, 256, offset] where back > 0 {
             let start = max(0, offset - back)
-            let request = FetchRequest(
-                version: version, maxWaitMs: 100, minBytes: 1, maxBytes: 32 * 1024 * 1024, isolationLevel: .readUncommitted,
-                topics: [(configuration.topic, [FetchRequest.Partition(partition: partition, fetchOffset: start, maxBytes: 8 * 1024 * 1024)])])
-            let batches = try connection.send(request).partition(configuration.topic, partition)?.records
+            let response = try client.fetchUncommitted(
+                configuration.topic, [FetchRequest.Partition(partition: partition, fetchOffset: start, maxBytes: 8 * 1024 * 1024)],
+                from: leader, maxWait: .milliseconds(100), maxBytes: 32 * 1024 * 1024)
+            let batches = try response.partition(configuration.topic, partition)?.records
                 .map { try RecordBatch.decodeAll($0, verifyCRC: true).batches } ?? []
             if batches.contains(where: { $0.baseOffset <= offset && $0.lastOffset >= offset }) {
                 logger.debug("A fetch at \(configuration.topic)-\(partition) offset \(offset) skipped its batch; fetched it from \(start).")

@@ -203,14 +203,9 @@ package final class TransactionAwareLogReader: Sendable {
 
     private func fetch(_ partition: TopicPartition, at offset: Int64, from leader: BrokerAddress,
                        partitionMaxBytes: Int32) throws -> FetchResponse.Partition {
-        let connection = try client.connection(to: leader)
-        let version = try connection.version(for: FetchRequest.self)
-        let request = FetchRequest(
-            version: version, maxWaitMs: Int32(clamping: Int64((options.maxWait / .milliseconds(1)).rounded())), minBytes: 1, maxBytes: options.maxBytesPerFetch,
-            isolationLevel: .readUncommitted,
-            topics: [(partition.topic, [FetchRequest.Partition(partition: partition.partition, fetchOffset: offset,
-                                                               maxBytes: partitionMaxBytes)])])
-        let response = try connection.send(request)
+        let response = try client.fetchUncommitted(
+            partition.topic, [FetchRequest.Partition(partition: partition.partition, fetchOffset: offset, maxBytes: partitionMaxBytes)],
+            from: leader, maxWait: options.maxWait, maxBytes: options.maxBytesPerFetch)
         guard response.errorCode == .none else {
             throw KafkaWireError.broker(api: FetchRequest.apiName, code: response.errorCode, context: "\(partition)")
         }
